@@ -1,0 +1,74 @@
+//! The engine's error type: what a caller did wrong, and what failed underneath.
+
+use crate::schema::SchemaErrors;
+use crate::store::StoreError;
+use crate::tuple::TupleError;
+
+/// Why an engine call failed. Client mistakes and internal failures are distinct variants so
+/// the API layer can map them to the right status.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No schema has been written yet.
+    #[error("no schema has been written")]
+    NoSchema,
+    /// The schema text does not compile.
+    #[error("invalid schema: {0}")]
+    Schema(#[from] SchemaErrors),
+    /// A name or relationship text is malformed.
+    #[error("{0}")]
+    Tuple(#[from] TupleError),
+    /// An object type the schema does not define.
+    #[error("object definition `{0}` not found")]
+    UnknownType(String),
+    /// A relation or permission the type does not have.
+    #[error("relation or permission `{relation}` not found under definition `{object_type}`")]
+    UnknownRelation {
+        /// The object type.
+        object_type: String,
+        /// The missing name.
+        relation: String,
+    },
+    /// A write names a permission where a relation is needed.
+    #[error(
+        "cannot write a relationship to permission `{relation}` under definition `{object_type}`"
+    )]
+    WriteToPermission {
+        /// The object type.
+        object_type: String,
+        /// The permission name.
+        relation: String,
+    },
+    /// The relation does not allow that kind of subject.
+    #[error("subjects of type `{subject}` are not allowed on relation `{object_type}#{relation}`")]
+    SubjectNotAllowed {
+        /// The subject's type text, e.g. `user with some_caveat`.
+        subject: String,
+        /// The resource type.
+        object_type: String,
+        /// The relation.
+        relation: String,
+    },
+    /// A caveat the schema does not define.
+    #[error("caveat with name `{0}` not found")]
+    UnknownCaveat(String),
+    /// A caveat was evaluated and failed.
+    #[error("caveat `{name}` could not be evaluated: {reason}")]
+    CaveatEvaluation {
+        /// Caveat name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The wildcard cannot be the subject of a check or lookup.
+    #[error("wildcard subject `{0}` cannot be checked; check a concrete subject")]
+    WildcardSubject(String),
+    /// The recursion budget ran out before an answer was found.
+    #[error("max depth of {0} exceeded: the graph is too deep or contains a cycle")]
+    MaxDepthExceeded(u32),
+    /// A schema change would leave stored relationships that no longer fit.
+    #[error("cannot apply schema: {0}")]
+    SchemaWouldOrphan(String),
+    /// The store failed or refused the write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,351 @@
+//! LookupResources: every resource of a type on which a subject has a permission.
+//!
+//! Walks backwards from the subject through the reverse index: for each relation, the
+//! resources whose relationship names the subject (or its type's wildcard, or a subject set
+//! that holds it). Unions are exact; intersections, exclusions, `.all()` and caveats only
+//! narrow, so for permissions that reach them the walk yields candidates and each candidate
+//! is confirmed by a check. Recursive relations (`member: user | group#member`) are closed by a
+//! breadth-first walk; other cycles by fixed-point rounds.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::{EngineError, Permissionship, Query};
+use crate::schema::{AllowedKind, ArrowMode, Definition, Member, Rewrite, Schema};
+use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
+
+const MAX_ROUNDS: usize = 64;
+
+type Key = (String, String);
+
+struct Walk<'s> {
+    subject: &'s SubjectRef,
+    seeds: HashMap<Key, BTreeSet<String>>,
+    memo: HashMap<Key, BTreeSet<String>>,
+    in_progress: HashSet<Key>,
+    used_seed: bool,
+}
+
+impl Query<'_> {
+    pub(crate) fn lookup_resources(
+        &self,
+        resource_type: &str,
+        member: &str,
+        subject: &SubjectRef,
+    ) -> Result<Vec<(String, Permissionship)>, EngineError> {
+        if subject.is_wildcard() {
+            return Err(EngineError::WildcardSubject(subject.to_string()));
+        }
+        let candidates = self.resource_candidates(resource_type, member, subject)?;
+        if !needs_confirmation(self.schema, resource_type, member) {
+            return Ok(candidates
+                .into_iter()
+                .map(|id| (id, Permissionship::Has))
+                .collect());
+        }
+        let mut confirmed = Vec::new();
+        for id in candidates {
+            let resource = ObjectRef::new_unchecked(resource_type, &id);
+            let answer = self.check(&resource, member, subject)?;
+            if !answer.is_no() {
+                confirmed.push((id, answer));
+            }
+        }
+        Ok(confirmed)
+    }
+
+    fn resource_candidates(
+        &self,
+        resource_type: &str,
+        member: &str,
+        subject: &SubjectRef,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut walk = Walk {
+            subject,
+            seeds: HashMap::new(),
+            memo: HashMap::new(),
+            in_progress: HashSet::new(),
+            used_seed: false,
+        };
+        for _ in 0..MAX_ROUNDS {
+            walk.memo.clear();
+            walk.used_seed = false;
+            let result = self.resources_for(resource_type, member, self.max_depth, &mut walk)?;
+            if !walk.used_seed || walk.memo == walk.seeds {
+                return Ok(result);
+            }
+            walk.seeds = std::mem::take(&mut walk.memo);
+        }
+        Err(EngineError::MaxDepthExceeded(self.max_depth))
+    }
+
+    fn resources_for(
+        &self,
+        resource_type: &str,
+        member: &str,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut result = BTreeSet::new();
+        let subject = walk.subject;
+        if subject.object.object_type == resource_type
+            && subject.relation.as_deref() == Some(member)
+        {
+            result.insert(subject.object.object_id.clone());
+        }
+        if depth == 0 {
+            return Err(EngineError::MaxDepthExceeded(self.max_depth));
+        }
+        let key = (resource_type.to_string(), member.to_string());
+        if let Some(done) = walk.memo.get(&key) {
+            result.extend(done.iter().cloned());
+            return Ok(result);
+        }
+        if walk.in_progress.contains(&key) {
+            walk.used_seed = true;
+            if let Some(seed) = walk.seeds.get(&key) {
+                result.extend(seed.iter().cloned());
+            }
+            return Ok(result);
+        }
+        let Some(def) = self.schema.definition(resource_type) else {
+            return Ok(result);
+        };
+        walk.in_progress.insert(key.clone());
+        let found = match def.member(member) {
+            Some(Member::Relation(_)) => self.resources_for_relation(def, member, depth, walk),
+            Some(Member::Permission(permission)) => {
+                self.resources_for_rewrite(def, &permission.rewrite, depth, walk)
+            }
+            None => Ok(BTreeSet::new()),
+        };
+        walk.in_progress.remove(&key);
+        let found = found?;
+        result.extend(found.iter().cloned());
+        walk.memo.insert(key, found);
+        Ok(result)
+    }
+
+    fn resources_for_relation(
+        &self,
+        def: &Definition,
+        relation: &str,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let subject = walk.subject;
+        let mut result = BTreeSet::new();
+        self.collect_resources(subject, &def.name, relation, &mut result)?;
+        let Some(relation_def) = def.relations.get(relation) else {
+            return Ok(result);
+        };
+        let mut self_recursive = false;
+        let mut seen = BTreeSet::new();
+        for allowed in &relation_def.allowed {
+            match &allowed.kind {
+                AllowedKind::Direct => {}
+                AllowedKind::Wildcard => {
+                    if subject.relation.is_none()
+                        && allowed.subject_type == subject.object.object_type
+                        && seen.insert((allowed.subject_type.clone(), "*".to_string()))
+                    {
+                        let wildcard = SubjectRef {
+                            object: ObjectRef::new_unchecked(&allowed.subject_type, WILDCARD_ID),
+                            relation: None,
+                        };
+                        self.collect_resources(&wildcard, &def.name, relation, &mut result)?;
+                    }
+                }
+                AllowedKind::SubjectSet(set_relation) => {
+                    if !seen.insert((allowed.subject_type.clone(), set_relation.clone())) {
+                        continue;
+                    }
+                    if allowed.subject_type == def.name && set_relation == relation {
+                        self_recursive = true;
+                        continue;
+                    }
+                    let holders =
+                        self.resources_for(&allowed.subject_type, set_relation, depth - 1, walk)?;
+                    for id in holders {
+                        let set = SubjectRef {
+                            object: ObjectRef::new_unchecked(&allowed.subject_type, &id),
+                            relation: Some(set_relation.clone()),
+                        };
+                        self.collect_resources(&set, &def.name, relation, &mut result)?;
+                    }
+                }
+            }
+        }
+        if self_recursive {
+            // Close `relation: ... | this_type#relation` breadth-first.
+            let mut frontier: Vec<String> = result.iter().cloned().collect();
+            if subject.object.object_type == def.name
+                && subject.relation.as_deref() == Some(relation)
+            {
+                frontier.push(subject.object.object_id.clone());
+            }
+            while let Some(id) = frontier.pop() {
+                let set = SubjectRef {
+                    object: ObjectRef::new_unchecked(&def.name, &id),
+                    relation: Some(relation.to_string()),
+                };
+                let mut next = BTreeSet::new();
+                self.collect_resources(&set, &def.name, relation, &mut next)?;
+                for found in next {
+                    if result.insert(found.clone()) {
+                        frontier.push(found);
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    fn collect_resources(
+        &self,
+        subject: &SubjectRef,
+        resource_type: &str,
+        relation: &str,
+        into: &mut BTreeSet<String>,
+    ) -> Result<(), EngineError> {
+        for rel in self
+            .snapshot
+            .resources_with_subject(subject, resource_type, relation)
+        {
+            into.insert(rel?.resource.object_id);
+        }
+        Ok(())
+    }
+
+    fn resources_for_rewrite(
+        &self,
+        def: &Definition,
+        rewrite: &Rewrite,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<BTreeSet<String>, EngineError> {
+        Ok(match rewrite {
+            Rewrite::Union(children) => {
+                let mut result = BTreeSet::new();
+                for child in children {
+                    result.extend(self.resources_for_rewrite(def, child, depth, walk)?);
+                }
+                result
+            }
+            // Every member of an intersection is in its first operand; confirmed later.
+            Rewrite::Intersection(children) => match children.first() {
+                Some(first) => self.resources_for_rewrite(def, first, depth, walk)?,
+                None => BTreeSet::new(),
+            },
+            Rewrite::Exclusion(base, _) => self.resources_for_rewrite(def, base, depth, walk)?,
+            Rewrite::Computed(name) => self.resources_for(&def.name, name, depth - 1, walk)?,
+            Rewrite::Arrow {
+                tupleset, computed, ..
+            } => {
+                let mut result = BTreeSet::new();
+                let Some(relation_def) = def.relations.get(tupleset) else {
+                    return Ok(result);
+                };
+                let mut seen = BTreeSet::new();
+                for allowed in &relation_def.allowed {
+                    if allowed.kind == AllowedKind::Wildcard {
+                        continue;
+                    }
+                    let has_member = self
+                        .schema
+                        .definition(&allowed.subject_type)
+                        .is_some_and(|d| d.member(computed).is_some());
+                    if !has_member {
+                        continue;
+                    }
+                    let subject_relation = match &allowed.kind {
+                        AllowedKind::SubjectSet(r) => Some(r.clone()),
+                        _ => None,
+                    };
+                    if !seen.insert((allowed.subject_type.clone(), subject_relation.clone())) {
+                        continue;
+                    }
+                    let targets =
+                        self.resources_for(&allowed.subject_type, computed, depth - 1, walk)?;
+                    for id in targets {
+                        let target = SubjectRef {
+                            object: ObjectRef::new_unchecked(&allowed.subject_type, &id),
+                            relation: subject_relation.clone(),
+                        };
+                        self.collect_resources(&target, &def.name, tupleset, &mut result)?;
+                    }
+                }
+                result
+            }
+            Rewrite::Nil => BTreeSet::new(),
+            Rewrite::SelfRef => {
+                let subject = walk.subject;
+                let mut result = BTreeSet::new();
+                if subject.object.object_type == def.name && subject.relation.is_none() {
+                    result.insert(subject.object.object_id.clone());
+                }
+                result
+            }
+        })
+    }
+}
+
+/// Whether `resource_type#member` can reach an intersection, exclusion, `.all()` or caveat,
+/// so that reverse-walk candidates must be confirmed by a check.
+pub(crate) fn needs_confirmation(schema: &Schema, resource_type: &str, member: &str) -> bool {
+    fn walk_member(
+        schema: &Schema,
+        object_type: &str,
+        member: &str,
+        seen: &mut HashSet<(String, String)>,
+    ) -> bool {
+        if !seen.insert((object_type.to_string(), member.to_string())) {
+            return false;
+        }
+        let Some(def) = schema.definition(object_type) else {
+            return false;
+        };
+        match def.member(member) {
+            Some(Member::Relation(relation)) => relation.allowed.iter().any(|allowed| {
+                allowed.caveat.is_some()
+                    || match &allowed.kind {
+                        AllowedKind::SubjectSet(r) => {
+                            walk_member(schema, &allowed.subject_type, r, seen)
+                        }
+                        _ => false,
+                    }
+            }),
+            Some(Member::Permission(permission)) => {
+                walk_rewrite(schema, def, &permission.rewrite, seen)
+            }
+            None => false,
+        }
+    }
+    fn walk_rewrite(
+        schema: &Schema,
+        def: &Definition,
+        rewrite: &Rewrite,
+        seen: &mut HashSet<(String, String)>,
+    ) -> bool {
+        match rewrite {
+            Rewrite::Intersection(_) | Rewrite::Exclusion(..) => true,
+            Rewrite::Arrow {
+                mode: ArrowMode::All,
+                ..
+            } => true,
+            Rewrite::Union(children) => children.iter().any(|c| walk_rewrite(schema, def, c, seen)),
+            Rewrite::Computed(name) => walk_member(schema, &def.name, name, seen),
+            Rewrite::Arrow {
+                tupleset, computed, ..
+            } => {
+                walk_member(schema, &def.name, tupleset, seen)
+                    || def.relations.get(tupleset).is_some_and(|relation| {
+                        relation.allowed.iter().any(|allowed| {
+                            walk_member(schema, &allowed.subject_type, computed, seen)
+                        })
+                    })
+            }
+            Rewrite::Nil | Rewrite::SelfRef => false,
+        }
+    }
+    walk_member(schema, resource_type, member, &mut HashSet::new())
+}

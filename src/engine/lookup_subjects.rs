@@ -1,0 +1,247 @@
+//! LookupSubjects: every subject of a type that has a permission on one resource.
+//!
+//! Expands forward from the resource. Results are sets that may contain the wildcard minus
+//! exclusions, combined with set algebra at unions, intersections and exclusions. Recursive
+//! structures are solved as a fixed point: a pair met again on the current path contributes
+//! what the previous round found for it, and rounds repeat until nothing changes.
+
+use std::collections::{HashMap, HashSet};
+
+use super::subject_set::SubjectIdSet;
+use super::{EngineError, Permissionship, Query};
+use crate::schema::{ArrowMode, Member, Rewrite};
+use crate::tuple::{ObjectRef, WILDCARD_ID};
+
+/// Rounds of fixed-point iteration before giving up on a cyclic, non-monotone schema.
+const MAX_ROUNDS: usize = 64;
+
+/// One subject found by LookupSubjects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundSubject {
+    /// The subject id, or `*` for the wildcard.
+    pub subject_id: String,
+    /// For the wildcard: ids that are excluded from it.
+    pub excluded_ids: Vec<String>,
+    /// Has, or conditional on caveat parameters.
+    pub permissionship: Permissionship,
+}
+
+/// Every subject found, the wildcard (if any) first, then concrete ids in order.
+pub type FoundSubjects = Vec<FoundSubject>;
+
+type Key = (ObjectRef, String);
+
+struct Walk<'q> {
+    subject_type: &'q str,
+    subject_relation: Option<&'q str>,
+    seeds: HashMap<Key, SubjectIdSet>,
+    memo: HashMap<Key, SubjectIdSet>,
+    in_progress: HashSet<Key>,
+    used_seed: bool,
+}
+
+impl Query<'_> {
+    pub(crate) fn lookup_subjects(
+        &self,
+        resource: &ObjectRef,
+        member: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+    ) -> Result<FoundSubjects, EngineError> {
+        let set = self.subject_id_set(resource, member, subject_type, subject_relation)?;
+        let mut found = Vec::new();
+        if let Some(excluded) = &set.wildcard {
+            found.push(FoundSubject {
+                subject_id: WILDCARD_ID.to_string(),
+                excluded_ids: excluded.iter().cloned().collect(),
+                permissionship: Permissionship::Has,
+            });
+        }
+        found.extend(set.concrete.into_iter().map(|id| FoundSubject {
+            subject_id: id,
+            excluded_ids: Vec::new(),
+            permissionship: Permissionship::Has,
+        }));
+        Ok(found)
+    }
+
+    pub(crate) fn subject_id_set(
+        &self,
+        resource: &ObjectRef,
+        member: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+    ) -> Result<SubjectIdSet, EngineError> {
+        let mut walk = Walk {
+            subject_type,
+            subject_relation,
+            seeds: HashMap::new(),
+            memo: HashMap::new(),
+            in_progress: HashSet::new(),
+            used_seed: false,
+        };
+        for _ in 0..MAX_ROUNDS {
+            walk.memo.clear();
+            walk.used_seed = false;
+            let result = self.subjects_of_member(resource, member, self.max_depth, &mut walk)?;
+            if !walk.used_seed || walk.memo == walk.seeds {
+                return Ok(result);
+            }
+            walk.seeds = std::mem::take(&mut walk.memo);
+        }
+        Err(EngineError::MaxDepthExceeded(self.max_depth))
+    }
+
+    fn subjects_of_member(
+        &self,
+        object: &ObjectRef,
+        member: &str,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<SubjectIdSet, EngineError> {
+        let mut result = SubjectIdSet::default();
+        if object.object_type == walk.subject_type && walk.subject_relation == Some(member) {
+            result.add_concrete(&object.object_id);
+        }
+        if depth == 0 {
+            return Err(EngineError::MaxDepthExceeded(self.max_depth));
+        }
+        let key = (object.clone(), member.to_string());
+        if let Some(done) = walk.memo.get(&key) {
+            return Ok(result.union(done.clone()));
+        }
+        if walk.in_progress.contains(&key) {
+            walk.used_seed = true;
+            let seed = walk.seeds.get(&key).cloned().unwrap_or_default();
+            return Ok(result.union(seed));
+        }
+        let Some(def) = self.schema.definition(&object.object_type) else {
+            return Ok(result);
+        };
+        walk.in_progress.insert(key.clone());
+        let found = match def.member(member) {
+            Some(Member::Relation(_)) => self.subjects_of_relation(object, member, depth, walk),
+            Some(Member::Permission(permission)) => {
+                self.subjects_of_rewrite(object, &permission.rewrite, depth, walk)
+            }
+            None => Ok(SubjectIdSet::default()),
+        };
+        walk.in_progress.remove(&key);
+        let found = found?;
+        walk.memo.insert(key, found.clone());
+        Ok(result.union(found))
+    }
+
+    fn subjects_of_relation(
+        &self,
+        object: &ObjectRef,
+        relation: &str,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<SubjectIdSet, EngineError> {
+        let mut result = SubjectIdSet::default();
+        for rel in self.snapshot.subjects_of(object, relation) {
+            let rel = rel?;
+            let subject = &rel.subject;
+            if subject.object.object_type == walk.subject_type
+                && subject.relation.as_deref() == walk.subject_relation
+            {
+                if subject.is_wildcard() {
+                    result.add_wildcard();
+                } else {
+                    result.add_concrete(&subject.object.object_id);
+                }
+            }
+            if let Some(set_relation) = &subject.relation {
+                let nested =
+                    self.subjects_of_member(&subject.object, set_relation, depth - 1, walk)?;
+                result = result.union(nested);
+            }
+        }
+        Ok(result)
+    }
+
+    fn subjects_of_rewrite(
+        &self,
+
+        object: &ObjectRef,
+        rewrite: &Rewrite,
+        depth: u32,
+        walk: &mut Walk<'_>,
+    ) -> Result<SubjectIdSet, EngineError> {
+        Ok(match rewrite {
+            Rewrite::Union(children) => {
+                let mut result = SubjectIdSet::default();
+                for child in children {
+                    result = result.union(self.subjects_of_rewrite(object, child, depth, walk)?);
+                }
+                result
+            }
+            Rewrite::Intersection(children) => {
+                let mut result: Option<SubjectIdSet> = None;
+                for child in children {
+                    let next = self.subjects_of_rewrite(object, child, depth, walk)?;
+                    result = Some(match result {
+                        None => next,
+                        Some(acc) => acc.intersect(next),
+                    });
+                }
+                result.unwrap_or_default()
+            }
+            Rewrite::Exclusion(base, subtracted) => {
+                let base = self.subjects_of_rewrite(object, base, depth, walk)?;
+                if base.is_empty() {
+                    return Ok(base);
+                }
+                let subtracted = self.subjects_of_rewrite(object, subtracted, depth, walk)?;
+                base.subtract(subtracted)
+            }
+            Rewrite::Computed(name) => self.subjects_of_member(object, name, depth - 1, walk)?,
+            Rewrite::Arrow {
+                tupleset,
+                computed,
+                mode,
+            } => {
+                let mut any = SubjectIdSet::default();
+                let mut all: Option<SubjectIdSet> = None;
+                for rel in self.snapshot.subjects_of(object, tupleset) {
+                    let rel = rel?;
+                    if rel.subject.is_wildcard() {
+                        continue;
+                    }
+                    let target = &rel.subject.object;
+                    let has_member = self
+                        .schema
+                        .definition(&target.object_type)
+                        .is_some_and(|d| d.member(computed).is_some());
+                    let found = if has_member {
+                        self.subjects_of_member(target, computed, depth - 1, walk)?
+                    } else {
+                        SubjectIdSet::default()
+                    };
+                    match mode {
+                        ArrowMode::Any => any = any.union(found),
+                        ArrowMode::All => {
+                            all = Some(match all {
+                                None => found,
+                                Some(acc) => acc.intersect(found),
+                            })
+                        }
+                    }
+                }
+                match mode {
+                    ArrowMode::Any => any,
+                    ArrowMode::All => all.unwrap_or_default(),
+                }
+            }
+            Rewrite::Nil => SubjectIdSet::default(),
+            Rewrite::SelfRef => {
+                let mut result = SubjectIdSet::default();
+                if object.object_type == walk.subject_type && walk.subject_relation.is_none() {
+                    result.add_concrete(&object.object_id);
+                }
+                result
+            }
+        })
+    }
+}

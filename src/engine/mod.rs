@@ -1,0 +1,284 @@
+//! The engine: answers check, expand and lookups by walking a schema's rewrite rules over
+//! the relationships of one store snapshot, and validates writes against the schema.
+//!
+//! Invariants: every request reads exactly one [`Snapshot`]; an error is never turned into
+//! "allowed"; recursion carries a depth budget and running out is an error, not a "no".
+
+mod caveat;
+mod check;
+mod error;
+mod expand;
+mod lookup_resources;
+mod lookup_subjects;
+mod outcome;
+mod subject_set;
+mod write;
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+
+pub use error::EngineError;
+pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
+pub use lookup_subjects::{FoundSubject, FoundSubjects};
+pub use outcome::Permissionship;
+
+use crate::revision::Revision;
+use crate::schema::{self, Member, Schema};
+use crate::store::{DeleteOutcome, Precondition, RelationshipFilter, Snapshot, TupleStore, Update};
+use crate::tuple::{ObjectRef, Relationship, SubjectRef};
+
+/// Default recursion budget for one request.
+pub const DEFAULT_MAX_DEPTH: u32 = 50;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How many nested steps (subject sets, arrows, computed relations) one request may take.
+    pub max_depth: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// Caveat parameters supplied with a request.
+pub type Context = Map<String, Value>;
+
+/// The authorization engine over one store.
+pub struct Engine {
+    store: Arc<dyn TupleStore>,
+    schema: RwLock<Option<Arc<Schema>>>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a check, with the revision it was computed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// Has, no, or conditional.
+    pub permissionship: Permissionship,
+    /// The snapshot revision the answer reflects.
+    pub revision: Revision,
+}
+
+impl Engine {
+    /// An engine over `store`, loading the schema stored there (if any).
+    pub fn new(store: Arc<dyn TupleStore>, config: EngineConfig) -> Result<Self, EngineError> {
+        let schema = match store.read_schema()? {
+            Some(text) => Some(Arc::new(schema::compile(&text)?)),
+            None => None,
+        };
+        Ok(Self {
+            store,
+            schema: RwLock::new(schema),
+            config,
+        })
+    }
+
+    /// The current compiled schema.
+    pub fn schema(&self) -> Result<Arc<Schema>, EngineError> {
+        let guard = self
+            .schema
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.clone().ok_or(EngineError::NoSchema)
+    }
+
+    /// The store's head revision.
+    pub fn head_revision(&self) -> Revision {
+        self.store.head_revision()
+    }
+
+    /// Compiles and stores a new schema, refusing changes that would orphan stored
+    /// relationships.
+    pub fn write_schema(&self, text: &str) -> Result<Revision, EngineError> {
+        let compiled = schema::compile(text)?;
+        {
+            let snapshot = self.store.snapshot()?;
+            write::check_no_orphans(snapshot.as_ref(), &compiled)?;
+        }
+        let revision = self.store.write_schema(text)?;
+        let mut guard = self
+            .schema
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard = Some(Arc::new(compiled));
+        Ok(revision)
+    }
+
+    /// Validates every update against the schema, then applies them atomically.
+    pub fn write_relationships(
+        &self,
+        updates: &[Update],
+        preconditions: &[Precondition],
+    ) -> Result<Revision, EngineError> {
+        let schema = self.schema()?;
+        for update in updates {
+            write::validate_update(&schema, update)?;
+        }
+        for precondition in preconditions {
+            write::validate_filter(&schema, &precondition.filter)?;
+        }
+        Ok(self.store.write(updates, preconditions)?)
+    }
+
+    /// Deletes relationships matching `filter` (at most `limit`) atomically.
+    pub fn delete_relationships(
+        &self,
+        filter: &RelationshipFilter,
+        preconditions: &[Precondition],
+        limit: Option<usize>,
+    ) -> Result<DeleteOutcome, EngineError> {
+        let schema = self.schema()?;
+        write::validate_filter(&schema, filter)?;
+        Ok(self.store.delete_matching(filter, preconditions, limit)?)
+    }
+
+    /// Reads relationships matching `filter`, after the cursor `after`, at most `limit`.
+    pub fn read_relationships(
+        &self,
+        filter: &RelationshipFilter,
+        after: Option<&Relationship>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Relationship>, Revision), EngineError> {
+        let schema = self.schema()?;
+        write::validate_filter(&schema, filter)?;
+        let snapshot = self.store.snapshot()?;
+        let mut out = Vec::new();
+        for rel in snapshot.read(filter, after) {
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            out.push(rel?);
+        }
+        Ok((out, snapshot.revision()))
+    }
+
+    /// Does `subject` have `permission` on `resource`?
+    pub fn check(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<CheckResult, EngineError> {
+        let schema = self.schema()?;
+        let snapshot = self.store.snapshot()?;
+        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        query.require_member(&resource.object_type, permission)?;
+        query.require_type(&subject.object.object_type)?;
+        let permissionship = query.check(resource, permission, subject)?;
+        Ok(CheckResult {
+            permissionship,
+            revision: snapshot.revision(),
+        })
+    }
+
+    /// The tree of subject sets that make up `resource#permission`; `recursive` also expands
+    /// every subject set found in a relation.
+    pub fn expand(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        recursive: bool,
+    ) -> Result<(ExpandTree, Revision), EngineError> {
+        let schema = self.schema()?;
+        let snapshot = self.store.snapshot()?;
+        let context = Context::new();
+        let query = Query::new(snapshot.as_ref(), &schema, &context, self.config.max_depth);
+        query.require_member(&resource.object_type, permission)?;
+        let tree = query.expand(resource, permission, recursive)?;
+        Ok((tree, snapshot.revision()))
+    }
+
+    /// Every resource of `resource_type` on which `subject` has `permission`, sorted by id.
+    pub fn lookup_resources(
+        &self,
+        resource_type: &str,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<(Vec<(String, Permissionship)>, Revision), EngineError> {
+        let schema = self.schema()?;
+        let snapshot = self.store.snapshot()?;
+        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        query.require_member(resource_type, permission)?;
+        query.require_type(&subject.object.object_type)?;
+        let found = query.lookup_resources(resource_type, permission, subject)?;
+        Ok((found, snapshot.revision()))
+    }
+
+    /// Every subject of `subject_type` (with `subject_relation`, if given) that has
+    /// `permission` on `resource`, including a wildcard with its exclusions.
+    pub fn lookup_subjects(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+        context: &Context,
+    ) -> Result<(FoundSubjects, Revision), EngineError> {
+        let schema = self.schema()?;
+        let snapshot = self.store.snapshot()?;
+        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        query.require_member(&resource.object_type, permission)?;
+        query.require_type(subject_type)?;
+        if let Some(rel) = subject_relation {
+            query.require_member(subject_type, rel)?;
+        }
+        let found = query.lookup_subjects(resource, permission, subject_type, subject_relation)?;
+        Ok((found, snapshot.revision()))
+    }
+}
+
+/// One request's view: a snapshot, the schema, the caller's context and the depth budget.
+/// Every algorithm (check, expand, lookups) is a method on it.
+pub(crate) struct Query<'a> {
+    snapshot: &'a dyn Snapshot,
+    schema: &'a Schema,
+    context: &'a Context,
+    max_depth: u32,
+}
+
+impl<'a> Query<'a> {
+    pub(crate) fn new(
+        snapshot: &'a dyn Snapshot,
+        schema: &'a Schema,
+        context: &'a Context,
+        max_depth: u32,
+    ) -> Self {
+        Self {
+            snapshot,
+            schema,
+            context,
+            max_depth,
+        }
+    }
+
+    fn require_type(&self, object_type: &str) -> Result<&'a schema::Definition, EngineError> {
+        self.schema
+            .definition(object_type)
+            .ok_or_else(|| EngineError::UnknownType(object_type.to_string()))
+    }
+
+    fn require_member(&self, object_type: &str, name: &str) -> Result<Member<'a>, EngineError> {
+        self.require_type(object_type)?
+            .member(name)
+            .ok_or_else(|| EngineError::UnknownRelation {
+                object_type: object_type.to_string(),
+                relation: name.to_string(),
+            })
+    }
+}

@@ -1,0 +1,192 @@
+//! Checks that writes, filters and schema changes fit the schema before the store sees them.
+
+use std::collections::BTreeSet;
+
+use super::EngineError;
+use crate::schema::{AllowedKind, AllowedSubject, Member, Schema};
+use crate::store::{RelationshipFilter, Snapshot, Update, UpdateOp};
+use crate::tuple::Relationship;
+
+/// Refuses an update whose relationship the schema does not allow.
+pub(super) fn validate_update(schema: &Schema, update: &Update) -> Result<(), EngineError> {
+    if update.op == UpdateOp::Delete {
+        // Deleting something that cannot exist is harmless, but unknown names are still errors.
+        return validate_names(schema, &update.relationship);
+    }
+    validate_relationship(schema, &update.relationship)
+}
+
+fn validate_names(schema: &Schema, rel: &Relationship) -> Result<(), EngineError> {
+    let def = schema
+        .definition(&rel.resource.object_type)
+        .ok_or_else(|| EngineError::UnknownType(rel.resource.object_type.clone()))?;
+    match def.member(&rel.relation) {
+        Some(Member::Relation(_)) => Ok(()),
+        Some(Member::Permission(_)) => Err(EngineError::WriteToPermission {
+            object_type: rel.resource.object_type.clone(),
+            relation: rel.relation.clone(),
+        }),
+        None => Err(EngineError::UnknownRelation {
+            object_type: rel.resource.object_type.clone(),
+            relation: rel.relation.clone(),
+        }),
+    }
+}
+
+/// Refuses a relationship the schema does not allow: unknown names, a permission instead of a
+/// relation, or a subject type (with its caveat and expiration) the relation does not list.
+pub(crate) fn validate_relationship(
+    schema: &Schema,
+    rel: &Relationship,
+) -> Result<(), EngineError> {
+    validate_names(schema, rel)?;
+    if schema.definition(&rel.subject.object.object_type).is_none() {
+        return Err(EngineError::UnknownType(
+            rel.subject.object.object_type.clone(),
+        ));
+    }
+    if let Some(caveat) = &rel.caveat {
+        if schema.caveat(&caveat.name).is_none() {
+            return Err(EngineError::UnknownCaveat(caveat.name.clone()));
+        }
+    }
+    let Some(def) = schema.definition(&rel.resource.object_type) else {
+        return Err(EngineError::UnknownType(rel.resource.object_type.clone()));
+    };
+    let Some(relation) = def.relations.get(&rel.relation) else {
+        return Err(EngineError::UnknownRelation {
+            object_type: rel.resource.object_type.clone(),
+            relation: rel.relation.clone(),
+        });
+    };
+    let wanted = allowed_shape(rel);
+    if relation.allowed.contains(&wanted) {
+        Ok(())
+    } else {
+        Err(EngineError::SubjectNotAllowed {
+            subject: describe_allowed(&wanted),
+            object_type: rel.resource.object_type.clone(),
+            relation: rel.relation.clone(),
+        })
+    }
+}
+
+/// The allowed-subject entry a relationship needs.
+fn allowed_shape(rel: &Relationship) -> AllowedSubject {
+    let kind = if rel.subject.is_wildcard() {
+        AllowedKind::Wildcard
+    } else {
+        match &rel.subject.relation {
+            Some(r) => AllowedKind::SubjectSet(r.clone()),
+            None => AllowedKind::Direct,
+        }
+    };
+    AllowedSubject {
+        subject_type: rel.subject.object.object_type.clone(),
+        kind,
+        caveat: rel.caveat.as_ref().map(|c| c.name.clone()),
+        expiration: rel.expiration.is_some(),
+    }
+}
+
+/// Schema-language text of an allowed subject, e.g. `user:* with cav and expiration`.
+pub(crate) fn describe_allowed(allowed: &AllowedSubject) -> String {
+    let mut text = allowed.subject_type.clone();
+    match &allowed.kind {
+        AllowedKind::Direct => {}
+        AllowedKind::Wildcard => text.push_str(":*"),
+        AllowedKind::SubjectSet(r) => {
+            text.push('#');
+            text.push_str(r);
+        }
+    }
+    match (&allowed.caveat, allowed.expiration) {
+        (Some(c), true) => text.push_str(&format!(" with {c} and expiration")),
+        (Some(c), false) => text.push_str(&format!(" with {c}")),
+        (None, true) => text.push_str(" with expiration"),
+        (None, false) => {}
+    }
+    text
+}
+
+/// Refuses a filter naming types or relations the schema does not have.
+pub(super) fn validate_filter(
+    schema: &Schema,
+    filter: &RelationshipFilter,
+) -> Result<(), EngineError> {
+    if let Some(object_type) = &filter.resource_type {
+        let def = schema
+            .definition(object_type)
+            .ok_or_else(|| EngineError::UnknownType(object_type.clone()))?;
+        if let Some(relation) = &filter.relation {
+            if def.member(relation).is_none() {
+                return Err(EngineError::UnknownRelation {
+                    object_type: object_type.clone(),
+                    relation: relation.clone(),
+                });
+            }
+        }
+    }
+    if let Some(subject) = &filter.subject {
+        let def = schema
+            .definition(&subject.subject_type)
+            .ok_or_else(|| EngineError::UnknownType(subject.subject_type.clone()))?;
+        if let Some(Some(relation)) = &subject.relation {
+            if def.member(relation).is_none() {
+                return Err(EngineError::UnknownRelation {
+                    object_type: subject.subject_type.clone(),
+                    relation: relation.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a new schema under which some stored relationship would no longer be valid,
+/// naming what is still in use.
+pub(super) fn check_no_orphans(snapshot: &dyn Snapshot, new: &Schema) -> Result<(), EngineError> {
+    let mut problems = BTreeSet::new();
+    for rel in snapshot.read(&RelationshipFilter::default(), None) {
+        let rel = rel?;
+        if let Err(err) = validate_relationship(new, &rel) {
+            let problem = match err {
+                EngineError::UnknownType(t) => {
+                    format!("object definition `{t}` is still used by relationships")
+                }
+                EngineError::UnknownRelation {
+                    object_type,
+                    relation,
+                }
+                | EngineError::WriteToPermission {
+                    object_type,
+                    relation,
+                } => format!(
+                    "relation `{object_type}#{relation}` is still used by relationships"
+                ),
+                EngineError::SubjectNotAllowed {
+                    subject,
+                    object_type,
+                    relation,
+                } => format!(
+                    "subject type `{subject}` is still used by relationships on `{object_type}#{relation}`"
+                ),
+                EngineError::UnknownCaveat(c) => {
+                    format!("caveat `{c}` is still used by relationships")
+                }
+                other => other.to_string(),
+            };
+            problems.insert(problem);
+            if problems.len() >= 10 {
+                break;
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::SchemaWouldOrphan(
+            problems.into_iter().collect::<Vec<_>>().join("; "),
+        ))
+    }
+}

@@ -1,0 +1,13 @@
+//! zanzi: a Zanzibar-style authorization engine that speaks SpiceDB's schema language.
+//!
+//! The library is organised as `tuple` (names and relationships), `schema` (text → checked
+//! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
+//! expand, lookups, writes) and `validate` (SpiceDB validation files). See `ARCHITECTURE.md`.
+
+pub mod clock;
+pub mod engine;
+pub mod revision;
+pub mod schema;
+pub mod store;
+pub mod tuple;
+pub mod validate;

@@ -1,0 +1,929 @@
+//! Every byte layout the store writes: keys of the `fwd`, `rev`, `log` and `meta` column
+//! families, and the values stored under them.
+//!
+//! Keys are built from names and ids joined by a `0` byte ([`SEP`]). Names and ids never
+//! contain `0` and are never empty, so component-wise order equals byte order, and a prefix
+//! made of whole components, each followed by [`SEP`], matches exactly the keys that start
+//! with those components (`doc 0 1 0` never matches `doc 0 10 0`).
+//!
+//! "No subject relation" (`...` in text) is encoded as the **empty** component, so a
+//! relationship's direct subject sorts before its subject sets (`user:tom` < `user:tom#member`).
+//!
+//! | column family | key                                                              | value |
+//! |---------------|------------------------------------------------------------------|-------|
+//! | `fwd`         | `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_rel`  | [`RelationshipValue`] |
+//! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
+//! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
+//! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`] | one byte; `u64` big-endian; UTF-8 text |
+//!
+//! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
+//! cannot trigger huge allocations). Caveat contexts are stored as JSON text inside the value.
+//! Every decoder returns [`StoreError::Corrupt`] on bad bytes and never panics.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Change, RelationshipFilter, StoreError, SubjectFilter, UpdateOp};
+use crate::revision::Revision;
+use crate::tuple::{ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
+
+/// The on-disk format this build reads and writes; bump on any layout change.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Separator between key components.
+pub const SEP: u8 = 0;
+
+/// Column family of the resource-major index.
+pub const CF_FWD: &str = "fwd";
+/// Column family of the subject-major index.
+pub const CF_REV: &str = "rev";
+/// Column family of the write log.
+pub const CF_LOG: &str = "log";
+/// Column family of store metadata.
+pub const CF_META: &str = "meta";
+/// Column family reserved for the facade's records (empty for now).
+pub const CF_RECORDS: &str = "records";
+/// Every column family the store opens, in order.
+pub const COLUMN_FAMILIES: [&str; 5] = [CF_FWD, CF_REV, CF_LOG, CF_META, CF_RECORDS];
+
+/// `meta` key of the format version byte.
+pub const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// `meta` key of the head revision (`u64` big-endian).
+pub const META_HEAD_REVISION: &[u8] = b"head_revision";
+/// `meta` key of the schema text (UTF-8).
+pub const META_SCHEMA: &[u8] = b"schema";
+
+/// Largest encoded relationship value accepted (bounds allocations while decoding).
+const VALUE_LIMIT: usize = 16 << 20;
+/// Largest encoded log entry (one transaction) accepted.
+pub const LOG_ENTRY_LIMIT: usize = 256 << 20;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+/// The parts of a relationship that form its identity (what both index keys encode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RelationshipKey {
+    /// The resource.
+    pub resource: ObjectRef,
+    /// The relation on the resource.
+    pub relation: String,
+    /// The subject.
+    pub subject: SubjectRef,
+}
+
+impl RelationshipKey {
+    /// The identity of `rel` (caveat and expiration dropped).
+    pub fn of(rel: &Relationship) -> Self {
+        Self {
+            resource: rel.resource.clone(),
+            relation: rel.relation.clone(),
+            subject: rel.subject.clone(),
+        }
+    }
+
+    /// The relationship with this identity and the metadata of `value`.
+    pub fn into_relationship(self, value: RelationshipValue) -> Relationship {
+        Relationship {
+            resource: self.resource,
+            relation: self.relation,
+            subject: self.subject,
+            caveat: value.caveat,
+            expiration: value.expiration,
+        }
+    }
+}
+
+/// Checks that a component can be stored: non-empty and free of the separator.
+fn check_component(rel: &dyn Fn() -> String, part: &str) -> Result<(), StoreError> {
+    if part.is_empty() || part.as_bytes().contains(&SEP) {
+        Err(StoreError::Unstorable(rel()))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_parts(
+    resource: &ObjectRef,
+    relation: &str,
+    subject: &SubjectRef,
+) -> Result<(), StoreError> {
+    let describe = || format!("{resource}#{relation}@{subject}");
+    check_component(&describe, &resource.object_type)?;
+    check_component(&describe, &resource.object_id)?;
+    check_component(&describe, relation)?;
+    check_component(&describe, &subject.object.object_type)?;
+    check_component(&describe, &subject.object.object_id)?;
+    if let Some(subject_relation) = &subject.relation {
+        check_component(&describe, subject_relation)?;
+    }
+    Ok(())
+}
+
+/// Joins whole components, each followed by [`SEP`], then an open-ended tail (no separator).
+pub fn component_prefix(components: &[&str], open_tail: Option<&str>) -> Vec<u8> {
+    let len = components.iter().map(|c| c.len() + 1).sum::<usize>() + open_tail.map_or(0, str::len);
+    let mut out = Vec::with_capacity(len);
+    for component in components {
+        out.extend_from_slice(component.as_bytes());
+        out.push(SEP);
+    }
+    if let Some(tail) = open_tail {
+        out.extend_from_slice(tail.as_bytes());
+    }
+    out
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` when no such
+/// bound exists (empty prefix or all `0xff`). Used as an iterator upper bound.
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
+/// The smallest key strictly greater than `key` (for resuming after a cursor).
+pub fn key_successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(SEP);
+    next
+}
+
+/// Splits `bytes` at separators into exactly `N` UTF-8 components.
+fn split_components<'a, const N: usize>(
+    what: &str,
+    bytes: &'a [u8],
+) -> Result<[&'a str; N], StoreError> {
+    let mut out = [""; N];
+    let mut parts = bytes.split(|b| *b == SEP);
+    for slot in out.iter_mut() {
+        let part = parts
+            .next()
+            .ok_or_else(|| corrupt(what, format!("expected {N} components")))?;
+        *slot = std::str::from_utf8(part).map_err(|e| corrupt(what, e))?;
+    }
+    if parts.next().is_some() {
+        return Err(corrupt(what, format!("more than {N} components")));
+    }
+    Ok(out)
+}
+
+fn non_empty<'a>(what: &str, part: &'a str) -> Result<&'a str, StoreError> {
+    if part.is_empty() {
+        Err(corrupt(what, "empty component"))
+    } else {
+        Ok(part)
+    }
+}
+
+fn subject_relation(part: &str) -> Option<String> {
+    if part.is_empty() {
+        None
+    } else {
+        Some(part.to_string())
+    }
+}
+
+/// A key of the `fwd` column family:
+/// `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_relation` (empty = `...`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ForwardKey(Vec<u8>);
+
+impl ForwardKey {
+    /// The key of `resource#relation@subject`; fails if a part is empty or contains a `0` byte.
+    pub fn new(
+        resource: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+    ) -> Result<Self, StoreError> {
+        check_parts(resource, relation, subject)?;
+        let mut key = component_prefix(
+            &[
+                &resource.object_type,
+                &resource.object_id,
+                relation,
+                &subject.object.object_type,
+                &subject.object.object_id,
+            ],
+            None,
+        );
+        if let Some(subject_relation) = &subject.relation {
+            key.extend_from_slice(subject_relation.as_bytes());
+        }
+        Ok(Self(key))
+    }
+
+    /// The key of `rel`.
+    pub fn of(rel: &Relationship) -> Result<Self, StoreError> {
+        Self::new(&rel.resource, &rel.relation, &rel.subject)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Decodes a stored forward key.
+    pub fn decode(bytes: &[u8]) -> Result<RelationshipKey, StoreError> {
+        const WHAT: &str = "forward key";
+        let [rt, rid, rel, st, sid, srel] = split_components::<6>(WHAT, bytes)?;
+        Ok(RelationshipKey {
+            resource: ObjectRef::new_unchecked(non_empty(WHAT, rt)?, non_empty(WHAT, rid)?),
+            relation: non_empty(WHAT, rel)?.to_string(),
+            subject: SubjectRef {
+                object: ObjectRef::new_unchecked(non_empty(WHAT, st)?, non_empty(WHAT, sid)?),
+                relation: subject_relation(srel),
+            },
+        })
+    }
+
+    /// The prefix of every relationship `resource#relation@*`.
+    pub fn subjects_prefix(resource: &ObjectRef, relation: &str) -> Vec<u8> {
+        component_prefix(
+            &[&resource.object_type, &resource.object_id, relation],
+            None,
+        )
+    }
+
+    /// The narrowest forward prefix covering every key `filter` can match; empty (a full scan)
+    /// when the filter has no resource type. Keys under the prefix must still be checked
+    /// against the filter.
+    pub fn scan_prefix(filter: &RelationshipFilter) -> Vec<u8> {
+        let Some(resource_type) = filter.resource_type.as_deref() else {
+            return Vec::new();
+        };
+        let Some(resource_id) = filter.resource_id.as_deref() else {
+            return component_prefix(&[resource_type], filter.resource_id_prefix.as_deref());
+        };
+        let Some(relation) = filter.relation.as_deref() else {
+            return component_prefix(&[resource_type, resource_id], None);
+        };
+        let Some(subject) = &filter.subject else {
+            return component_prefix(&[resource_type, resource_id, relation], None);
+        };
+        let Some(subject_id) = subject.subject_id.as_deref() else {
+            return component_prefix(
+                &[resource_type, resource_id, relation, &subject.subject_type],
+                None,
+            );
+        };
+        let tail = match &subject.relation {
+            Some(Some(subject_relation)) => Some(subject_relation.as_str()),
+            _ => None,
+        };
+        component_prefix(
+            &[
+                resource_type,
+                resource_id,
+                relation,
+                &subject.subject_type,
+                subject_id,
+            ],
+            tail,
+        )
+    }
+}
+
+/// A key of the `rev` column family:
+/// `subject_type 0 subject_id 0 subject_relation 0 type 0 relation 0 id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReverseKey(Vec<u8>);
+
+impl ReverseKey {
+    /// The key of `resource#relation@subject`; fails if a part is empty or contains a `0` byte.
+    pub fn new(
+        resource: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+    ) -> Result<Self, StoreError> {
+        check_parts(resource, relation, subject)?;
+        Ok(Self(component_prefix(
+            &[
+                &subject.object.object_type,
+                &subject.object.object_id,
+                subject.relation.as_deref().unwrap_or(""),
+                &resource.object_type,
+                relation,
+            ],
+            Some(&resource.object_id),
+        )))
+    }
+
+    /// The key of `rel`.
+    pub fn of(rel: &Relationship) -> Result<Self, StoreError> {
+        Self::new(&rel.resource, &rel.relation, &rel.subject)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Decodes a stored reverse key.
+    pub fn decode(bytes: &[u8]) -> Result<RelationshipKey, StoreError> {
+        const WHAT: &str = "reverse key";
+        let [st, sid, srel, rt, rel, rid] = split_components::<6>(WHAT, bytes)?;
+        Ok(RelationshipKey {
+            resource: ObjectRef::new_unchecked(non_empty(WHAT, rt)?, non_empty(WHAT, rid)?),
+            relation: non_empty(WHAT, rel)?.to_string(),
+            subject: SubjectRef {
+                object: ObjectRef::new_unchecked(non_empty(WHAT, st)?, non_empty(WHAT, sid)?),
+                relation: subject_relation(srel),
+            },
+        })
+    }
+
+    /// The prefix of every relationship `resource_type:*#relation@subject`.
+    pub fn resources_prefix(subject: &SubjectRef, resource_type: &str, relation: &str) -> Vec<u8> {
+        component_prefix(
+            &[
+                &subject.object.object_type,
+                &subject.object.object_id,
+                subject.relation.as_deref().unwrap_or(""),
+                resource_type,
+                relation,
+            ],
+            None,
+        )
+    }
+
+    /// The narrowest reverse prefix covering every key whose subject `filter` can match.
+    /// Keys under the prefix must still be checked against the filter.
+    pub fn scan_prefix(filter: &SubjectFilter) -> Vec<u8> {
+        let Some(subject_id) = filter.subject_id.as_deref() else {
+            return component_prefix(&[&filter.subject_type], None);
+        };
+        match &filter.relation {
+            None => component_prefix(&[&filter.subject_type, subject_id], None),
+            Some(relation) => component_prefix(
+                &[
+                    &filter.subject_type,
+                    subject_id,
+                    relation.as_deref().unwrap_or(""),
+                ],
+                None,
+            ),
+        }
+    }
+}
+
+/// A key of the `log` column family: the revision as `u64` big-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LogKey(pub Revision);
+
+impl LogKey {
+    /// The encoded bytes.
+    pub fn encode(self) -> [u8; 8] {
+        self.0 .0.to_be_bytes()
+    }
+
+    /// Decodes a stored log key.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        decode_u64("log key", bytes).map(|n| Self(Revision(n)))
+    }
+}
+
+/// Encodes a revision as stored under [`META_HEAD_REVISION`].
+pub fn encode_revision(revision: Revision) -> [u8; 8] {
+    revision.0.to_be_bytes()
+}
+
+/// Decodes a revision stored under [`META_HEAD_REVISION`].
+pub fn decode_revision(bytes: &[u8]) -> Result<Revision, StoreError> {
+    decode_u64("head revision", bytes).map(Revision)
+}
+
+fn decode_u64(what: &str, bytes: &[u8]) -> Result<u64, StoreError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(what, format!("expected 8 bytes, found {}", bytes.len())))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCaveat {
+    name: String,
+    /// The context as JSON object text.
+    context: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredValue {
+    caveat: Option<StoredCaveat>,
+    /// Seconds and nanoseconds since the Unix epoch.
+    expiration: Option<(i64, u32)>,
+    written_at: u64,
+}
+
+/// The value stored under a forward (and reverse) key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationshipValue {
+    /// The caveat and its stored context.
+    pub caveat: Option<ContextualizedCaveat>,
+    /// When the relationship stops applying.
+    pub expiration: Option<DateTime<Utc>>,
+    /// The revision that wrote it.
+    pub written_at: Revision,
+}
+
+impl RelationshipValue {
+    /// The metadata of `rel`, written at `revision`.
+    pub fn of(rel: &Relationship, revision: Revision) -> Self {
+        Self {
+            caveat: rel.caveat.clone(),
+            expiration: rel.expiration,
+            written_at: revision,
+        }
+    }
+
+    /// Whether the relationship no longer applies at `now` (expiration ≤ now).
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expiration.is_some_and(|at| at <= now)
+    }
+
+    /// The encoded bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let stored = StoredValue {
+            caveat: self.caveat.as_ref().map(|c| StoredCaveat {
+                name: c.name.clone(),
+                context: serde_json::Value::Object(c.context.clone()).to_string(),
+            }),
+            expiration: self
+                .expiration
+                .map(|at| (at.timestamp(), at.timestamp_subsec_nanos())),
+            written_at: self.written_at.0,
+        };
+        let config = bincode::config::standard().with_limit::<VALUE_LIMIT>();
+        bincode::serde::encode_to_vec(&stored, config)
+            .map_err(|e| StoreError::Backend(format!("cannot encode relationship value: {e}")))
+    }
+
+    /// Decodes a stored value.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        const WHAT: &str = "relationship value";
+        let config = bincode::config::standard().with_limit::<VALUE_LIMIT>();
+        let (stored, read): (StoredValue, usize) =
+            bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(WHAT, e))?;
+        if read != bytes.len() {
+            return Err(corrupt(WHAT, "trailing bytes"));
+        }
+        let caveat = match stored.caveat {
+            None => None,
+            Some(c) => match serde_json::from_str(&c.context) {
+                Ok(serde_json::Value::Object(context)) => Some(ContextualizedCaveat {
+                    name: c.name,
+                    context,
+                }),
+                _ => return Err(corrupt(WHAT, "caveat context is not a JSON object")),
+            },
+        };
+        let expiration = match stored.expiration {
+            None => None,
+            Some((secs, nanos)) => Some(
+                DateTime::<Utc>::from_timestamp(secs, nanos)
+                    .ok_or_else(|| corrupt(WHAT, "expiration out of range"))?,
+            ),
+        };
+        Ok(Self {
+            caveat,
+            expiration,
+            written_at: Revision(stored.written_at),
+        })
+    }
+}
+
+const LOG_OP_TOUCH: u8 = 1;
+const LOG_OP_DELETE: u8 = 2;
+
+#[derive(Serialize, Deserialize)]
+struct StoredChange {
+    op: u8,
+    /// A [`ForwardKey`].
+    key: Vec<u8>,
+    /// A [`RelationshipValue`] (the new one for a touch, the removed one for a delete).
+    value: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredLogEntry {
+    changes: Vec<StoredChange>,
+    schema: Option<String>,
+}
+
+/// The value stored under a [`LogKey`]: what one transaction changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogEntry {
+    /// Relationship changes (creates are recorded as touches).
+    pub changes: Vec<Change>,
+    /// The new schema text, for a schema write.
+    pub schema: Option<String>,
+}
+
+impl LogEntry {
+    /// The encoded bytes; fails if a change cannot be keyed or the entry exceeds
+    /// [`LOG_ENTRY_LIMIT`].
+    pub fn encode(&self, revision: Revision) -> Result<Vec<u8>, StoreError> {
+        let changes = self
+            .changes
+            .iter()
+            .map(|change| {
+                Ok(StoredChange {
+                    op: match change.op {
+                        UpdateOp::Delete => LOG_OP_DELETE,
+                        UpdateOp::Create | UpdateOp::Touch => LOG_OP_TOUCH,
+                    },
+                    key: ForwardKey::of(&change.relationship)?.0,
+                    value: RelationshipValue::of(&change.relationship, revision).encode()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let stored = StoredLogEntry {
+            changes,
+            schema: self.schema.clone(),
+        };
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        bincode::serde::encode_to_vec(&stored, config).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot encode the write log entry (a transaction is limited to {LOG_ENTRY_LIMIT} bytes): {e}"
+            ))
+        })
+    }
+
+    /// Decodes a stored log entry.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        const WHAT: &str = "log entry";
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        let (stored, read): (StoredLogEntry, usize) =
+            bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(WHAT, e))?;
+        if read != bytes.len() {
+            return Err(corrupt(WHAT, "trailing bytes"));
+        }
+        let changes = stored
+            .changes
+            .into_iter()
+            .map(|c| {
+                let op = match c.op {
+                    LOG_OP_TOUCH => UpdateOp::Touch,
+                    LOG_OP_DELETE => UpdateOp::Delete,
+                    other => return Err(corrupt(WHAT, format!("unknown operation {other}"))),
+                };
+                let key = ForwardKey::decode(&c.key)?;
+                let value = RelationshipValue::decode(&c.value)?;
+                Ok(Change {
+                    op,
+                    relationship: key.into_relationship(value),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            changes,
+            schema: stored.schema,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rel(text: &str) -> Relationship {
+        Relationship::parse(text).unwrap()
+    }
+
+    fn rk(text: &str) -> RelationshipKey {
+        RelationshipKey::of(&rel(text))
+    }
+
+    #[test]
+    fn forward_key_layout() {
+        let key = ForwardKey::of(&rel("doc:1#viewer@group:eng#member")).unwrap();
+        assert_eq!(
+            key.as_bytes(),
+            b"doc\x001\x00viewer\x00group\x00eng\x00member"
+        );
+        let key = ForwardKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        assert_eq!(key.as_bytes(), b"doc\x001\x00viewer\x00user\x00tom\x00");
+    }
+
+    #[test]
+    fn reverse_key_layout() {
+        let key = ReverseKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        assert_eq!(key.as_bytes(), b"user\x00tom\x00\x00doc\x00viewer\x001");
+        let key = ReverseKey::of(&rel("doc:1#viewer@group:eng#member")).unwrap();
+        assert_eq!(
+            key.as_bytes(),
+            b"group\x00eng\x00member\x00doc\x00viewer\x001"
+        );
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for text in [
+            "doc:1#viewer@user:tom",
+            "app/doc:a=b+c|d#viewer@group:eng#member",
+            "doc:1#viewer@user:*",
+        ] {
+            let forward = ForwardKey::of(&rel(text)).unwrap();
+            assert_eq!(ForwardKey::decode(forward.as_bytes()).unwrap(), rk(text));
+            let reverse = ReverseKey::of(&rel(text)).unwrap();
+            assert_eq!(ReverseKey::decode(reverse.as_bytes()).unwrap(), rk(text));
+        }
+        for n in [0, 1, 255, 256, u64::MAX] {
+            let key = LogKey(Revision(n));
+            assert_eq!(LogKey::decode(&key.encode()).unwrap(), key);
+            assert_eq!(
+                decode_revision(&encode_revision(Revision(n))).unwrap(),
+                Revision(n)
+            );
+        }
+    }
+
+    #[test]
+    fn unstorable_parts_are_refused() {
+        let mut bad = rel("doc:1#viewer@user:tom");
+        bad.resource.object_id = "a\0b".to_string();
+        assert!(matches!(
+            ForwardKey::of(&bad),
+            Err(StoreError::Unstorable(_))
+        ));
+        assert!(matches!(
+            ReverseKey::of(&bad),
+            Err(StoreError::Unstorable(_))
+        ));
+        let mut bad = rel("doc:1#viewer@user:tom");
+        bad.subject.relation = Some(String::new());
+        assert!(matches!(
+            ForwardKey::of(&bad),
+            Err(StoreError::Unstorable(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_keys_are_corrupt() {
+        for bytes in [
+            &b""[..],
+            b"doc",
+            b"doc\x001\x00viewer\x00user\x00tom",
+            b"doc\x001\x00viewer\x00user\x00tom\x00x\x00y",
+            b"doc\x00\x00viewer\x00user\x00tom\x00",
+            b"doc\x001\x00viewer\x00user\x00\xff\xfe\x00",
+        ] {
+            assert!(matches!(
+                ForwardKey::decode(bytes),
+                Err(StoreError::Corrupt(_))
+            ));
+            assert!(matches!(
+                ReverseKey::decode(bytes),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        assert!(matches!(
+            LogKey::decode(b"1234567"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_revision(b"123456789"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_values_are_corrupt() {
+        for bytes in [
+            &b""[..],
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\x01\xfc\xff\xff\xff\xff",
+            b"\x00\x00\x05\x00",
+        ] {
+            assert!(RelationshipValue::decode(bytes).is_err(), "{bytes:?}");
+            assert!(LogEntry::decode(bytes).is_err(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn value_round_trip() {
+        let r = rel(
+            r#"doc:1#viewer@user:tom[cav:{"a":[1,{"b":null}],"c":"d"}][expiration:2030-01-01T00:00:00.123456789Z]"#,
+        );
+        let value = RelationshipValue::of(&r, Revision(42));
+        let decoded = RelationshipValue::decode(&value.encode().unwrap()).unwrap();
+        assert_eq!(decoded, value);
+        let plain = RelationshipValue::of(&rel("doc:1#viewer@user:tom"), Revision(1));
+        assert_eq!(
+            RelationshipValue::decode(&plain.encode().unwrap()).unwrap(),
+            plain
+        );
+    }
+
+    #[test]
+    fn log_entry_round_trip() {
+        let entry = LogEntry {
+            changes: vec![
+                Change {
+                    op: UpdateOp::Touch,
+                    relationship: rel(r#"doc:1#viewer@user:tom[cav:{"x":1}]"#),
+                },
+                Change {
+                    op: UpdateOp::Delete,
+                    relationship: rel("doc:2#viewer@group:eng#member"),
+                },
+            ],
+            schema: None,
+        };
+        let decoded = LogEntry::decode(&entry.encode(Revision(3)).unwrap()).unwrap();
+        assert_eq!(decoded, entry);
+        let schema = LogEntry {
+            changes: vec![],
+            schema: Some("definition user {}".to_string()),
+        };
+        assert_eq!(
+            LogEntry::decode(&schema.encode(Revision(4)).unwrap()).unwrap(),
+            schema
+        );
+    }
+
+    #[test]
+    fn prefixes_end_at_a_separator() {
+        let doc1 = ForwardKey::subjects_prefix(&ObjectRef::new_unchecked("doc", "1"), "viewer");
+        let key10 = ForwardKey::of(&rel("doc:10#viewer@user:tom")).unwrap();
+        let key1 = ForwardKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        assert!(!key10.as_bytes().starts_with(&doc1));
+        assert!(key1.as_bytes().starts_with(&doc1));
+        let viewer = ForwardKey::subjects_prefix(&ObjectRef::new_unchecked("doc", "1"), "view");
+        assert!(!key1.as_bytes().starts_with(&viewer));
+
+        let subject = SubjectRef::parse("user:tom").unwrap();
+        let prefix = ReverseKey::resources_prefix(&subject, "doc", "viewer");
+        let tom = ReverseKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        let tommy = ReverseKey::of(&rel("doc:1#viewer@user:tommy")).unwrap();
+        let set = ReverseKey::of(&rel("doc:1#viewer@user:tom#friend")).unwrap();
+        assert!(tom.as_bytes().starts_with(&prefix));
+        assert!(!tommy.as_bytes().starts_with(&prefix));
+        assert!(!set.as_bytes().starts_with(&prefix));
+    }
+
+    #[test]
+    fn scan_prefix_narrows_with_the_filter() {
+        let mut filter = RelationshipFilter::default();
+        assert_eq!(ForwardKey::scan_prefix(&filter), b"");
+        filter.resource_type = Some("doc".into());
+        assert_eq!(ForwardKey::scan_prefix(&filter), b"doc\x00");
+        filter.resource_id_prefix = Some("ab".into());
+        assert_eq!(ForwardKey::scan_prefix(&filter), b"doc\x00ab");
+        filter.resource_id_prefix = None;
+        filter.resource_id = Some("1".into());
+        assert_eq!(ForwardKey::scan_prefix(&filter), b"doc\x001\x00");
+        filter.relation = Some("viewer".into());
+        assert_eq!(ForwardKey::scan_prefix(&filter), b"doc\x001\x00viewer\x00");
+        filter.subject = Some(SubjectFilter {
+            subject_type: "user".into(),
+            subject_id: None,
+            relation: None,
+        });
+        assert_eq!(
+            ForwardKey::scan_prefix(&filter),
+            b"doc\x001\x00viewer\x00user\x00"
+        );
+        let subject = SubjectFilter {
+            subject_type: "user".into(),
+            subject_id: Some("tom".into()),
+            relation: Some(Some("member".into())),
+        };
+        filter.subject = Some(subject.clone());
+        assert_eq!(
+            ForwardKey::scan_prefix(&filter),
+            b"doc\x001\x00viewer\x00user\x00tom\x00member"
+        );
+        assert_eq!(
+            ReverseKey::scan_prefix(&subject),
+            b"user\x00tom\x00member\x00"
+        );
+        let direct = SubjectFilter {
+            relation: Some(None),
+            ..subject.clone()
+        };
+        assert_eq!(ReverseKey::scan_prefix(&direct), b"user\x00tom\x00\x00");
+        let any = SubjectFilter {
+            relation: None,
+            ..subject
+        };
+        assert_eq!(ReverseKey::scan_prefix(&any), b"user\x00tom\x00");
+    }
+
+    #[test]
+    fn upper_bound_and_successor() {
+        assert_eq!(prefix_upper_bound(b"doc\x00"), Some(b"doc\x01".to_vec()));
+        assert_eq!(prefix_upper_bound(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_upper_bound(b"\xff"), None);
+        assert_eq!(prefix_upper_bound(b""), None);
+        assert_eq!(key_successor(b"ab"), b"ab\x00".to_vec());
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z][a-z0-9_/]{0,6}", "[^\u{0}]{1,6}"]
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-zA-Z0-9/_|=+*-]{1,6}", "[^\u{0}]{1,6}"]
+    }
+
+    prop_compose! {
+        fn arb_key()(
+            rt in name(), rid in id(), rel in name(),
+            st in name(), sid in id(), srel in proptest::option::of(name()),
+        ) -> RelationshipKey {
+            RelationshipKey {
+                resource: ObjectRef::new_unchecked(&rt, &rid),
+                relation: rel,
+                subject: SubjectRef { object: ObjectRef::new_unchecked(&st, &sid), relation: srel },
+            }
+        }
+    }
+
+    fn as_rel(key: &RelationshipKey) -> Relationship {
+        Relationship::new(key.resource.clone(), &key.relation, key.subject.clone())
+    }
+
+    fn reverse_order(k: &RelationshipKey) -> (&str, &str, &Option<String>, &str, &str, &str) {
+        (
+            &k.subject.object.object_type,
+            &k.subject.object.object_id,
+            &k.subject.relation,
+            &k.resource.object_type,
+            &k.relation,
+            &k.resource.object_id,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn forward_key_round_trips(key in arb_key()) {
+            let encoded = ForwardKey::of(&as_rel(&key)).unwrap();
+            prop_assert_eq!(ForwardKey::decode(encoded.as_bytes()).unwrap(), key);
+        }
+
+        #[test]
+        fn reverse_key_round_trips(key in arb_key()) {
+            let encoded = ReverseKey::of(&as_rel(&key)).unwrap();
+            prop_assert_eq!(ReverseKey::decode(encoded.as_bytes()).unwrap(), key);
+        }
+
+        #[test]
+        fn forward_byte_order_is_logical_order(a in arb_key(), b in arb_key()) {
+            let ka = ForwardKey::of(&as_rel(&a)).unwrap();
+            let kb = ForwardKey::of(&as_rel(&b)).unwrap();
+            // Derived `Ord` on RelationshipKey compares (type, id, relation, subject), with
+            // `None` subject relation first: the logical order.
+            prop_assert_eq!(ka.as_bytes().cmp(kb.as_bytes()), a.cmp(&b));
+        }
+
+        #[test]
+        fn reverse_byte_order_is_logical_order(a in arb_key(), b in arb_key()) {
+            let ka = ReverseKey::of(&as_rel(&a)).unwrap();
+            let kb = ReverseKey::of(&as_rel(&b)).unwrap();
+            prop_assert_eq!(ka.as_bytes().cmp(kb.as_bytes()), reverse_order(&a).cmp(&reverse_order(&b)));
+        }
+
+        #[test]
+        fn log_key_order_is_numeric(a in any::<u64>(), b in any::<u64>()) {
+            let (ka, kb) = (LogKey(Revision(a)).encode(), LogKey(Revision(b)).encode());
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert_eq!(LogKey::decode(&ka).unwrap(), LogKey(Revision(a)));
+        }
+
+        #[test]
+        fn value_round_trips(
+            caveat in proptest::option::of(("[a-z_]{1,8}", proptest::collection::btree_map("[a-z]{1,4}", any::<i64>(), 0..4))),
+            expiration in proptest::option::of((-62_000_000_000i64..250_000_000_000i64, 0u32..1_000_000_000)),
+            written_at in any::<u64>(),
+        ) {
+            let value = RelationshipValue {
+                caveat: caveat.map(|(name, ctx)| ContextualizedCaveat {
+                    name,
+                    context: ctx.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect(),
+                }),
+                expiration: expiration.and_then(|(s, n)| DateTime::<Utc>::from_timestamp(s, n)),
+                written_at: Revision(written_at),
+            };
+            prop_assert_eq!(RelationshipValue::decode(&value.encode().unwrap()).unwrap(), value);
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = ForwardKey::decode(&bytes);
+            let _ = ReverseKey::decode(&bytes);
+            let _ = LogKey::decode(&bytes);
+            let _ = RelationshipValue::decode(&bytes);
+            let _ = LogEntry::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,1549 @@
+//! [`RocksStore`]: the [`TupleStore`] on RocksDB. The only file that names `rocksdb`.
+//!
+//! Writes are serialised by one mutex: under it a writer takes a fresh snapshot, checks the
+//! batch and its preconditions against it, commits one atomic `WriteBatch` (fwd + rev + log +
+//! head revision, synced to the WAL if configured) and then publishes the new head revision.
+//! Nothing is written when any check fails.
+//!
+//! Readers pin a RocksDB snapshot and read the head revision from that snapshot's own `meta`
+//! entry, so the revision a [`Snapshot`] reports is exactly the state it shows. Each snapshot
+//! also pins "now" (from the store's clock) when it is taken: relationships whose expiration is
+//! at or before that instant are invisible to every read through it.
+//!
+//! The `rev` index stores a copy of the `fwd` value (caveat, expiration, written-at revision)
+//! rather than nothing: reverse scans (LookupResources, delete-by-subject) then need no point
+//! lookup per result to check expiration or return the caveat, and the copy is tiny (3 bytes for
+//! an uncaveated relationship). Both entries are written in the same atomic batch, so they
+//! never disagree.
+//!
+//! Every revision from 1 to the head has one `log` entry: relationship writes record their
+//! changes (creates as touches, deletes with the value as it was), schema writes record the new
+//! schema text and no relationship changes.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use super::keys::{
+    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RelationshipKey,
+    RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_REV, COLUMN_FAMILIES,
+    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA,
+};
+use super::{
+    Change, DeleteOutcome, Precondition, PreconditionOp, RelationshipFilter, RelationshipIter,
+    Snapshot, StoreError, TupleStore, Update, UpdateOp,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::revision::Revision;
+use crate::tuple::{ObjectRef, Relationship, SubjectRef};
+
+/// How a [`RocksStore`] behaves.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Sync every write batch to the WAL before acknowledging it (default `true`).
+    pub sync_writes: bool,
+    /// The time source deciding which relationships have expired (default [`SystemClock`]).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync_writes: true,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A [`TupleStore`] kept in a RocksDB folder.
+pub struct RocksStore {
+    db: DB,
+    /// Serialises writers; held from the fresh snapshot until the new head is published.
+    write_lock: Mutex<()>,
+    /// The last committed revision; only changed under `write_lock`.
+    head: AtomicU64,
+    options: StoreOptions,
+}
+
+impl fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .field("head", &self.head.load(Ordering::Acquire))
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+fn backend(err: rocksdb::Error) -> StoreError {
+    StoreError::Backend(err.into_string())
+}
+
+fn column_family_options(name: &str) -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(DBCompressionType::Lz4);
+    if name == CF_FWD {
+        // Direct checks are point lookups on `fwd`: a bloom filter skips files without the key.
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        options.set_block_based_table_factory(&table);
+    }
+    options
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the store in the folder `path`.
+    ///
+    /// Fails with [`StoreError::FormatVersion`] when the folder was written by a build with a
+    /// different on-disk format.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name)));
+        let db = DB::open_cf_descriptors(&db_options, path, descriptors).map_err(backend)?;
+
+        let meta = column_family(&db, CF_META)?;
+        let head = match db.get_cf(meta, META_FORMAT_VERSION).map_err(backend)? {
+            Some(version) => {
+                match version.as_slice() {
+                    [found] if *found == FORMAT_VERSION => {}
+                    [found] => {
+                        return Err(StoreError::FormatVersion {
+                            found: *found,
+                            expected: FORMAT_VERSION,
+                        })
+                    }
+                    _ => {
+                        return Err(StoreError::Corrupt(format!(
+                            "format version entry has {} bytes, expected 1",
+                            version.len()
+                        )))
+                    }
+                }
+                let head = db
+                    .get_cf(meta, META_HEAD_REVISION)
+                    .map_err(backend)?
+                    .ok_or_else(|| StoreError::Corrupt("head revision is missing".to_string()))?;
+                super::keys::decode_revision(&head)?
+            }
+            None => {
+                if db
+                    .get_cf(meta, META_HEAD_REVISION)
+                    .map_err(backend)?
+                    .is_some()
+                {
+                    return Err(StoreError::Corrupt(
+                        "format version is missing from a non-empty store".to_string(),
+                    ));
+                }
+                let mut batch = WriteBatch::default();
+                batch.put_cf(meta, META_FORMAT_VERSION, [FORMAT_VERSION]);
+                batch.put_cf(
+                    meta,
+                    META_HEAD_REVISION,
+                    super::keys::encode_revision(Revision::ZERO),
+                );
+                let mut write_options = WriteOptions::default();
+                write_options.set_sync(true);
+                db.write_opt(batch, &write_options).map_err(backend)?;
+                Revision::ZERO
+            }
+        };
+
+        Ok(Self {
+            db,
+            write_lock: Mutex::new(()),
+            head: AtomicU64::new(head.0),
+            options,
+        })
+    }
+
+    /// Deletes every relationship whose expiration is at or before the clock's "now" in one
+    /// atomic batch, logged as deletes at a new revision; returns how many were removed (no new
+    /// revision when none had expired).
+    pub fn sweep_expired(&self) -> Result<usize, StoreError> {
+        let _guard = self.lock_writer();
+        let snapshot = self.snapshot_at_head()?;
+        let mut expired = Vec::new();
+        for item in snapshot.scan(snapshot.fwd, Vec::new(), None) {
+            let (key, value) = item?;
+            let value = RelationshipValue::decode(&value)?;
+            if value.is_expired(snapshot.now) {
+                expired.push(ForwardKey::decode(&key)?.into_relationship(value));
+            }
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = self.batch(snapshot.revision.next());
+        for relationship in &expired {
+            batch.delete(relationship)?;
+        }
+        let count = expired.len();
+        batch.entry.changes = expired
+            .into_iter()
+            .map(|relationship| Change {
+                op: UpdateOp::Delete,
+                relationship,
+            })
+            .collect();
+        self.commit(batch)?;
+        Ok(count)
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        column_family(&self.db, name)
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`: a panic in another writer leaves nothing inconsistent.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn snapshot_at_head(&self) -> Result<RocksSnapshot<'_>, StoreError> {
+        let snap = self.db.snapshot();
+        let meta = self.cf(CF_META)?;
+        let head = snap
+            .get_cf(meta, META_HEAD_REVISION)
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Corrupt("head revision is missing".to_string()))?;
+        Ok(RocksSnapshot {
+            snap,
+            fwd: self.cf(CF_FWD)?,
+            rev: self.cf(CF_REV)?,
+            revision: super::keys::decode_revision(&head)?,
+            now: self.options.clock.now(),
+        })
+    }
+
+    fn batch(&self, revision: Revision) -> Batch<'_> {
+        Batch {
+            store: self,
+            batch: WriteBatch::default(),
+            revision,
+            entry: LogEntry::default(),
+        }
+    }
+
+    /// Writes `batch` with its log entry and new head revision atomically, then publishes the
+    /// new head. Must be called under the write lock.
+    fn commit(&self, batch: Batch<'_>) -> Result<Revision, StoreError> {
+        let Batch {
+            mut batch,
+            revision,
+            entry,
+            ..
+        } = batch;
+        batch.put_cf(
+            self.cf(CF_LOG)?,
+            LogKey(revision).encode(),
+            entry.encode(revision)?,
+        );
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_HEAD_REVISION,
+            super::keys::encode_revision(revision),
+        );
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.options.sync_writes);
+        self.db.write_opt(batch, &write_options).map_err(backend)?;
+        self.head.store(revision.0, Ordering::Release);
+        Ok(revision)
+    }
+}
+
+fn column_family<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name)
+        .ok_or_else(|| StoreError::Backend(format!("column family `{name}` is missing")))
+}
+
+/// A write batch being assembled for one revision.
+struct Batch<'a> {
+    store: &'a RocksStore,
+    batch: WriteBatch,
+    revision: Revision,
+    entry: LogEntry,
+}
+
+impl Batch<'_> {
+    /// Stores `relationship` in both indexes (overwriting any previous version).
+    fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError> {
+        let value = RelationshipValue::of(relationship, self.revision).encode()?;
+        let forward = ForwardKey::of(relationship)?;
+        let reverse = ReverseKey::of(relationship)?;
+        self.batch
+            .put_cf(self.store.cf(CF_FWD)?, forward.as_bytes(), &value);
+        self.batch
+            .put_cf(self.store.cf(CF_REV)?, reverse.as_bytes(), &value);
+        Ok(())
+    }
+
+    /// Removes `relationship` from both indexes.
+    fn delete(&mut self, relationship: &Relationship) -> Result<(), StoreError> {
+        let forward = ForwardKey::of(relationship)?;
+        let reverse = ReverseKey::of(relationship)?;
+        self.batch
+            .delete_cf(self.store.cf(CF_FWD)?, forward.as_bytes());
+        self.batch
+            .delete_cf(self.store.cf(CF_REV)?, reverse.as_bytes());
+        Ok(())
+    }
+}
+
+/// Describes a filter for error messages: `document:1#viewer@user:*`-like, `…` for "any".
+fn describe_filter(filter: &RelationshipFilter) -> String {
+    let any = "…";
+    let resource_id = match (&filter.resource_id, &filter.resource_id_prefix) {
+        (Some(id), _) => id.clone(),
+        (None, Some(prefix)) => format!("{prefix}…"),
+        (None, None) => any.to_string(),
+    };
+    let mut text = format!(
+        "{}:{}#{}",
+        filter.resource_type.as_deref().unwrap_or(any),
+        resource_id,
+        filter.relation.as_deref().unwrap_or(any)
+    );
+    if let Some(subject) = &filter.subject {
+        text.push_str(&format!(
+            "@{}:{}",
+            subject.subject_type,
+            subject.subject_id.as_deref().unwrap_or(any)
+        ));
+        match &subject.relation {
+            None => text.push_str(&format!("#{any}")),
+            Some(None) => {}
+            Some(Some(relation)) => text.push_str(&format!("#{relation}")),
+        }
+    }
+    text
+}
+
+fn check_preconditions(
+    snapshot: &RocksSnapshot<'_>,
+    preconditions: &[Precondition],
+) -> Result<(), StoreError> {
+    for precondition in preconditions {
+        let matched = snapshot
+            .read(&precondition.filter, None)
+            .next()
+            .transpose()?;
+        match (precondition.op, matched) {
+            (PreconditionOp::MustMatch, None) => {
+                return Err(StoreError::PreconditionFailed(format!(
+                    "no relationship matches `{}`",
+                    describe_filter(&precondition.filter)
+                )))
+            }
+            (PreconditionOp::MustNotMatch, Some(found)) => {
+                return Err(StoreError::PreconditionFailed(format!(
+                    "relationship `{}` matches `{}`",
+                    found.key_string(),
+                    describe_filter(&precondition.filter)
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl TupleStore for RocksStore {
+    fn head_revision(&self) -> Revision {
+        Revision(self.head.load(Ordering::Acquire))
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        Ok(Box::new(self.snapshot_at_head()?))
+    }
+
+    fn write(
+        &self,
+        updates: &[Update],
+        preconditions: &[Precondition],
+    ) -> Result<Revision, StoreError> {
+        let mut seen = HashSet::with_capacity(updates.len());
+        for update in updates {
+            if !seen.insert(ForwardKey::of(&update.relationship)?) {
+                return Err(StoreError::DuplicateUpdate(
+                    update.relationship.key_string(),
+                ));
+            }
+        }
+
+        let _guard = self.lock_writer();
+        let snapshot = self.snapshot_at_head()?;
+        check_preconditions(&snapshot, preconditions)?;
+        let mut batch = self.batch(snapshot.revision.next());
+        for update in updates {
+            let relationship = &update.relationship;
+            let existing = snapshot.get_value(&ForwardKey::of(relationship)?)?;
+            match update.op {
+                UpdateOp::Create | UpdateOp::Touch => {
+                    if update.op == UpdateOp::Create
+                        && existing.is_some_and(|value| !value.is_expired(snapshot.now))
+                    {
+                        return Err(StoreError::AlreadyExists(relationship.key_string()));
+                    }
+                    batch.put(relationship)?;
+                    batch.entry.changes.push(Change {
+                        op: UpdateOp::Touch,
+                        relationship: relationship.clone(),
+                    });
+                }
+                UpdateOp::Delete => {
+                    if let Some(value) = existing {
+                        batch.delete(relationship)?;
+                        batch.entry.changes.push(Change {
+                            op: UpdateOp::Delete,
+                            relationship: RelationshipKey::of(relationship)
+                                .into_relationship(value),
+                        });
+                    }
+                }
+            }
+        }
+        self.commit(batch)
+    }
+
+    fn delete_matching(
+        &self,
+        filter: &RelationshipFilter,
+        preconditions: &[Precondition],
+        limit: Option<usize>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let _guard = self.lock_writer();
+        let snapshot = self.snapshot_at_head()?;
+        check_preconditions(&snapshot, preconditions)?;
+        let mut matches = snapshot.read(filter, None);
+        let mut doomed = Vec::new();
+        let mut partial = false;
+        for item in matches.by_ref() {
+            let relationship = item?;
+            if limit.is_some_and(|limit| doomed.len() >= limit) {
+                partial = true;
+                break;
+            }
+            doomed.push(relationship);
+        }
+        drop(matches);
+        if doomed.is_empty() {
+            return Ok(DeleteOutcome {
+                revision: snapshot.revision,
+                deleted: 0,
+                partial,
+            });
+        }
+        let mut batch = self.batch(snapshot.revision.next());
+        for relationship in &doomed {
+            batch.delete(relationship)?;
+        }
+        let deleted = doomed.len();
+        batch.entry.changes = doomed
+            .into_iter()
+            .map(|relationship| Change {
+                op: UpdateOp::Delete,
+                relationship,
+            })
+            .collect();
+        let revision = self.commit(batch)?;
+        Ok(DeleteOutcome {
+            revision,
+            deleted,
+            partial,
+        })
+    }
+
+    fn read_schema(&self) -> Result<Option<String>, StoreError> {
+        let meta = self.cf(CF_META)?;
+        match self.db.get_cf(meta, META_SCHEMA).map_err(backend)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("schema text: {e}"))),
+        }
+    }
+
+    fn write_schema(&self, text: &str) -> Result<Revision, StoreError> {
+        let _guard = self.lock_writer();
+        let mut batch = self.batch(self.head_revision().next());
+        batch
+            .batch
+            .put_cf(self.cf(CF_META)?, META_SCHEMA, text.as_bytes());
+        batch.entry.schema = Some(text.to_string());
+        self.commit(batch)
+    }
+
+    fn changes_since(
+        &self,
+        after: Revision,
+        limit: usize,
+    ) -> Result<Vec<(Revision, Vec<Change>)>, StoreError> {
+        // Only published revisions: a batch committed but not yet published stays hidden.
+        let head = self.head_revision();
+        let Some(first) = after.0.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = LogKey(Revision(first)).encode();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_LOG)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(backend)?;
+            let LogKey(revision) = LogKey::decode(&key)?;
+            if revision > head {
+                break;
+            }
+            out.push((revision, LogEntry::decode(&value)?.changes));
+        }
+        Ok(out)
+    }
+}
+
+/// A read view: a pinned RocksDB snapshot, the head revision it contains, and "now".
+struct RocksSnapshot<'a> {
+    snap: rocksdb::Snapshot<'a>,
+    fwd: &'a ColumnFamily,
+    rev: &'a ColumnFamily,
+    revision: Revision,
+    now: DateTime<Utc>,
+}
+
+type RawItem = Result<(Box<[u8]>, Box<[u8]>), StoreError>;
+
+impl RocksSnapshot<'_> {
+    /// Every raw entry of `cf` whose key starts with `prefix`, from `start` (if after the
+    /// prefix) on, in key order; expired entries included.
+    fn scan(
+        &self,
+        cf: &ColumnFamily,
+        prefix: Vec<u8>,
+        start: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = RawItem> + '_ {
+        let mut read_options = ReadOptions::default();
+        if let Some(bound) = prefix_upper_bound(&prefix) {
+            read_options.set_iterate_upper_bound(bound);
+        }
+        let from = match start {
+            Some(start) if start > prefix => start,
+            _ => prefix.clone(),
+        };
+        self.snap
+            .iterator_cf_opt(
+                cf,
+                read_options,
+                IteratorMode::From(&from, Direction::Forward),
+            )
+            .map(|item| item.map_err(backend))
+            .take_while(move |item| match item {
+                Ok((key, _)) => key.starts_with(&prefix),
+                Err(_) => true,
+            })
+    }
+
+    /// Visible relationships under `prefix` of `cf`, decoded with `decode_key`, that satisfy
+    /// `keep`.
+    fn relationships<'s>(
+        &'s self,
+        cf: &ColumnFamily,
+        prefix: Vec<u8>,
+        start: Option<Vec<u8>>,
+        decode_key: fn(&[u8]) -> Result<RelationshipKey, StoreError>,
+        keep: impl Fn(&Relationship) -> bool + 's,
+    ) -> RelationshipIter<'s> {
+        let now = self.now;
+        Box::new(self.scan(cf, prefix, start).filter_map(move |item| {
+            let decoded = item.and_then(|(key, value)| {
+                let value = RelationshipValue::decode(&value)?;
+                if value.is_expired(now) {
+                    return Ok(None);
+                }
+                let relationship = decode_key(&key)?.into_relationship(value);
+                Ok(keep(&relationship).then_some(relationship))
+            });
+            decoded.transpose()
+        }))
+    }
+
+    /// The stored value under `key`, expired or not.
+    fn get_value(&self, key: &ForwardKey) -> Result<Option<RelationshipValue>, StoreError> {
+        self.snap
+            .get_pinned_cf(self.fwd, key.as_bytes())
+            .map_err(backend)?
+            .map(|bytes| RelationshipValue::decode(&bytes))
+            .transpose()
+    }
+}
+
+fn error_iter<'a>(err: StoreError) -> RelationshipIter<'a> {
+    Box::new(std::iter::once(Err(err)))
+}
+
+impl Snapshot for RocksSnapshot<'_> {
+    fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    fn get(
+        &self,
+        resource: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+    ) -> Result<Option<Relationship>, StoreError> {
+        // A relationship the key layout cannot represent is never stored.
+        let Ok(key) = ForwardKey::new(resource, relation, subject) else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_value(&key)?
+            .filter(|value| !value.is_expired(self.now))
+            .map(|value| {
+                RelationshipKey {
+                    resource: resource.clone(),
+                    relation: relation.to_string(),
+                    subject: subject.clone(),
+                }
+                .into_relationship(value)
+            }))
+    }
+
+    fn subjects_of(&self, resource: &ObjectRef, relation: &str) -> RelationshipIter<'_> {
+        let resource = resource.clone();
+        let relation = relation.to_string();
+        let prefix = ForwardKey::subjects_prefix(&resource, &relation);
+        self.relationships(self.fwd, prefix, None, ForwardKey::decode, move |found| {
+            found.resource == resource && found.relation == relation
+        })
+    }
+
+    fn resources_with_subject(
+        &self,
+        subject: &SubjectRef,
+        resource_type: &str,
+        relation: &str,
+    ) -> RelationshipIter<'_> {
+        let subject = subject.clone();
+        let resource_type = resource_type.to_string();
+        let relation = relation.to_string();
+        let prefix = ReverseKey::resources_prefix(&subject, &resource_type, &relation);
+        self.relationships(self.rev, prefix, None, ReverseKey::decode, move |found| {
+            found.subject == subject
+                && found.resource.object_type == resource_type
+                && found.relation == relation
+        })
+    }
+
+    fn read(
+        &self,
+        filter: &RelationshipFilter,
+        after: Option<&Relationship>,
+    ) -> RelationshipIter<'_> {
+        let owned = filter.clone();
+        let keep = move |relationship: &Relationship| owned.matches(relationship);
+        match (&filter.resource_type, &filter.subject) {
+            (None, Some(subject)) => {
+                let start = match after.map(ReverseKey::of).transpose() {
+                    Ok(start) => start.map(|key| key_successor(key.as_bytes())),
+                    Err(err) => return error_iter(err),
+                };
+                let prefix = ReverseKey::scan_prefix(subject);
+                self.relationships(self.rev, prefix, start, ReverseKey::decode, keep)
+            }
+            _ => {
+                let start = match after.map(ForwardKey::of).transpose() {
+                    Ok(start) => start.map(|key| key_successor(key.as_bytes())),
+                    Err(err) => return error_iter(err),
+                };
+                let prefix = ForwardKey::scan_prefix(filter);
+                self.relationships(self.fwd, prefix, start, ForwardKey::decode, keep)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::SubjectFilter;
+    use tempfile::TempDir;
+
+    fn rel(text: &str) -> Relationship {
+        Relationship::parse(text).unwrap()
+    }
+
+    fn open(dir: &TempDir) -> RocksStore {
+        RocksStore::open(dir.path(), StoreOptions::default()).unwrap()
+    }
+
+    fn open_with_clock(dir: &TempDir, clock: Arc<FixedClock>) -> RocksStore {
+        let options = StoreOptions {
+            sync_writes: false,
+            clock,
+        };
+        RocksStore::open(dir.path(), options).unwrap()
+    }
+
+    fn update(op: UpdateOp, text: &str) -> Update {
+        Update {
+            op,
+            relationship: rel(text),
+        }
+    }
+
+    fn touch_all(store: &RocksStore, texts: &[&str]) -> Revision {
+        let updates: Vec<_> = texts.iter().map(|t| update(UpdateOp::Touch, t)).collect();
+        store.write(&updates, &[]).unwrap()
+    }
+
+    fn strings(iter: RelationshipIter<'_>) -> Vec<String> {
+        iter.map(|r| r.unwrap().to_string()).collect()
+    }
+
+    fn all(store: &RocksStore) -> Vec<String> {
+        strings(
+            store
+                .snapshot()
+                .unwrap()
+                .read(&RelationshipFilter::default(), None),
+        )
+    }
+
+    fn read(store: &RocksStore, filter: &RelationshipFilter) -> Vec<String> {
+        strings(store.snapshot().unwrap().read(filter, None))
+    }
+
+    fn resource_filter(resource_type: &str) -> RelationshipFilter {
+        RelationshipFilter {
+            resource_type: Some(resource_type.to_string()),
+            ..Default::default()
+        }
+    }
+
+    fn subject_filter(
+        subject_type: &str,
+        id: Option<&str>,
+        relation: Option<Option<&str>>,
+    ) -> SubjectFilter {
+        SubjectFilter {
+            subject_type: subject_type.to_string(),
+            subject_id: id.map(str::to_string),
+            relation: relation.map(|r| r.map(str::to_string)),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        crate::tuple::parse_expiration(text).unwrap()
+    }
+
+    #[test]
+    fn create_touch_delete() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        assert_eq!(store.head_revision(), Revision::ZERO);
+        let r1 = store
+            .write(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[])
+            .unwrap();
+        assert_eq!(r1, Revision(1));
+        assert_eq!(store.head_revision(), r1);
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(snapshot.revision(), r1);
+        let doc1 = ObjectRef::parse("doc:1").unwrap();
+        let tom = SubjectRef::parse("user:tom").unwrap();
+        assert_eq!(
+            snapshot.get(&doc1, "viewer", &tom).unwrap(),
+            Some(rel("doc:1#viewer@user:tom"))
+        );
+        drop(snapshot);
+
+        let caveated = r#"doc:1#viewer@user:tom[only_ip:{"allowed":"10.0.0.0/8"}]"#;
+        let r2 = store
+            .write(&[update(UpdateOp::Touch, caveated)], &[])
+            .unwrap();
+        assert_eq!(r2, Revision(2));
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(
+            snapshot.get(&doc1, "viewer", &tom).unwrap(),
+            Some(rel(caveated))
+        );
+        drop(snapshot);
+
+        let r3 = store
+            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .unwrap();
+        assert_eq!(r3, Revision(3));
+        assert!(store
+            .snapshot()
+            .unwrap()
+            .get(&doc1, "viewer", &tom)
+            .unwrap()
+            .is_none());
+        assert!(all(&store).is_empty());
+        // Deleting a missing relationship is a no-op that still commits a revision.
+        let r4 = store
+            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .unwrap();
+        assert_eq!(r4, Revision(4));
+        assert!(all(&store).is_empty());
+    }
+
+    #[test]
+    fn both_indexes_and_the_log_agree() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let caveated =
+            r#"doc:1#viewer@group:eng#member[only_ip:{"a":1}][expiration:2100-01-01T00:00:00Z]"#;
+        touch_all(&store, &[caveated, "doc:2#owner@user:tom"]);
+        let snapshot = store.snapshot().unwrap();
+        let eng = SubjectRef::parse("group:eng#member").unwrap();
+        assert_eq!(
+            strings(snapshot.resources_with_subject(&eng, "doc", "viewer")),
+            vec![caveated]
+        );
+        let doc1 = ObjectRef::parse("doc:1").unwrap();
+        assert_eq!(
+            strings(snapshot.subjects_of(&doc1, "viewer")),
+            vec![caveated]
+        );
+        store
+            .write(
+                &[update(UpdateOp::Delete, "doc:1#viewer@group:eng#member")],
+                &[],
+            )
+            .unwrap();
+
+        let changes = store.changes_since(Revision::ZERO, 10).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].0, Revision(1));
+        assert_eq!(
+            changes[0].1,
+            vec![
+                Change {
+                    op: UpdateOp::Touch,
+                    relationship: rel(caveated)
+                },
+                Change {
+                    op: UpdateOp::Touch,
+                    relationship: rel("doc:2#owner@user:tom")
+                },
+            ]
+        );
+        // A delete logs the relationship as it was, caveat and expiration included.
+        assert_eq!(
+            changes[1],
+            (
+                Revision(2),
+                vec![Change {
+                    op: UpdateOp::Delete,
+                    relationship: rel(caveated)
+                }]
+            )
+        );
+        assert_eq!(store.changes_since(Revision(1), 10).unwrap().len(), 1);
+        assert_eq!(store.changes_since(Revision::ZERO, 1).unwrap().len(), 1);
+        assert!(store.changes_since(Revision(2), 10).unwrap().is_empty());
+        assert!(store
+            .changes_since(Revision(u64::MAX), 10)
+            .unwrap()
+            .is_empty());
+        // The old snapshot still sees the state before the delete from the reverse index.
+        assert_eq!(
+            strings(snapshot.resources_with_subject(&eng, "doc", "viewer")),
+            vec![caveated]
+        );
+    }
+
+    #[test]
+    fn create_of_existing_fails_and_leaves_store_unchanged() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        touch_all(&store, &["doc:1#viewer@user:tom"]);
+        let before = (store.head_revision(), all(&store));
+        let err = store
+            .write(
+                &[
+                    update(UpdateOp::Create, "doc:2#viewer@user:ann"),
+                    update(UpdateOp::Create, "doc:1#viewer@user:tom[cav]"),
+                ],
+                &[],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::AlreadyExists(k) if k == "doc:1#viewer@user:tom"),
+            "{err}"
+        );
+        assert_eq!((store.head_revision(), all(&store)), before);
+        assert_eq!(store.changes_since(Revision::ZERO, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicate_update_in_one_batch_is_rejected() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let err = store
+            .write(
+                &[
+                    update(UpdateOp::Touch, "doc:1#viewer@user:tom"),
+                    update(UpdateOp::Delete, "doc:1#viewer@user:tom[cav]"),
+                ],
+                &[],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DuplicateUpdate(k) if k == "doc:1#viewer@user:tom"),
+            "{err}"
+        );
+        assert_eq!(store.head_revision(), Revision::ZERO);
+        assert!(all(&store).is_empty());
+    }
+
+    #[test]
+    fn unstorable_relationship_is_rejected() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        let mut bad = rel("doc:1#viewer@user:tom");
+        bad.resource.object_id = "a\0b".to_string();
+        let err = store
+            .write(
+                &[Update {
+                    op: UpdateOp::Touch,
+                    relationship: bad,
+                }],
+                &[],
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unstorable(_)), "{err}");
+        assert_eq!(store.head_revision(), Revision::ZERO);
+    }
+
+    #[test]
+    fn precondition_failure_leaves_store_unchanged() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        touch_all(&store, &["doc:1#viewer@user:tom"]);
+        let before = (store.head_revision(), all(&store));
+        let tom_on_doc1 = RelationshipFilter {
+            resource_type: Some("doc".into()),
+            resource_id: Some("1".into()),
+            subject: Some(subject_filter("user", Some("tom"), None)),
+            ..Default::default()
+        };
+        let must_not = Precondition {
+            op: PreconditionOp::MustNotMatch,
+            filter: tom_on_doc1.clone(),
+        };
+        let err = store
+            .write(
+                &[update(UpdateOp::Touch, "doc:2#viewer@user:ann")],
+                &[must_not],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::PreconditionFailed(m) if m.contains("doc:1#viewer@user:tom")),
+            "{err}"
+        );
+        let must = Precondition {
+            op: PreconditionOp::MustMatch,
+            filter: RelationshipFilter {
+                resource_id: Some("9".into()),
+                ..tom_on_doc1.clone()
+            },
+        };
+        let err = store
+            .write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::PreconditionFailed(_)), "{err}");
+        let err = store
+            .delete_matching(
+                &resource_filter("doc"),
+                &[Precondition {
+                    op: PreconditionOp::MustNotMatch,
+                    filter: tom_on_doc1.clone(),
+                }],
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::PreconditionFailed(_)), "{err}");
+        assert_eq!((store.head_revision(), all(&store)), before);
+
+        // Satisfied preconditions let the write through.
+        let must = Precondition {
+            op: PreconditionOp::MustMatch,
+            filter: tom_on_doc1,
+        };
+        store
+            .write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
+            .unwrap();
+        assert_eq!(all(&store).len(), 2);
+    }
+
+    #[test]
+    fn prefix_scans_do_not_bleed() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        touch_all(
+            &store,
+            &[
+                "doc:1#viewer@user:tom",
+                "doc:10#viewer@user:tom",
+                "doc:1#viewers@user:tom",
+                "docs:1#viewer@user:tom",
+                "doc:1#viewer@user:tommy",
+                "doc:1#viewer@user:tom#friend",
+            ],
+        );
+        let snapshot = store.snapshot().unwrap();
+        let doc1 = ObjectRef::parse("doc:1").unwrap();
+        assert_eq!(
+            strings(snapshot.subjects_of(&doc1, "viewer")),
+            vec![
+                "doc:1#viewer@user:tom",
+                "doc:1#viewer@user:tom#friend",
+                "doc:1#viewer@user:tommy"
+            ]
+        );
+        let tom = SubjectRef::parse("user:tom").unwrap();
+        assert_eq!(
+            strings(snapshot.resources_with_subject(&tom, "doc", "viewer")),
+            vec!["doc:1#viewer@user:tom", "doc:10#viewer@user:tom"]
+        );
+        let exact = RelationshipFilter {
+            resource_type: Some("doc".into()),
+            resource_id: Some("1".into()),
+            relation: Some("viewer".into()),
+            subject: Some(subject_filter("user", Some("tom"), Some(None))),
+            ..Default::default()
+        };
+        assert_eq!(read(&store, &exact), vec!["doc:1#viewer@user:tom"]);
+        assert_eq!(
+            read(
+                &store,
+                &RelationshipFilter {
+                    resource_id: Some("1".into()),
+                    ..resource_filter("doc")
+                }
+            ),
+            vec![
+                "doc:1#viewer@user:tom",
+                "doc:1#viewer@user:tom#friend",
+                "doc:1#viewer@user:tommy",
+                "doc:1#viewers@user:tom",
+            ]
+        );
+    }
+
+    fn seed_for_reads(store: &RocksStore) {
+        touch_all(
+            store,
+            &[
+                "doc:a1#viewer@user:tom",
+                "doc:a2#viewer@user:ann",
+                "doc:a2#owner@user:tom",
+                "doc:b1#viewer@group:eng#member",
+                "doc:b1#viewer@user:*",
+                "folder:a1#viewer@user:tom",
+                "group:eng#member@user:tom",
+            ],
+        );
+    }
+
+    #[test]
+    fn read_with_every_filter_shape() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        seed_for_reads(&store);
+        let doc = resource_filter("doc");
+        assert_eq!(
+            read(&store, &doc),
+            vec![
+                "doc:a1#viewer@user:tom",
+                "doc:a2#owner@user:tom",
+                "doc:a2#viewer@user:ann",
+                "doc:b1#viewer@group:eng#member",
+                "doc:b1#viewer@user:*",
+            ]
+        );
+        let by_id = RelationshipFilter {
+            resource_id: Some("a2".into()),
+            ..doc.clone()
+        };
+        assert_eq!(
+            read(&store, &by_id),
+            vec!["doc:a2#owner@user:tom", "doc:a2#viewer@user:ann"]
+        );
+        let by_prefix = RelationshipFilter {
+            resource_id_prefix: Some("a".into()),
+            ..doc.clone()
+        };
+        assert_eq!(read(&store, &by_prefix).len(), 3);
+        let by_relation = RelationshipFilter {
+            relation: Some("viewer".into()),
+            ..doc.clone()
+        };
+        assert_eq!(read(&store, &by_relation).len(), 4);
+        let by_prefix_relation = RelationshipFilter {
+            relation: Some("viewer".into()),
+            ..by_prefix.clone()
+        };
+        assert_eq!(
+            read(&store, &by_prefix_relation),
+            vec!["doc:a1#viewer@user:tom", "doc:a2#viewer@user:ann"]
+        );
+        let with_subject_type = RelationshipFilter {
+            subject: Some(subject_filter("user", None, None)),
+            ..doc.clone()
+        };
+        assert_eq!(read(&store, &with_subject_type).len(), 4);
+        let subject_set = RelationshipFilter {
+            subject: Some(subject_filter("group", Some("eng"), Some(Some("member")))),
+            ..doc.clone()
+        };
+        assert_eq!(
+            read(&store, &subject_set),
+            vec!["doc:b1#viewer@group:eng#member"]
+        );
+        let wildcard = RelationshipFilter {
+            subject: Some(subject_filter("user", Some("*"), None)),
+            ..doc.clone()
+        };
+        assert_eq!(read(&store, &wildcard), vec!["doc:b1#viewer@user:*"]);
+
+        // Subject-only filters use the reverse index: reverse-key order (resource type,
+        // relation, id).
+        let tom_anywhere = RelationshipFilter {
+            subject: Some(subject_filter("user", Some("tom"), None)),
+            ..Default::default()
+        };
+        assert_eq!(
+            read(&store, &tom_anywhere),
+            vec![
+                "doc:a2#owner@user:tom",
+                "doc:a1#viewer@user:tom",
+                "folder:a1#viewer@user:tom",
+                "group:eng#member@user:tom",
+            ]
+        );
+        let tom_viewer = RelationshipFilter {
+            relation: Some("viewer".into()),
+            ..tom_anywhere.clone()
+        };
+        assert_eq!(
+            read(&store, &tom_viewer),
+            vec!["doc:a1#viewer@user:tom", "folder:a1#viewer@user:tom"]
+        );
+        let groups_as_sets = RelationshipFilter {
+            subject: Some(subject_filter("group", None, Some(Some("member")))),
+            ..Default::default()
+        };
+        assert_eq!(
+            read(&store, &groups_as_sets),
+            vec!["doc:b1#viewer@group:eng#member"]
+        );
+        let direct_users = RelationshipFilter {
+            subject: Some(subject_filter("user", None, Some(None))),
+            ..Default::default()
+        };
+        assert_eq!(read(&store, &direct_users).len(), 6);
+
+        // No resource type, no subject: a full scan, optionally filtered.
+        assert_eq!(all(&store).len(), 7);
+        let viewer_anywhere = RelationshipFilter {
+            relation: Some("viewer".into()),
+            ..Default::default()
+        };
+        assert_eq!(read(&store, &viewer_anywhere).len(), 5);
+        let ids_anywhere = RelationshipFilter {
+            resource_id: Some("a1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            read(&store, &ids_anywhere),
+            vec!["doc:a1#viewer@user:tom", "folder:a1#viewer@user:tom"]
+        );
+        assert!(read(&store, &resource_filter("nothing")).is_empty());
+    }
+
+    #[test]
+    fn read_resumes_strictly_after_the_cursor() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        seed_for_reads(&store);
+        for filter in [
+            RelationshipFilter::default(),
+            resource_filter("doc"),
+            RelationshipFilter {
+                resource_id_prefix: Some("a".into()),
+                ..resource_filter("doc")
+            },
+            RelationshipFilter {
+                subject: Some(subject_filter("user", Some("tom"), None)),
+                ..Default::default()
+            },
+        ] {
+            let everything = read(&store, &filter);
+            let snapshot = store.snapshot().unwrap();
+            // Page through two at a time.
+            let mut paged = Vec::new();
+            let mut cursor: Option<Relationship> = None;
+            loop {
+                let page: Vec<Relationship> = snapshot
+                    .read(&filter, cursor.as_ref())
+                    .take(2)
+                    .map(Result::unwrap)
+                    .collect();
+                if page.is_empty() {
+                    break;
+                }
+                paged.extend(page.iter().map(ToString::to_string));
+                cursor = page.last().cloned();
+            }
+            assert_eq!(paged, everything, "{filter:?}");
+        }
+        // A cursor that is not stored (or precedes the prefix) still orders correctly.
+        let snapshot = store.snapshot().unwrap();
+        let cursor = rel("doc:a2#zzz@user:nobody");
+        assert_eq!(
+            strings(snapshot.read(&resource_filter("doc"), Some(&cursor))),
+            vec!["doc:b1#viewer@group:eng#member", "doc:b1#viewer@user:*"]
+        );
+        let before_prefix = rel("aaa:x#viewer@user:tom");
+        assert_eq!(
+            strings(snapshot.read(&resource_filter("doc"), Some(&before_prefix))).len(),
+            5
+        );
+    }
+
+    #[test]
+    fn delete_matching_with_limit_is_partial() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        seed_for_reads(&store);
+        let doc = resource_filter("doc");
+        let outcome = store.delete_matching(&doc, &[], Some(2)).unwrap();
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                revision: Revision(2),
+                deleted: 2,
+                partial: true
+            }
+        );
+        assert_eq!(read(&store, &doc).len(), 3);
+        let outcome = store.delete_matching(&doc, &[], Some(3)).unwrap();
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                revision: Revision(3),
+                deleted: 3,
+                partial: false
+            }
+        );
+        let outcome = store.delete_matching(&doc, &[], Some(3)).unwrap();
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                revision: Revision(3),
+                deleted: 0,
+                partial: false
+            }
+        );
+        assert_eq!(
+            all(&store),
+            vec!["folder:a1#viewer@user:tom", "group:eng#member@user:tom"]
+        );
+        // Deleted from the reverse index too.
+        let tom = RelationshipFilter {
+            subject: Some(subject_filter("user", Some("tom"), None)),
+            ..Default::default()
+        };
+        assert_eq!(read(&store, &tom).len(), 2);
+        let outcome = store.delete_matching(&tom, &[], None).unwrap();
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                revision: Revision(4),
+                deleted: 2,
+                partial: false
+            }
+        );
+        assert!(all(&store).is_empty());
+        let log = store.changes_since(Revision(3), 10).unwrap();
+        assert_eq!(log.len(), 1);
+        assert!(log[0].1.iter().all(|c| c.op == UpdateOp::Delete));
+    }
+
+    #[test]
+    fn expired_relationships_are_invisible() {
+        let dir = TempDir::new().unwrap();
+        let clock = Arc::new(FixedClock::new(at("2030-01-01T00:00:00Z")));
+        let store = open_with_clock(&dir, clock.clone());
+        let expiring = "doc:1#viewer@user:tom[expiration:2030-06-01T00:00:00Z]";
+        touch_all(&store, &[expiring, "doc:1#viewer@user:ann"]);
+        let doc1 = ObjectRef::parse("doc:1").unwrap();
+        let tom = SubjectRef::parse("user:tom").unwrap();
+        assert!(store
+            .snapshot()
+            .unwrap()
+            .get(&doc1, "viewer", &tom)
+            .unwrap()
+            .is_some());
+        assert_eq!(all(&store).len(), 2);
+
+        // Expiration is inclusive: at the instant itself the relationship is gone.
+        clock.set(at("2030-06-01T00:00:00Z"));
+        let snapshot = store.snapshot().unwrap();
+        assert!(snapshot.get(&doc1, "viewer", &tom).unwrap().is_none());
+        assert_eq!(
+            strings(snapshot.subjects_of(&doc1, "viewer")),
+            vec!["doc:1#viewer@user:ann"]
+        );
+        assert!(strings(snapshot.resources_with_subject(&tom, "doc", "viewer")).is_empty());
+        assert_eq!(all(&store), vec!["doc:1#viewer@user:ann"]);
+        drop(snapshot);
+
+        // An expired relationship does not satisfy MUST_MATCH and may be re-created.
+        let tom_filter = RelationshipFilter {
+            subject: Some(subject_filter("user", Some("tom"), None)),
+            ..Default::default()
+        };
+        let must = Precondition {
+            op: PreconditionOp::MustMatch,
+            filter: tom_filter.clone(),
+        };
+        assert!(matches!(
+            store.write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must]),
+            Err(StoreError::PreconditionFailed(_))
+        ));
+        let renewed = "doc:1#viewer@user:tom[expiration:2031-01-01T00:00:00Z]";
+        store
+            .write(&[update(UpdateOp::Create, renewed)], &[])
+            .unwrap();
+        assert_eq!(read(&store, &tom_filter), vec![renewed]);
+        assert!(matches!(
+            store.write(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[]),
+            Err(StoreError::AlreadyExists(_))
+        ));
+    }
+
+    #[test]
+    fn sweep_removes_expired_relationships() {
+        let dir = TempDir::new().unwrap();
+        let clock = Arc::new(FixedClock::new(at("2030-01-01T00:00:00Z")));
+        let store = open_with_clock(&dir, clock.clone());
+        touch_all(
+            &store,
+            &[
+                "doc:1#viewer@user:tom[expiration:2030-02-01T00:00:00Z]",
+                "doc:2#viewer@user:tom[expiration:2030-03-01T00:00:00Z]",
+                "doc:3#viewer@user:tom",
+            ],
+        );
+        assert_eq!(store.sweep_expired().unwrap(), 0);
+        assert_eq!(store.head_revision(), Revision(1));
+        clock.set(at("2030-02-15T00:00:00Z"));
+        assert_eq!(store.sweep_expired().unwrap(), 1);
+        assert_eq!(store.head_revision(), Revision(2));
+        let log = store.changes_since(Revision(1), 10).unwrap();
+        assert_eq!(
+            log,
+            vec![(
+                Revision(2),
+                vec![Change {
+                    op: UpdateOp::Delete,
+                    relationship: rel("doc:1#viewer@user:tom[expiration:2030-02-01T00:00:00Z]"),
+                }]
+            )]
+        );
+        // Gone from both indexes, even for a clock set back in time.
+        clock.set(at("2029-01-01T00:00:00Z"));
+        assert_eq!(all(&store).len(), 2);
+        let tom = SubjectRef::parse("user:tom").unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(
+            strings(snapshot.resources_with_subject(&tom, "doc", "viewer")).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn reopen_keeps_data_head_revision_and_schema() {
+        let dir = TempDir::new().unwrap();
+        {
+            let store = open(&dir);
+            touch_all(
+                &store,
+                &["doc:1#viewer@user:tom", "doc:2#viewer@group:eng#member"],
+            );
+            assert_eq!(
+                store.write_schema("definition user {}").unwrap(),
+                Revision(2)
+            );
+            store
+                .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+                .unwrap();
+        }
+        let store = open(&dir);
+        assert_eq!(store.head_revision(), Revision(3));
+        assert_eq!(store.snapshot().unwrap().revision(), Revision(3));
+        assert_eq!(all(&store), vec!["doc:2#viewer@group:eng#member"]);
+        assert_eq!(
+            store.read_schema().unwrap().as_deref(),
+            Some("definition user {}")
+        );
+        // Every revision has a log entry; the schema write has no relationship changes.
+        let log = store.changes_since(Revision::ZERO, 10).unwrap();
+        let revisions: Vec<_> = log.iter().map(|(r, c)| (r.0, c.len())).collect();
+        assert_eq!(revisions, vec![(1, 2), (2, 0), (3, 1)]);
+        assert_eq!(store.write(&[], &[]).unwrap(), Revision(4));
+    }
+
+    #[test]
+    fn schema_starts_empty_and_writes_bump_the_revision() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        assert_eq!(store.read_schema().unwrap(), None);
+        assert_eq!(store.write_schema("a").unwrap(), Revision(1));
+        assert_eq!(store.write_schema("b").unwrap(), Revision(2));
+        assert_eq!(store.read_schema().unwrap().as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn format_version_mismatch_is_detected() {
+        let dir = TempDir::new().unwrap();
+        drop(open(&dir));
+        {
+            let descriptors = COLUMN_FAMILIES
+                .iter()
+                .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            let db = DB::open_cf_descriptors(&Options::default(), dir.path(), descriptors).unwrap();
+            let meta = db.cf_handle(CF_META).unwrap();
+            db.put_cf(meta, META_FORMAT_VERSION, [FORMAT_VERSION + 1])
+                .unwrap();
+        }
+        let err = RocksStore::open(dir.path(), StoreOptions::default()).unwrap_err();
+        match err {
+            StoreError::FormatVersion { found, expected } => {
+                assert_eq!((found, expected), (FORMAT_VERSION + 1, FORMAT_VERSION));
+            }
+            other => panic!("expected a format version error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_value_is_an_error_not_a_panic() {
+        let dir = TempDir::new().unwrap();
+        {
+            let store = open(&dir);
+            touch_all(&store, &["doc:1#viewer@user:tom"]);
+            let key = ForwardKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_FWD).unwrap(), key.as_bytes(), b"\xff\xff")
+                .unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_FWD).unwrap(), b"garbage", b"")
+                .unwrap();
+            let results: Vec<_> = store
+                .snapshot()
+                .unwrap()
+                .read(&RelationshipFilter::default(), None)
+                .collect();
+            assert_eq!(results.len(), 2);
+            assert!(results
+                .iter()
+                .all(|r| matches!(r, Err(StoreError::Corrupt(_)))));
+            let doc1 = ObjectRef::parse("doc:1").unwrap();
+            let tom = SubjectRef::parse("user:tom").unwrap();
+            assert!(matches!(
+                store.snapshot().unwrap().get(&doc1, "viewer", &tom),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn snapshot_isolation() {
+        let dir = TempDir::new().unwrap();
+        let store = open(&dir);
+        touch_all(&store, &["doc:1#viewer@user:tom"]);
+        let before = store.snapshot().unwrap();
+        touch_all(&store, &["doc:1#viewer@user:ann"]);
+        store
+            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .unwrap();
+        assert_eq!(before.revision(), Revision(1));
+        assert_eq!(
+            strings(before.read(&RelationshipFilter::default(), None)),
+            vec!["doc:1#viewer@user:tom"]
+        );
+        let doc1 = ObjectRef::parse("doc:1").unwrap();
+        let ann = SubjectRef::parse("user:ann").unwrap();
+        assert!(before.get(&doc1, "viewer", &ann).unwrap().is_none());
+        let after = store.snapshot().unwrap();
+        assert_eq!(after.revision(), Revision(3));
+        assert_eq!(
+            strings(after.subjects_of(&doc1, "viewer")),
+            vec!["doc:1#viewer@user:ann"]
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_get_distinct_revisions() {
+        let dir = TempDir::new().unwrap();
+        let store = Arc::new(
+            RocksStore::open(
+                dir.path(),
+                StoreOptions {
+                    sync_writes: false,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let text = format!("doc:t{t}i{i}#viewer@user:tom");
+                            store
+                                .write(&[update(UpdateOp::Create, &text)], &[])
+                                .unwrap()
+                                .0
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut revisions: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        revisions.sort_unstable();
+        assert_eq!(revisions, (1..=100).collect::<Vec<_>>());
+        assert_eq!(all(&store).len(), 100);
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(snapshot.revision(), Revision(100));
+    }
+}

@@ -1,0 +1,162 @@
+//! The conformance suite: SpiceDB validation files from `../shared/conformance` through
+//! `zanzi validate`, and the loader cases with the outcomes their `EXPECTED.tsv` gives.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{conformance_dir, yaml_files};
+use zanzi::validate::{self, ValidateOptions};
+
+/// Whether a validation file uses caveats or expiration (handled by the caveats issue).
+fn uses_caveats_or_expiration(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.contains("caveat") || text.contains("expiration")
+}
+
+fn run_dir(dir: &Path, only_plain: bool) -> (usize, Vec<String>) {
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for file in yaml_files(dir) {
+        if only_plain && uses_caveats_or_expiration(&file) {
+            continue;
+        }
+        ran += 1;
+        match validate::validate_files(&[file.as_path()], &ValidateOptions::default()) {
+            Ok(report) if report.passed() => {}
+            Ok(report) => failures.push(format!(
+                "{}:\n    {}",
+                file.display(),
+                report.failures.join("\n    ")
+            )),
+            Err(err) => failures.push(format!("{}: {err}", file.display())),
+        }
+    }
+    (ran, failures)
+}
+
+fn assert_dir_passes(dir: PathBuf, minimum_files: usize) {
+    let (ran, failures) = run_dir(&dir, true);
+    assert!(
+        ran >= minimum_files,
+        "only {ran} files ran in {}",
+        dir.display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} files failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn spicedb_integration_files_pass() {
+    assert_dir_passes(conformance_dir().join("spicedb"), 20);
+}
+
+#[test]
+fn spicedb_oracle_files_match_spicedb_answer_for_answer() {
+    assert_dir_passes(conformance_dir().join("spicedb-oracle"), 25);
+}
+
+#[test]
+fn example_files_pass_with_expected_relations() {
+    let examples = conformance_dir().join("examples");
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for sub in [dir.clone(), dir.join("validations")] {
+            if !sub.is_dir() {
+                continue;
+            }
+            let (n, f) = run_dir(&sub, true);
+            ran += n;
+            failures.extend(f);
+        }
+    }
+    assert!(ran >= 5, "only {ran} example files ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn frontier_schemas_compile() {
+    for name in ["base_schema.zed", "compiled_schema.zed"] {
+        let text = std::fs::read_to_string(conformance_dir().join("frontier").join(name)).unwrap();
+        let schema = zanzi::schema::compile(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(schema.definition("app/organization").is_some(), "{name}");
+    }
+}
+
+/// Runs `zanzi validate` from the conformance folder, as SpiceDB's loader tests run from
+/// theirs, so `schemaFile` paths resolve the same way.
+fn zanzi_validate(files: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_zanzi"))
+        .current_dir(conformance_dir())
+        .arg("validate")
+        .arg("--together")
+        .args(files)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn loader_cases_have_their_expected_outcomes() {
+    let expected = std::fs::read_to_string(conformance_dir().join("loader/EXPECTED.tsv")).unwrap();
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for line in expected.lines().skip(1) {
+        let mut columns = line.split('\t');
+        let (Some(files), Some(outcome), Some(detail)) =
+            (columns.next(), columns.next(), columns.next())
+        else {
+            continue;
+        };
+        let files: Vec<String> = files
+            .split(" + ")
+            .map(|f| format!("loader/{}", f.trim()))
+            .collect();
+        let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        if file_refs
+            .iter()
+            .any(|f| uses_caveats_or_expiration(&conformance_dir().join(f)))
+        {
+            continue; // caveat cases belong to the caveats suite
+        }
+        checked += 1;
+        let (ok, output) = zanzi_validate(&file_refs);
+        match outcome {
+            "ok" if !ok => problems.push(format!("{files:?} should load, got:\n{output}")),
+            "error" => {
+                let wanted = error_substring(detail);
+                if ok {
+                    problems.push(format!("{files:?} should fail with `{wanted}`, but passed"));
+                } else if !output.contains(&wanted) {
+                    problems.push(format!(
+                        "{files:?} should fail with `{wanted}`, got:\n{output}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 10, "only {checked} loader cases checked");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The part of an expected error that does not depend on the test folder's name.
+fn error_substring(detail: &str) -> String {
+    detail.replace("testdata/", "loader/").replace(
+        "error when parsing schema (line 6, column 18 of invalid_schemafile.zed)",
+        "line 6, column 18",
+    )
+}

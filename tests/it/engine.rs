@@ -1,0 +1,447 @@
+//! Engine behaviour on a real RocksDB store: write validation and atomicity, bad input,
+//! depth budget, and a property test against a naive reference evaluator.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use zanzi::engine::{Context, EngineError, Permissionship};
+use zanzi::store::{
+    Precondition, PreconditionOp, RelationshipFilter, StoreError, Update, UpdateOp,
+};
+use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
+
+use crate::support::{check, engine_with};
+
+const DOCS: &str = "
+definition user {}
+definition group {
+    relation member: user | group#member
+}
+definition doc {
+    relation viewer: user | user:* | group#member
+    relation banned: user
+    permission view = viewer - banned
+}";
+
+fn update(op: UpdateOp, text: &str) -> Update {
+    Update {
+        op,
+        relationship: Relationship::parse(text).unwrap(),
+    }
+}
+
+fn all_relationships(engine: &zanzi::engine::Engine) -> Vec<String> {
+    let (rels, _) = engine
+        .read_relationships(&RelationshipFilter::default(), None, None)
+        .unwrap();
+    rels.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn batch_with_one_invalid_update_writes_nothing() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:ann"]);
+    let before = (all_relationships(&engine), engine.head_revision());
+    let batch = [
+        update(UpdateOp::Touch, "doc:2#viewer@user:bob"),
+        update(UpdateOp::Touch, "doc:2#banned@group:eng#member"),
+    ];
+    let err = engine.write_relationships(&batch, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`group#member` are not allowed on relation `doc#banned`"),
+        "{err}"
+    );
+    assert_eq!((all_relationships(&engine), engine.head_revision()), before);
+}
+
+#[test]
+fn failed_precondition_writes_nothing() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:ann"]);
+    let before = (all_relationships(&engine), engine.head_revision());
+    let precondition = Precondition {
+        op: PreconditionOp::MustMatch,
+        filter: RelationshipFilter {
+            resource_type: Some("doc".into()),
+            resource_id: Some("1".into()),
+            relation: Some("banned".into()),
+            ..Default::default()
+        },
+    };
+    let err = engine
+        .write_relationships(
+            &[update(UpdateOp::Touch, "doc:3#viewer@user:cat")],
+            &[precondition],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Store(StoreError::PreconditionFailed(_))),
+        "{err}"
+    );
+    assert_eq!((all_relationships(&engine), engine.head_revision()), before);
+}
+
+#[test]
+fn create_of_existing_relationship_fails_and_writes_nothing() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:ann"]);
+    let before = all_relationships(&engine);
+    let err = engine
+        .write_relationships(
+            &[
+                update(UpdateOp::Create, "doc:9#viewer@user:zed"),
+                update(UpdateOp::Create, "doc:1#viewer@user:ann"),
+            ],
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Store(StoreError::AlreadyExists(_))),
+        "{err}"
+    );
+    assert_eq!(all_relationships(&engine), before);
+}
+
+#[test]
+fn writes_with_unknown_names_are_refused() {
+    let (engine, _dir) = engine_with(DOCS, &[]);
+    for (text, wanted) in [
+        (
+            "folder:1#viewer@user:ann",
+            "object definition `folder` not found",
+        ),
+        (
+            "doc:1#editor@user:ann",
+            "`editor` not found under definition `doc`",
+        ),
+        ("doc:1#view@user:ann", "permission `view`"),
+        (
+            "doc:1#viewer@robot:r2",
+            "object definition `robot` not found",
+        ),
+        ("doc:1#banned@user:*", "`user:*` are not allowed"),
+    ] {
+        let err = engine
+            .write_relationships(&[update(UpdateOp::Touch, text)], &[])
+            .unwrap_err();
+        assert!(err.to_string().contains(wanted), "{text}: {err}");
+    }
+}
+
+#[test]
+fn schema_change_that_would_orphan_relationships_is_refused() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#banned@user:ann"]);
+    let without_banned = DOCS
+        .replace("relation banned: user\n", "")
+        .replace("viewer - banned", "viewer");
+    let err = engine.write_schema(&without_banned).unwrap_err();
+    assert!(
+        err.to_string().contains("`doc#banned` is still used"),
+        "{err}"
+    );
+    assert!(engine
+        .schema()
+        .unwrap()
+        .definition("doc")
+        .unwrap()
+        .relations
+        .contains_key("banned"));
+}
+
+#[test]
+fn invalid_schema_reports_position() {
+    let (engine, _dir) = engine_with(DOCS, &[]);
+    let err = engine
+        .write_schema("definition user {}\ndefinition doc {\n  relation viewer: usr\n}")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 3"), "{text}");
+    assert!(text.contains("`usr`"), "{text}");
+}
+
+#[test]
+fn wildcard_and_exclusion() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:*", "doc:1#banned@user:bob"]);
+    assert_eq!(check(&engine, "doc:1#view@user:ann"), Permissionship::Has);
+    assert_eq!(check(&engine, "doc:1#view@user:bob"), Permissionship::No);
+    let resource = ObjectRef::new("doc", "1").unwrap();
+    let (found, _) = engine
+        .lookup_subjects(&resource, "view", "user", None, &Context::new())
+        .unwrap();
+    assert_eq!(found[0].subject_id, "*");
+    assert_eq!(found[0].excluded_ids, vec!["bob".to_string()]);
+}
+
+#[test]
+fn deep_nesting_beyond_the_budget_is_an_error_not_a_no() {
+    let mut rels = vec!["group:g0#member@user:ann".to_string()];
+    for i in 1..60 {
+        rels.push(format!("group:g{i}#member@group:g{}#member", i - 1));
+    }
+    rels.push("doc:1#viewer@group:g59#member".to_string());
+    let refs: Vec<&str> = rels.iter().map(String::as_str).collect();
+    let (engine, _dir) = engine_with(DOCS, &refs);
+    let resource = ObjectRef::new("doc", "1").unwrap();
+    let subject = SubjectRef::parse("user:ann").unwrap();
+    let err = engine
+        .check(&resource, "view", &subject, &Context::new())
+        .unwrap_err();
+    assert!(matches!(err, EngineError::MaxDepthExceeded(50)), "{err}");
+    // Within the budget the same chain answers yes.
+    assert_eq!(
+        check(&engine, "group:g40#member@user:ann"),
+        Permissionship::Has
+    );
+}
+
+#[test]
+fn membership_cycles_terminate() {
+    let (engine, _dir) = engine_with(
+        DOCS,
+        &[
+            "group:a#member@group:b#member",
+            "group:b#member@group:a#member",
+            "group:b#member@user:ann",
+            "doc:1#viewer@group:a#member",
+        ],
+    );
+    assert_eq!(check(&engine, "doc:1#view@user:ann"), Permissionship::Has);
+    assert_eq!(check(&engine, "doc:1#view@user:bob"), Permissionship::No);
+    let subject = SubjectRef::parse("user:ann").unwrap();
+    let (found, _) = engine
+        .lookup_resources("group", "member", &subject, &Context::new())
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "b"]);
+}
+
+#[test]
+fn checks_with_unknown_names_are_errors() {
+    let (engine, _dir) = engine_with(DOCS, &[]);
+    let subject = SubjectRef::parse("user:ann").unwrap();
+    let err = engine
+        .check(
+            &ObjectRef::new("doc", "1").unwrap(),
+            "edit",
+            &subject,
+            &Context::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, EngineError::UnknownRelation { .. }), "{err}");
+    let err = engine
+        .check(
+            &ObjectRef::new("folder", "1").unwrap(),
+            "view",
+            &subject,
+            &Context::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, EngineError::UnknownType(_)), "{err}");
+}
+
+// ---- property test: the engine against a naive reference evaluator ----
+
+/// A permission expression over `doc`'s relations and `parent->view`.
+#[derive(Debug, Clone)]
+enum Expr {
+    Rel(&'static str),
+    ParentView,
+    Union(Box<Expr>, Box<Expr>),
+    Inter(Box<Expr>, Box<Expr>),
+    Excl(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    fn text(&self) -> String {
+        match self {
+            Expr::Rel(r) => (*r).to_string(),
+            Expr::ParentView => "parent->view".to_string(),
+            Expr::Union(a, b) => format!("({} + {})", a.text(), b.text()),
+            Expr::Inter(a, b) => format!("({} & {})", a.text(), b.text()),
+            Expr::Excl(a, b) => format!("({} - {})", a.text(), b.text()),
+        }
+    }
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        Just(Expr::Rel("viewer")),
+        Just(Expr::Rel("editor")),
+        Just(Expr::Rel("banned")),
+        Just(Expr::ParentView),
+    ];
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Union(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Inter(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| Expr::Excl(Box::new(a), Box::new(b))),
+        ]
+    })
+}
+
+const USERS: [&str; 3] = ["u0", "u1", "u2"];
+const GROUPS: [&str; 3] = ["g0", "g1", "g2"];
+const DOC_IDS: [&str; 3] = ["d0", "d1", "d2"];
+
+/// A random relationship among a fixed small universe.
+fn relationship() -> impl Strategy<Value = String> {
+    let user = prop::sample::select(USERS.to_vec());
+    let group = prop::sample::select(GROUPS.to_vec());
+    let doc = prop::sample::select(DOC_IDS.to_vec());
+    prop_oneof![
+        (group.clone(), user.clone()).prop_map(|(g, u)| format!("group:{g}#member@user:{u}")),
+        (group.clone(), group.clone())
+            .prop_map(|(g, h)| format!("group:{g}#member@group:{h}#member")),
+        (
+            doc.clone(),
+            prop::sample::select(vec!["viewer", "editor", "banned"]),
+            user
+        )
+            .prop_map(|(d, r, u)| format!("doc:{d}#{r}@user:{u}")),
+        (doc.clone(), prop::sample::select(vec!["viewer", "editor"]))
+            .prop_map(|(d, r)| format!("doc:{d}#{r}@user:*")),
+        (
+            doc.clone(),
+            prop::sample::select(vec!["viewer", "editor", "banned"]),
+            group
+        )
+            .prop_map(|(d, r, g)| format!("doc:{d}#{r}@group:{g}#member")),
+        (doc.clone(), doc).prop_map(|(d, p)| format!("doc:{d}#parent@doc:{p}")),
+    ]
+}
+
+/// The obviously correct evaluator: group membership as a least fixed point, relations as
+/// set look-ups, permissions by direct recursion (parent chains are acyclic by construction).
+struct Reference {
+    rels: BTreeSet<(String, String, String)>, // (resource, relation, subject)
+    members: BTreeMap<String, BTreeSet<String>>,
+    view: Expr,
+}
+
+impl Reference {
+    fn new(rels: &[String], view: Expr) -> Self {
+        let mut set = BTreeSet::new();
+        for text in rels {
+            let (resource, rest) = text.split_once('#').unwrap();
+            let (relation, subject) = rest.split_once('@').unwrap();
+            set.insert((
+                resource.to_string(),
+                relation.to_string(),
+                subject.to_string(),
+            ));
+        }
+        let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        loop {
+            let mut changed = false;
+            for g in GROUPS {
+                let mut users: BTreeSet<String> = members.get(g).cloned().unwrap_or_default();
+                for (r, rel, s) in &set {
+                    if *r != format!("group:{g}") || rel != "member" {
+                        continue;
+                    }
+                    if let Some(u) = s.strip_prefix("user:") {
+                        changed |= users.insert(u.to_string());
+                    } else if let Some(h) = s
+                        .strip_prefix("group:")
+                        .and_then(|s| s.strip_suffix("#member"))
+                    {
+                        for u in members.get(h).cloned().unwrap_or_default() {
+                            changed |= users.insert(u);
+                        }
+                    }
+                }
+                members.insert(g.to_string(), users);
+            }
+            if !changed {
+                break;
+            }
+        }
+        Reference {
+            rels: set,
+            members,
+            view,
+        }
+    }
+
+    fn relation(&self, doc: &str, relation: &str, user: &str) -> bool {
+        self.rels.iter().any(|(r, rel, s)| {
+            *r == format!("doc:{doc}")
+                && rel == relation
+                && (*s == format!("user:{user}")
+                    || s == "user:*"
+                    || s.strip_prefix("group:")
+                        .and_then(|s| s.strip_suffix("#member"))
+                        .is_some_and(|g| self.members.get(g).is_some_and(|m| m.contains(user))))
+        })
+    }
+
+    fn view(&self, expr: &Expr, doc: &str, user: &str, depth: usize) -> bool {
+        match expr {
+            Expr::Rel(r) => self.relation(doc, r, user),
+            Expr::ParentView => {
+                depth < 5
+                    && self.rels.iter().any(|(r, rel, s)| {
+                        *r == format!("doc:{doc}")
+                            && rel == "parent"
+                            && self.view(&self.view, s.trim_start_matches("doc:"), user, depth + 1)
+                    })
+            }
+            Expr::Union(a, b) => self.view(a, doc, user, depth) || self.view(b, doc, user, depth),
+            Expr::Inter(a, b) => self.view(a, doc, user, depth) && self.view(b, doc, user, depth),
+            Expr::Excl(a, b) => self.view(a, doc, user, depth) && !self.view(b, doc, user, depth),
+        }
+    }
+}
+
+/// Keeps only `doc:a#parent@doc:b` with a < b, so parent chains are acyclic.
+fn acyclic(rels: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    rels.into_iter()
+        .filter(|r| {
+            if let Some(rest) = r.strip_prefix("doc:") {
+                if let Some((a, b)) = rest.split_once("#parent@doc:") {
+                    return a < b;
+                }
+            }
+            true
+        })
+        .filter(|r| seen.insert(r.clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn check_and_lookups_agree_with_reference(view in expr(), rels in prop::collection::vec(relationship(), 0..14)) {
+        let rels = acyclic(rels);
+        let schema = format!(
+            "definition user {{}}
+             definition group {{ relation member: user | group#member }}
+             definition doc {{
+                 relation parent: doc
+                 relation viewer: user | user:* | group#member
+                 relation editor: user | user:* | group#member
+                 relation banned: user | group#member
+                 permission view = {}
+             }}",
+            view.text()
+        );
+        let refs: Vec<&str> = rels.iter().map(String::as_str).collect();
+        let (engine, _dir) = engine_with(&schema, &refs);
+        let reference = Reference::new(&rels, view.clone());
+        for user in USERS {
+            let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
+            let (found, _) = engine.lookup_resources("doc", "view", &subject, &Context::new()).unwrap();
+            let looked_up: BTreeSet<String> = found.into_iter().map(|(id, _)| id).collect();
+            for doc in DOC_IDS {
+                let expected = reference.view(&view, doc, user, 0);
+                let actual = check(&engine, &format!("doc:{doc}#view@user:{user}"));
+                prop_assert_eq!(actual.is_has(), expected, "check doc:{}#view@user:{} with view = {}", doc, user, view.text());
+                prop_assert_eq!(looked_up.contains(doc), expected, "lookup-resources for {} with view = {}", doc, view.text());
+                let resource = ObjectRef::new("doc", doc).unwrap();
+                let (subjects, _) = engine.lookup_subjects(&resource, "view", "user", None, &Context::new()).unwrap();
+                let listed = subjects.iter().any(|s| s.subject_id == user || (s.subject_id == "*" && !s.excluded_ids.iter().any(|e| e == user)));
+                prop_assert_eq!(listed, expected, "lookup-subjects for {} on {} with view = {}", user, doc, view.text());
+            }
+        }
+    }
+}

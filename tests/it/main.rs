@@ -1,0 +1,6 @@
+//! zanzi's integration tests: one binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conformance;
+mod engine;
+mod support;

@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests: paths to the shared conformance data, a fresh
+//! engine on a real RocksDB store in a temporary folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tempfile::TempDir;
+use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
+use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::tuple::Relationship;
+
+/// The shared conformance folder (`../shared/conformance` beside the repository).
+pub fn conformance_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")
+}
+
+/// Every `*.yaml` file directly in `dir`, sorted.
+pub fn yaml_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// An engine over a fresh RocksDB store; keep the `TempDir` alive as long as the engine.
+pub fn engine_with(schema: &str, relationships: &[&str]) -> (Engine, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let engine = Engine::new(Arc::new(store), EngineConfig::default()).unwrap();
+    engine.write_schema(schema).unwrap();
+    let updates: Vec<Update> = relationships
+        .iter()
+        .map(|r| Update {
+            op: UpdateOp::Touch,
+            relationship: Relationship::parse(r).unwrap(),
+        })
+        .collect();
+    if !updates.is_empty() {
+        engine.write_relationships(&updates, &[]).unwrap();
+    }
+    (engine, dir)
+}
+
+/// Runs a check written as `resource#permission@subject`.
+pub fn check(engine: &Engine, text: &str) -> Permissionship {
+    let rel = Relationship::parse(text).unwrap();
+    engine
+        .check(&rel.resource, &rel.relation, &rel.subject, &Context::new())
+        .unwrap()
+        .permissionship
+}
