@@ -106,8 +106,9 @@ impl Engine {
     pub fn write_schema(&self, text: &str) -> Result<Revision, EngineError> {
         let compiled = schema::compile(text)?;
         {
+            let current = self.schema().ok();
             let snapshot = self.store.snapshot()?;
-            write::check_no_orphans(snapshot.as_ref(), &compiled)?;
+            write::check_no_orphans(snapshot.as_ref(), current.as_deref(), &compiled)?;
         }
         let revision = self.store.write_schema(text)?;
         let mut guard = self

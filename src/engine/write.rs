@@ -144,41 +144,43 @@ pub(super) fn validate_filter(
 }
 
 /// Refuses a new schema under which some stored relationship would no longer be valid,
-/// naming what is still in use.
-pub(super) fn check_no_orphans(snapshot: &dyn Snapshot, new: &Schema) -> Result<(), EngineError> {
+/// naming what is still in use. Only relations whose definition changed are read.
+pub(super) fn check_no_orphans(
+    snapshot: &dyn Snapshot,
+    old: Option<&Schema>,
+    new: &Schema,
+) -> Result<(), EngineError> {
+    let Some(old) = old else {
+        return Ok(()); // nothing can be stored without a schema
+    };
     let mut problems = BTreeSet::new();
-    for rel in snapshot.read(&RelationshipFilter::default(), None) {
-        let rel = rel?;
-        if let Err(err) = validate_relationship(new, &rel) {
-            let problem = match err {
-                EngineError::UnknownType(t) => {
-                    format!("object definition `{t}` is still used by relationships")
-                }
-                EngineError::UnknownRelation {
-                    object_type,
-                    relation,
-                }
-                | EngineError::WriteToPermission {
-                    object_type,
-                    relation,
-                } => format!(
-                    "relation `{object_type}#{relation}` is still used by relationships"
-                ),
-                EngineError::SubjectNotAllowed {
-                    subject,
-                    object_type,
-                    relation,
-                } => format!(
-                    "subject type `{subject}` is still used by relationships on `{object_type}#{relation}`"
-                ),
-                EngineError::UnknownCaveat(c) => {
-                    format!("caveat `{c}` is still used by relationships")
-                }
-                other => other.to_string(),
+    for (type_name, old_def) in &old.definitions {
+        for (relation_name, old_relation) in &old_def.relations {
+            let unchanged = new
+                .definition(type_name)
+                .and_then(|d| d.relations.get(relation_name))
+                .is_some_and(|r| {
+                    r.allowed == old_relation.allowed
+                        && r.allowed.iter().all(|a| {
+                            a.caveat.as_ref().is_none_or(|c| new.caveat(c).is_some())
+                                && new.definition(&a.subject_type).is_some()
+                        })
+                });
+            if unchanged {
+                continue;
+            }
+            let filter = RelationshipFilter {
+                resource_type: Some(type_name.clone()),
+                relation: Some(relation_name.clone()),
+                ..RelationshipFilter::default()
             };
-            problems.insert(problem);
-            if problems.len() >= 10 {
-                break;
+            for rel in snapshot.read(&filter, None) {
+                if let Err(err) = validate_relationship(new, &rel?) {
+                    problems.insert(orphan_message(err));
+                }
+                if problems.len() >= 10 {
+                    break;
+                }
             }
         }
     }
@@ -188,5 +190,30 @@ pub(super) fn check_no_orphans(snapshot: &dyn Snapshot, new: &Schema) -> Result<
         Err(EngineError::SchemaWouldOrphan(
             problems.into_iter().collect::<Vec<_>>().join("; "),
         ))
+    }
+}
+
+fn orphan_message(err: EngineError) -> String {
+    match err {
+        EngineError::UnknownType(t) => {
+            format!("object definition `{t}` is still used by relationships")
+        }
+        EngineError::UnknownRelation {
+            object_type,
+            relation,
+        }
+        | EngineError::WriteToPermission {
+            object_type,
+            relation,
+        } => format!("relation `{object_type}#{relation}` is still used by relationships"),
+        EngineError::SubjectNotAllowed {
+            subject,
+            object_type,
+            relation,
+        } => format!(
+            "subject type `{subject}` is still used by relationships on `{object_type}#{relation}`"
+        ),
+        EngineError::UnknownCaveat(c) => format!("caveat `{c}` is still used by relationships"),
+        other => other.to_string(),
     }
 }

@@ -445,3 +445,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn schema_change_removing_an_allowed_subject_type_in_use_is_refused() {
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:*", "doc:2#viewer@user:ann"]);
+    let without_wildcard = DOCS.replace("user | user:* | group#member", "user | group#member");
+    let err = engine.write_schema(&without_wildcard).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("subject type `user:*` is still used by relationships on `doc#viewer`"),
+        "{err}"
+    );
+    // Removing an allowed type nobody uses is fine.
+    let without_groups = DOCS.replace("user | user:* | group#member", "user | user:*");
+    engine.write_schema(&without_groups).unwrap();
+}
