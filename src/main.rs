@@ -259,8 +259,8 @@ fn run_validate(files: &[PathBuf], together: bool, options: &ValidateOptions) ->
             .join(" + ");
         match validate::validate_files(group, options) {
             Ok(report) if report.passed() => println!(
-                "PASS {name}: {} assertions, {} expected relations, {} consistency checks",
-                report.assertions, report.validations, report.consistency_checks
+                "PASS {name}: {} relationships, {} assertions, {} expected relations, {} consistency checks",
+                report.relationships, report.assertions, report.validations, report.consistency_checks
             ),
             Ok(report) => {
                 failed += 1;

@@ -67,6 +67,8 @@ pub struct ValidateOptions {
 /// What validating one file (or one merged group of files) found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Relationships loaded.
+    pub relationships: usize,
     /// Assertions checked.
     pub assertions: usize,
     /// Expected-relation blocks compared.
@@ -136,7 +138,10 @@ pub fn validate_parsed(
         engine.write_relationships(&updates, &[])?;
     }
 
-    let mut report = Report::default();
+    let mut report = Report {
+        relationships: relationships.len(),
+        ..Report::default()
+    };
     for file in files {
         run_assertions(&engine, file, &mut report)?;
         run_expected_relations(&engine, file, &mut report)?;

@@ -126,16 +126,20 @@ fn loader_cases_have_their_expected_outcomes() {
             .map(|f| format!("loader/{}", f.trim()))
             .collect();
         let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
-        if file_refs
-            .iter()
-            .any(|f| uses_caveats_or_expiration(&conformance_dir().join(f)))
-        {
-            continue; // caveat cases belong to the caveats suite
-        }
         checked += 1;
         let (ok, output) = zanzi_validate(&file_refs);
         match outcome {
             "ok" if !ok => problems.push(format!("{files:?} should load, got:\n{output}")),
+            "ok" => {
+                if let Some(count) = expected_count(detail) {
+                    let wanted = format!(": {count} relationships,");
+                    if !output.contains(&wanted) {
+                        problems.push(format!(
+                            "{files:?} should load {count} relationships, got:\n{output}"
+                        ));
+                    }
+                }
+            }
             "error" => {
                 let wanted = error_substring(detail);
                 if ok {
@@ -149,8 +153,15 @@ fn loader_cases_have_their_expected_outcomes() {
             _ => {}
         }
     }
-    assert!(checked >= 10, "only {checked} loader cases checked");
+    assert!(checked >= 17, "only {checked} loader cases checked");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The relationship count an `ok` row names (`3 relationships`, `same 3 relationships`).
+fn expected_count(detail: &str) -> Option<usize> {
+    let words: Vec<&str> = detail.split_whitespace().collect();
+    let at = words.iter().position(|w| w.starts_with("relationships"))?;
+    words.get(at.checked_sub(1)?)?.parse().ok()
 }
 
 /// The part of an expected error that does not depend on the test folder's name.
