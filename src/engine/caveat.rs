@@ -1,14 +1,29 @@
-//! Caveats on relationships: which parameters a caveat needs and whether they are present.
+//! Caveats on relationships: which parameters a caveat needs, and evaluating its expression.
 //!
-//! The stored context of a relationship wins over the request's context. When a caveat's
-//! parameters are all known the expression is evaluated; when some are missing, the answer is
-//! conditional on them.
+//! The stored context of a relationship wins over the request's context. Each value is
+//! converted to CEL according to the declared parameter type (see `cel_value`). When every
+//! parameter is known the expression is evaluated to `true` (has) or `false` (no). When some
+//! are missing the expression is still evaluated with the known ones (a simple form of
+//! SpiceDB's partial evaluation): a boolean result decides the answer, and a failure on an
+//! unbound name makes the answer conditional on the missing parameters.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use cel::extractors::This;
+use cel::{Context as CelContext, Env, ExecutionError, Program, Value};
+
+use super::cel_value::{self, Mismatch};
 use super::{Context, EngineError, Permissionship};
-use crate::schema::Schema;
+use crate::schema::{CaveatDefinition, Schema};
 use crate::tuple::ContextualizedCaveat;
+
+/// Largest request context accepted, serialized as JSON.
+pub(super) const MAX_REQUEST_CONTEXT_BYTES: usize = 4 * 1024;
+/// Compiled programs kept before the cache is emptied (schemas change rarely).
+const MAX_CACHED_PROGRAMS: usize = 1024;
+/// Stack for the thread that compiles an expression: the `cel` parser recurses deeply.
+const COMPILER_STACK_BYTES: usize = 64 << 20;
 
 /// The outcome of one relationship's caveat under the request's context.
 pub(super) fn evaluate(
@@ -19,20 +34,159 @@ pub(super) fn evaluate(
     let definition = schema
         .caveat(&caveat.name)
         .ok_or_else(|| EngineError::UnknownCaveat(caveat.name.clone()))?;
-    let missing: BTreeSet<String> = definition
-        .parameters
-        .iter()
-        .map(|(name, _)| name)
-        .filter(|name| !caveat.context.contains_key(*name) && !request.contains_key(*name))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Ok(Permissionship::Conditional { missing });
+    check_request_size(request)?;
+    let mut missing = BTreeSet::new();
+    let mut bound = Vec::with_capacity(definition.parameters.len());
+    for (name, ty) in &definition.parameters {
+        let Some(json) = caveat.context.get(name).or_else(|| request.get(name)) else {
+            missing.insert(name.clone());
+            continue;
+        };
+        let value = cel_value::to_cel(ty, json).map_err(|Mismatch(reason)| {
+            EngineError::CaveatContextType {
+                caveat: caveat.name.clone(),
+                parameter: name.clone(),
+                expected: cel_value::type_name(ty),
+                reason,
+            }
+        })?;
+        bound.push((name.as_str(), value));
     }
-    Err(EngineError::CaveatEvaluation {
-        name: caveat.name.clone(),
-        reason: "expression evaluation is not available in this build".to_string(),
-    })
+    let program = compiled(definition)?;
+    let outcome = execute(&program, bound, &caveat.name)?;
+    match outcome {
+        Ok(Value::Bool(true)) => Ok(Permissionship::Has),
+        Ok(Value::Bool(false)) => Ok(Permissionship::No),
+        Ok(other) if missing.is_empty() => Err(EngineError::CaveatEvaluation {
+            name: caveat.name.clone(),
+            reason: format!("expression returned {other:?}, not a bool"),
+        }),
+        Err(error) if missing.is_empty() => Err(EngineError::CaveatEvaluation {
+            name: caveat.name.clone(),
+            reason: error.to_string(),
+        }),
+        // With parameters unbound, any failure to decide means the answer depends on them.
+        Ok(_) | Err(_) => Ok(Permissionship::Conditional { missing }),
+    }
+}
+
+/// Refuses a request context whose JSON form is over the limit.
+fn check_request_size(request: &Context) -> Result<(), EngineError> {
+    if request.is_empty() {
+        return Ok(());
+    }
+    let size = serde_json::to_vec(request)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_REQUEST_CONTEXT_BYTES {
+        return Err(EngineError::CaveatContextTooLarge {
+            size,
+            limit: MAX_REQUEST_CONTEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+type ProgramCache = Mutex<HashMap<(String, String), Arc<Program>>>;
+
+/// The compiled program of a caveat, from the cache when the same name and expression text
+/// were compiled before (keying by the text keeps it right across schema changes).
+fn compiled(definition: &CaveatDefinition) -> Result<Arc<Program>, EngineError> {
+    static CACHE: OnceLock<ProgramCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (definition.name.clone(), definition.expression.clone());
+    {
+        let programs = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(program) = programs.get(&key) {
+            return Ok(Arc::clone(program));
+        }
+    }
+    let program = Arc::new(compile(&definition.name, &definition.expression)?);
+    let mut programs = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if programs.len() >= MAX_CACHED_PROGRAMS {
+        programs.clear();
+    }
+    programs.insert(key, Arc::clone(&program));
+    Ok(program)
+}
+
+/// Compiles an expression on a thread with a large stack; panics inside `cel` become errors.
+fn compile(name: &str, expression: &str) -> Result<Program, EngineError> {
+    let text = expression.to_string();
+    let failure = |reason: String| EngineError::CaveatEvaluation {
+        name: name.to_string(),
+        reason,
+    };
+    let handle = std::thread::Builder::new()
+        .name("zanzi-cel-compile".to_string())
+        .stack_size(COMPILER_STACK_BYTES)
+        .spawn(move || Program::compile(&text).map_err(|e| e.to_string()))
+        .map_err(|e| failure(format!("cannot start the compiler thread: {e}")))?;
+    match handle.join() {
+        Ok(Ok(program)) => Ok(program),
+        Ok(Err(reason)) => Err(failure(format!("invalid expression: {reason}"))),
+        Err(_) => Err(failure(
+            "internal error while compiling the expression".to_string(),
+        )),
+    }
+}
+
+/// The standard CEL environment, built once.
+fn environment() -> Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib())))
+}
+
+/// Runs `program` with `bound` variables and SpiceDB's extra functions. The outer error is a
+/// setup failure; the inner result is the expression's own outcome.
+fn execute(
+    program: &Program,
+    bound: Vec<(&str, Value)>,
+    caveat: &str,
+) -> Result<Result<Value, ExecutionError>, EngineError> {
+    let mut context = CelContext::with_env(environment());
+    let declare = |e: cel::DeclarationError| EngineError::CaveatEvaluation {
+        name: caveat.to_string(),
+        reason: format!("cannot set up the evaluation: {e}"),
+    };
+    context
+        .add_function(
+            "in_cidr",
+            |This(ip): This<Arc<String>>, cidr: Arc<String>| -> Result<Value, ExecutionError> {
+                cel_value::in_cidr(&ip, &cidr)
+                    .map(Value::Bool)
+                    .map_err(|e| ExecutionError::function_error("in_cidr", e))
+            },
+        )
+        .map_err(declare)?;
+    context
+        .add_function(
+            "duration",
+            |text: Arc<String>| -> Result<Value, ExecutionError> {
+                cel_value::parse_duration(&text)
+                    .map(Value::Int)
+                    .map_err(|e| ExecutionError::function_error("duration", e))
+            },
+        )
+        .map_err(declare)?;
+    context
+        .add_function(
+            "timestamp",
+            |text: Arc<String>| -> Result<Value, ExecutionError> {
+                cel_value::parse_timestamp(&text)
+                    .map(Value::Int)
+                    .map_err(|e| ExecutionError::function_error("timestamp", e))
+            },
+        )
+        .map_err(declare)?;
+    for (name, value) in bound {
+        context.add_variable_from_value(name, value);
+    }
+    Ok(program.execute(&context))
 }
 
 /// Applies the caveat (if any) of a relationship to the answer reached through it.
@@ -46,5 +200,285 @@ pub(super) fn gate(
         None => Ok(through),
         Some(_) if through.is_no() => Ok(Permissionship::No),
         Some(caveat) => Ok(evaluate(schema, caveat, request)?.intersect(through)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::CaveatType;
+
+    fn schema(text: &str) -> Schema {
+        crate::schema::compile(text).unwrap()
+    }
+
+    fn context(value: serde_json::Value) -> Context {
+        value.as_object().unwrap().clone()
+    }
+
+    fn caveat(name: &str, stored: serde_json::Value) -> ContextualizedCaveat {
+        ContextualizedCaveat {
+            name: name.to_string(),
+            context: context(stored),
+        }
+    }
+
+    fn run(
+        schema_text: &str,
+        name: &str,
+        stored: serde_json::Value,
+        request: serde_json::Value,
+    ) -> Result<Permissionship, EngineError> {
+        evaluate(
+            &schema(schema_text),
+            &caveat(name, stored),
+            &context(request),
+        )
+    }
+
+    fn conditional(names: &[&str]) -> Permissionship {
+        Permissionship::conditional(names.iter().map(|n| n.to_string()))
+    }
+
+    const IP: &str = "caveat ip(user_ip ipaddress, cidr string) { user_ip.in_cidr(cidr) }";
+
+    #[test]
+    fn scalar_conversions() {
+        use CaveatType::*;
+        assert_eq!(cel_value::to_cel(&Int, &json!(42)), Ok(Value::Int(42)));
+        assert_eq!(cel_value::to_cel(&Int, &json!(42.0)), Ok(Value::Int(42)));
+        assert!(cel_value::to_cel(&Int, &json!(42.5)).is_err());
+        assert!(cel_value::to_cel(&Int, &json!("42")).is_err());
+        assert_eq!(cel_value::to_cel(&Uint, &json!(7)), Ok(Value::UInt(7)));
+        assert!(cel_value::to_cel(&Uint, &json!(-7)).is_err());
+        assert_eq!(cel_value::to_cel(&Double, &json!(1)), Ok(Value::Float(1.0)));
+        assert_eq!(
+            cel_value::to_cel(&Double, &json!(1.5)),
+            Ok(Value::Float(1.5))
+        );
+        assert_eq!(
+            cel_value::to_cel(&Bool, &json!(true)),
+            Ok(Value::Bool(true))
+        );
+        assert!(cel_value::to_cel(&Bool, &json!(1)).is_err());
+        assert_eq!(
+            cel_value::to_cel(&String, &json!("hi")),
+            Ok(Value::String(Arc::new("hi".to_string())))
+        );
+        assert_eq!(
+            cel_value::to_cel(&Bytes, &json!("hi")),
+            Ok(Value::Bytes(Arc::new(b"hi".to_vec())))
+        );
+        assert_eq!(
+            cel_value::to_cel(&Duration, &json!("1h30m")),
+            Ok(Value::Int(5_400_000_000_000))
+        );
+        assert_eq!(
+            cel_value::to_cel(&Timestamp, &json!("1970-01-01T00:00:01Z")),
+            Ok(Value::Int(1_000_000_000))
+        );
+        assert!(cel_value::to_cel(&Timestamp, &json!("yesterday")).is_err());
+        assert!(cel_value::to_cel(&IpAddress, &json!("10.1.2.3")).is_ok());
+        assert!(cel_value::to_cel(&IpAddress, &json!("10.1.2")).is_err());
+        assert_eq!(cel_value::to_cel(&Any, &json!(null)), Ok(Value::Null));
+        assert_eq!(cel_value::to_cel(&Any, &json!(3)), Ok(Value::Int(3)));
+    }
+
+    #[test]
+    fn nested_conversions() {
+        let list = CaveatType::List(Box::new(CaveatType::Int));
+        assert_eq!(
+            cel_value::to_cel(&list, &json!([1, 2])),
+            Ok(Value::List(Arc::new(vec![Value::Int(1), Value::Int(2)])))
+        );
+        let error = cel_value::to_cel(&list, &json!([1, "x"])).unwrap_err();
+        assert!(error.0.contains("element 1"), "{error:?}");
+        let map = CaveatType::Map(Box::new(CaveatType::Bool));
+        assert!(cel_value::to_cel(&map, &json!({"a": true})).is_ok());
+        assert!(cel_value::to_cel(&map, &json!({"a": 1})).is_err());
+        assert_eq!(cel_value::type_name(&map), "map<bool>");
+    }
+
+    #[test]
+    fn go_durations() {
+        use cel_value::parse_duration as d;
+        assert_eq!(d("10s"), Ok(10_000_000_000));
+        assert_eq!(d("1.5h"), Ok(5_400_000_000_000));
+        assert_eq!(d("-300ms"), Ok(-300_000_000));
+        assert_eq!(d("2h45m0.5s"), Ok(9_900_500_000_000));
+        assert_eq!(d("1us"), Ok(1_000));
+        assert_eq!(d("0"), Ok(0));
+        assert!(d("").is_err());
+        assert!(d("10").is_err());
+        assert!(d("1d").is_err());
+        assert!(d("s").is_err());
+    }
+
+    #[test]
+    fn cidr_matching() {
+        use cel_value::in_cidr;
+        assert_eq!(in_cidr("10.1.2.3", "10.0.0.0/8"), Ok(true));
+        assert_eq!(in_cidr("11.1.2.3", "10.0.0.0/8"), Ok(false));
+        assert_eq!(in_cidr("192.168.1.7", "192.168.1.0/25"), Ok(true));
+        assert_eq!(in_cidr("192.168.1.200", "192.168.1.0/25"), Ok(false));
+        assert_eq!(in_cidr("1.2.3.4", "0.0.0.0/0"), Ok(true));
+        assert_eq!(in_cidr("1.2.3.4", "1.2.3.4"), Ok(true));
+        assert_eq!(in_cidr("2001:db8::1", "2001:db8::/32"), Ok(true));
+        assert_eq!(in_cidr("2001:db9::1", "2001:db8::/32"), Ok(false));
+        assert_eq!(in_cidr("::1", "::1/128"), Ok(true));
+        assert_eq!(in_cidr("10.0.0.1", "::/0"), Ok(false));
+        assert!(in_cidr("10.0.0.1", "10.0.0.0/33").is_err());
+        assert!(in_cidr("nope", "10.0.0.0/8").is_err());
+    }
+
+    #[test]
+    fn in_cidr_in_expressions() {
+        let v4 = json!({"cidr": "10.0.0.0/8"});
+        assert_eq!(
+            run(IP, "ip", v4.clone(), json!({"user_ip": "10.9.8.7"})).unwrap(),
+            Permissionship::Has
+        );
+        assert_eq!(
+            run(IP, "ip", v4, json!({"user_ip": "192.168.0.1"})).unwrap(),
+            Permissionship::No
+        );
+        let v6 = json!({"cidr": "fd00::/8"});
+        assert_eq!(
+            run(IP, "ip", v6, json!({"user_ip": "fd12::1"})).unwrap(),
+            Permissionship::Has
+        );
+    }
+
+    #[test]
+    fn evaluates_typed_expressions() {
+        let text = "caveat c(n int, limit uint, ratio double, tags list<string>, \
+                    attrs map<int>, ttl duration, at timestamp, raw bytes, flag bool, extra any) {
+            n < 10 && limit == 3u && ratio > 0.5 && 'a' in tags && attrs['k'] == 1 &&
+            ttl == duration('90m') && at > timestamp('2020-01-01T00:00:00Z') &&
+            raw == b'xy' && flag && extra.size() == 2
+        }";
+        let request = json!({
+            "n": 3, "limit": 3, "ratio": 0.75, "tags": ["a", "b"], "attrs": {"k": 1},
+            "ttl": "1h30m", "at": "2024-05-01T12:00:00+02:00", "raw": "xy", "flag": true,
+            "extra": [1, "two"],
+        });
+        assert_eq!(
+            run(text, "c", json!({}), request.clone()).unwrap(),
+            Permissionship::Has
+        );
+        let mut changed = request;
+        changed["n"] = json!(11);
+        assert_eq!(
+            run(text, "c", json!({}), changed).unwrap(),
+            Permissionship::No
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let text = "caveat c(x int) { x == 1 }";
+        let error = run(text, "c", json!({}), json!({"x": "abc"})).unwrap_err();
+        assert!(matches!(error, EngineError::CaveatContextType { .. }));
+        assert_eq!(
+            error.to_string(),
+            "parameter `x` of caveat `c` expects `int`, got `\"abc\"`"
+        );
+    }
+
+    #[test]
+    fn non_bool_result_is_an_error() {
+        let text = "caveat c(x int) { x + 1 }";
+        let error = run(text, "c", json!({}), json!({"x": 1})).unwrap_err();
+        assert!(
+            matches!(error, EngineError::CaveatEvaluation { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn runtime_error_is_an_error() {
+        let text = "caveat c(x int, m map<int>) { m['missing'] == x }";
+        let error = run(text, "c", json!({}), json!({"x": 1, "m": {}})).unwrap_err();
+        assert!(
+            matches!(error, EngineError::CaveatEvaluation { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stored_context_wins_over_request() {
+        let text = "caveat c(x int) { x == 1 }";
+        assert_eq!(
+            run(text, "c", json!({"x": 1}), json!({"x": 2})).unwrap(),
+            Permissionship::Has
+        );
+        assert_eq!(
+            run(text, "c", json!({"x": 2}), json!({"x": 1})).unwrap(),
+            Permissionship::No
+        );
+    }
+
+    #[test]
+    fn missing_parameters_are_conditional() {
+        let text = "caveat c(a int, b int) { a == b }";
+        assert_eq!(
+            run(text, "c", json!({}), json!({})).unwrap(),
+            conditional(&["a", "b"])
+        );
+        assert_eq!(
+            run(text, "c", json!({"a": 1}), json!({})).unwrap(),
+            conditional(&["b"])
+        );
+    }
+
+    #[test]
+    fn partial_evaluation_decides_when_it_can() {
+        let text = "caveat c(a bool, b bool) { a || b }";
+        assert_eq!(
+            run(text, "c", json!({}), json!({"a": true})).unwrap(),
+            Permissionship::Has
+        );
+        assert_eq!(
+            run(text, "c", json!({}), json!({"b": true})).unwrap(),
+            Permissionship::Has
+        );
+        assert_eq!(
+            run(text, "c", json!({}), json!({"a": false})).unwrap(),
+            conditional(&["b"])
+        );
+        let and = "caveat c(a bool, b bool) { a && b }";
+        assert_eq!(
+            run(and, "c", json!({}), json!({"b": false})).unwrap(),
+            Permissionship::No
+        );
+        assert_eq!(
+            run(and, "c", json!({}), json!({"a": true})).unwrap(),
+            conditional(&["b"])
+        );
+    }
+
+    #[test]
+    fn request_context_size_is_limited() {
+        let text = "caveat c(x string) { x == '' }";
+        let big = "y".repeat(MAX_REQUEST_CONTEXT_BYTES);
+        let error = run(text, "c", json!({}), json!({ "x": big })).unwrap_err();
+        assert!(matches!(error, EngineError::CaveatContextTooLarge { .. }));
+    }
+
+    #[test]
+    fn programs_follow_schema_changes() {
+        let first = "caveat c(x int) { x == 1 }";
+        let second = "caveat c(x int) { x == 2 }";
+        let request = json!({"x": 2});
+        assert_eq!(
+            run(first, "c", json!({}), request.clone()).unwrap(),
+            Permissionship::No
+        );
+        assert_eq!(
+            run(second, "c", json!({}), request).unwrap(),
+            Permissionship::Has
+        );
     }
 }

@@ -59,6 +59,26 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
+    /// A context value does not have the type the caveat declares for it.
+    #[error("parameter `{parameter}` of caveat `{caveat}` expects `{expected}`, {reason}")]
+    CaveatContextType {
+        /// Caveat name.
+        caveat: String,
+        /// Parameter name.
+        parameter: String,
+        /// The declared type, e.g. `list<int>`.
+        expected: String,
+        /// What was found instead, e.g. ``got `"abc"` ``.
+        reason: String,
+    },
+    /// The request's caveat context is larger than allowed.
+    #[error("request context is too large: {size} bytes serialized, the limit is {limit}")]
+    CaveatContextTooLarge {
+        /// Serialized size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The wildcard cannot be the subject of a check or lookup.
     #[error("wildcard subject `{0}` cannot be checked; check a concrete subject")]
     WildcardSubject(String),

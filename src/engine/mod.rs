@@ -5,6 +5,7 @@
 //! "allowed"; recursion carries a depth budget and running out is an error, not a "no".
 
 mod caveat;
+mod cel_value;
 mod check;
 mod error;
 mod expand;
