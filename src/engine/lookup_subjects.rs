@@ -5,12 +5,13 @@
 //! structures are solved as a fixed point: a pair met again on the current path contributes
 //! what the previous round found for it, and rounds repeat until nothing changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::lookup_resources::needs_confirmation;
 use super::subject_set::SubjectIdSet;
 use super::{EngineError, Permissionship, Query};
 use crate::schema::{ArrowMode, Member, Rewrite};
-use crate::tuple::{ObjectRef, WILDCARD_ID};
+use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
 
 /// Rounds of fixed-point iteration before giving up on a cyclic, non-monotone schema.
 const MAX_ROUNDS: usize = 64;
@@ -31,6 +32,24 @@ pub type FoundSubjects = Vec<FoundSubject>;
 
 type Key = (ObjectRef, String);
 
+/// Every subject of a set, all unconditional.
+fn unconditional(set: SubjectIdSet) -> FoundSubjects {
+    let mut found = Vec::new();
+    if let Some(excluded) = &set.wildcard {
+        found.push(FoundSubject {
+            subject_id: WILDCARD_ID.to_string(),
+            excluded_ids: excluded.iter().cloned().collect(),
+            permissionship: Permissionship::Has,
+        });
+    }
+    found.extend(set.concrete.into_iter().map(|id| FoundSubject {
+        subject_id: id,
+        excluded_ids: Vec::new(),
+        permissionship: Permissionship::Has,
+    }));
+    found
+}
+
 struct Walk<'q> {
     subject_type: &'q str,
     subject_relation: Option<&'q str>,
@@ -38,6 +57,9 @@ struct Walk<'q> {
     memo: HashMap<Key, SubjectIdSet>,
     in_progress: HashSet<Key>,
     used_seed: bool,
+    /// Ignore the subtracted side of exclusions, so the result is a superset of the members
+    /// whatever the caveats decide (candidates to confirm by check).
+    optimistic: bool,
 }
 
 impl Query<'_> {
@@ -48,20 +70,48 @@ impl Query<'_> {
         subject_type: &str,
         subject_relation: Option<&str>,
     ) -> Result<FoundSubjects, EngineError> {
-        let set = self.subject_id_set(resource, member, subject_type, subject_relation)?;
-        let mut found = Vec::new();
+        let set = self.subject_id_set(resource, member, subject_type, subject_relation, false)?;
+        if !needs_confirmation(self.schema, &resource.object_type, member) {
+            return Ok(unconditional(set));
+        }
+        // Caveats, intersections or exclusions are reachable: take every id that could be a
+        // member and let check decide, as lookup-resources does.
+        let superset =
+            self.subject_id_set(resource, member, subject_type, subject_relation, true)?;
+        let mut candidates: BTreeSet<String> = set.concrete.clone();
+        candidates.extend(superset.concrete.iter().cloned());
         if let Some(excluded) = &set.wildcard {
+            candidates.extend(excluded.iter().cloned());
+        }
+        let mut found = Vec::new();
+        let mut excluded_ids = Vec::new();
+        let mut concrete = Vec::new();
+        for id in candidates {
+            let subject = SubjectRef {
+                object: ObjectRef::new_unchecked(subject_type, &id),
+                relation: subject_relation.map(str::to_string),
+            };
+            let answer = self.check(resource, member, &subject)?;
+            if answer.is_no() {
+                if set.wildcard.is_some() {
+                    excluded_ids.push(id);
+                }
+                continue;
+            }
+            concrete.push(FoundSubject {
+                subject_id: id,
+                excluded_ids: Vec::new(),
+                permissionship: answer,
+            });
+        }
+        if set.wildcard.is_some() {
             found.push(FoundSubject {
                 subject_id: WILDCARD_ID.to_string(),
-                excluded_ids: excluded.iter().cloned().collect(),
+                excluded_ids,
                 permissionship: Permissionship::Has,
             });
         }
-        found.extend(set.concrete.into_iter().map(|id| FoundSubject {
-            subject_id: id,
-            excluded_ids: Vec::new(),
-            permissionship: Permissionship::Has,
-        }));
+        found.extend(concrete);
         Ok(found)
     }
 
@@ -71,6 +121,7 @@ impl Query<'_> {
         member: &str,
         subject_type: &str,
         subject_relation: Option<&str>,
+        optimistic: bool,
     ) -> Result<SubjectIdSet, EngineError> {
         let mut walk = Walk {
             subject_type,
@@ -79,6 +130,7 @@ impl Query<'_> {
             memo: HashMap::new(),
             in_progress: HashSet::new(),
             used_seed: false,
+            optimistic,
         };
         for _ in 0..MAX_ROUNDS {
             walk.memo.clear();
@@ -190,7 +242,7 @@ impl Query<'_> {
             }
             Rewrite::Exclusion(base, subtracted) => {
                 let base = self.subjects_of_rewrite(object, base, depth, walk)?;
-                if base.is_empty() {
+                if base.is_empty() || walk.optimistic {
                     return Ok(base);
                 }
                 let subtracted = self.subjects_of_rewrite(object, subtracted, depth, walk)?;

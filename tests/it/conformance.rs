@@ -7,19 +7,10 @@ use std::process::Command;
 use crate::support::{conformance_dir, yaml_files};
 use zanzi::validate::{self, ValidateOptions};
 
-/// Whether a validation file uses caveats or expiration (handled by the caveats issue).
-fn uses_caveats_or_expiration(path: &Path) -> bool {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.contains("caveat") || text.contains("expiration")
-}
-
-fn run_dir(dir: &Path, only_plain: bool) -> (usize, Vec<String>) {
+fn run_dir(dir: &Path) -> (usize, Vec<String>) {
     let mut ran = 0;
     let mut failures = Vec::new();
     for file in yaml_files(dir) {
-        if only_plain && uses_caveats_or_expiration(&file) {
-            continue;
-        }
         ran += 1;
         match validate::validate_files(&[file.as_path()], &ValidateOptions::default()) {
             Ok(report) if report.passed() => {}
@@ -35,7 +26,7 @@ fn run_dir(dir: &Path, only_plain: bool) -> (usize, Vec<String>) {
 }
 
 fn assert_dir_passes(dir: PathBuf, minimum_files: usize) {
-    let (ran, failures) = run_dir(&dir, true);
+    let (ran, failures) = run_dir(&dir);
     assert!(
         ran >= minimum_files,
         "only {ran} files ran in {}",
@@ -51,12 +42,12 @@ fn assert_dir_passes(dir: PathBuf, minimum_files: usize) {
 
 #[test]
 fn spicedb_integration_files_pass() {
-    assert_dir_passes(conformance_dir().join("spicedb"), 20);
+    assert_dir_passes(conformance_dir().join("spicedb"), 36);
 }
 
 #[test]
 fn spicedb_oracle_files_match_spicedb_answer_for_answer() {
-    assert_dir_passes(conformance_dir().join("spicedb-oracle"), 25);
+    assert_dir_passes(conformance_dir().join("spicedb-oracle"), 41);
 }
 
 #[test]
@@ -73,7 +64,7 @@ fn example_files_pass_with_expected_relations() {
             if !sub.is_dir() {
                 continue;
             }
-            let (n, f) = run_dir(&sub, true);
+            let (n, f) = run_dir(&sub);
             ran += n;
             failures.extend(f);
         }
