@@ -20,6 +20,8 @@ use crate::tuple::ContextualizedCaveat;
 
 /// Largest request context accepted, serialized as JSON.
 pub(super) const MAX_REQUEST_CONTEXT_BYTES: usize = 4 * 1024;
+/// Largest caveat context stored with a relationship, serialized as JSON.
+pub(super) const MAX_STORED_CONTEXT_BYTES: usize = 25_000;
 /// Compiled programs kept before the cache is emptied (schemas change rarely).
 const MAX_CACHED_PROGRAMS: usize = 1024;
 /// Stack for the thread that compiles an expression: the `cel` parser recurses deeply.
@@ -68,6 +70,42 @@ pub(super) fn evaluate(
         // With parameters unbound, any failure to decide means the answer depends on them.
         Ok(_) | Err(_) => Ok(Permissionship::Conditional { missing }),
     }
+}
+
+/// Refuses a relationship's stored context that is over the size limit or holds a value of
+/// the wrong type for one of the caveat's parameters.
+pub(super) fn validate_stored_context(
+    schema: &Schema,
+    caveat: &ContextualizedCaveat,
+) -> Result<(), EngineError> {
+    let definition = schema
+        .caveat(&caveat.name)
+        .ok_or_else(|| EngineError::UnknownCaveat(caveat.name.clone()))?;
+    if caveat.context.is_empty() {
+        return Ok(());
+    }
+    let size = serde_json::to_vec(&caveat.context)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_STORED_CONTEXT_BYTES {
+        return Err(EngineError::StoredContextTooLarge {
+            size,
+            limit: MAX_STORED_CONTEXT_BYTES,
+        });
+    }
+    for (name, ty) in &definition.parameters {
+        if let Some(json) = caveat.context.get(name) {
+            cel_value::to_cel(ty, json).map_err(|Mismatch(reason)| {
+                EngineError::CaveatContextType {
+                    caveat: caveat.name.clone(),
+                    parameter: name.clone(),
+                    expected: cel_value::type_name(ty),
+                    reason,
+                }
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a request context whose JSON form is over the limit.

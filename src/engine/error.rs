@@ -79,6 +79,14 @@ pub enum EngineError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A relationship's stored caveat context is over the size limit.
+    #[error("caveat context of {size} bytes is over the limit of {limit} bytes for a stored relationship")]
+    StoredContextTooLarge {
+        /// Serialized size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The wildcard cannot be the subject of a check or lookup.
     #[error("wildcard subject `{0}` cannot be checked; check a concrete subject")]
     WildcardSubject(String),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::EngineError;
+use super::{caveat, EngineError};
 use crate::schema::{AllowedKind, AllowedSubject, Member, Schema};
 use crate::store::{RelationshipFilter, Snapshot, Update, UpdateOp};
 use crate::tuple::Relationship;
@@ -46,9 +46,7 @@ pub(crate) fn validate_relationship(
         ));
     }
     if let Some(caveat) = &rel.caveat {
-        if schema.caveat(&caveat.name).is_none() {
-            return Err(EngineError::UnknownCaveat(caveat.name.clone()));
-        }
+        caveat::validate_stored_context(schema, caveat)?;
     }
     let Some(def) = schema.definition(&rel.resource.object_type) else {
         return Err(EngineError::UnknownType(rel.resource.object_type.clone()));

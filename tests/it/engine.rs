@@ -460,3 +460,61 @@ fn schema_change_removing_an_allowed_subject_type_in_use_is_refused() {
     let without_groups = DOCS.replace("user | user:* | group#member", "user | user:*");
     engine.write_schema(&without_groups).unwrap();
 }
+
+const CAVEATED: &str = "
+caveat only_ip(user_ip ipaddress, allowed string) { user_ip.in_cidr(allowed) }
+definition user {}
+definition doc {
+    relation viewer: user | user with only_ip
+    permission view = viewer
+}";
+
+#[test]
+fn stored_caveat_context_is_checked_at_write() {
+    let (engine, _dir) = engine_with(CAVEATED, &[]);
+    let wrong_type = r#"doc:1#viewer@user:tom[only_ip:{"allowed":42}]"#;
+    let err = engine
+        .write_relationships(&[update(UpdateOp::Touch, wrong_type)], &[])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("parameter `allowed` of caveat `only_ip` expects `string`"),
+        "{err}"
+    );
+    let huge = format!(
+        r#"doc:1#viewer@user:tom[only_ip:{{"allowed":"{}"}}]"#,
+        "a".repeat(30_000)
+    );
+    let err = engine
+        .write_relationships(&[update(UpdateOp::Touch, &huge)], &[])
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::StoredContextTooLarge { .. }),
+        "{err}"
+    );
+    assert!(all_relationships(&engine).is_empty());
+}
+
+#[test]
+fn caveat_decides_with_context_and_is_conditional_without() {
+    let (engine, _dir) = engine_with(
+        CAVEATED,
+        &[r#"doc:1#viewer@user:tom[only_ip:{"allowed":"10.0.0.0/8"}]"#],
+    );
+    let resource = ObjectRef::new("doc", "1").unwrap();
+    let tom = SubjectRef::parse("user:tom").unwrap();
+    let with_ip = |ip: &str| {
+        let mut context = Context::new();
+        context.insert("user_ip".into(), serde_json::Value::String(ip.into()));
+        engine
+            .check(&resource, "view", &tom, &context)
+            .unwrap()
+            .permissionship
+    };
+    assert_eq!(with_ip("10.1.2.3"), Permissionship::Has);
+    assert_eq!(with_ip("192.168.1.1"), Permissionship::No);
+    assert_eq!(
+        check(&engine, "doc:1#view@user:tom"),
+        Permissionship::conditional(["user_ip".to_string()])
+    );
+}
