@@ -13,6 +13,7 @@ mod lookup_resources;
 mod lookup_subjects;
 mod outcome;
 mod subject_set;
+mod sweeper;
 mod write;
 
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,7 @@ pub use error::EngineError;
 pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
 pub use lookup_subjects::{FoundSubject, FoundSubjects};
 pub use outcome::Permissionship;
+pub use sweeper::ExpirySweeper;
 
 use crate::revision::Revision;
 use crate::schema::{self, Member, Schema};
@@ -95,6 +97,15 @@ impl Engine {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.clone().ok_or(EngineError::NoSchema)
+    }
+
+    /// Starts a background thread that removes expired relationships every `every`; it stops
+    /// when the returned handle is dropped.
+    pub fn start_expiry_sweeper(
+        &self,
+        every: std::time::Duration,
+    ) -> std::io::Result<ExpirySweeper> {
+        ExpirySweeper::start(Arc::clone(&self.store), every)
     }
 
     /// The store's head revision.

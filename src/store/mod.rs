@@ -199,6 +199,10 @@ pub trait TupleStore: Send + Sync {
         after: Revision,
         limit: usize,
     ) -> Result<Vec<(Revision, Vec<Change>)>, StoreError>;
+
+    /// Removes every relationship that has expired by the store's clock, in one atomic batch
+    /// logged as deletes; returns how many were removed.
+    fn sweep_expired(&self) -> Result<usize, StoreError>;
 }
 
 /// A read view pinned at one revision.

@@ -172,7 +172,7 @@ impl RocksStore {
     /// Deletes every relationship whose expiration is at or before the clock's "now" in one
     /// atomic batch, logged as deletes at a new revision; returns how many were removed (no new
     /// revision when none had expired).
-    pub fn sweep_expired(&self) -> Result<usize, StoreError> {
+    fn sweep_expired_now(&self) -> Result<usize, StoreError> {
         let _guard = self.lock_writer();
         let snapshot = self.snapshot_at_head()?;
         let mut expired = Vec::new();
@@ -362,6 +362,10 @@ fn check_preconditions(
 }
 
 impl TupleStore for RocksStore {
+    fn sweep_expired(&self) -> Result<usize, StoreError> {
+        self.sweep_expired_now()
+    }
+
     fn head_revision(&self) -> Revision {
         Revision(self.head.load(Ordering::Acquire))
     }

@@ -518,3 +518,68 @@ fn caveat_decides_with_context_and_is_conditional_without() {
         Permissionship::conditional(["user_ip".to_string()])
     );
 }
+
+const EXPIRING: &str = "
+use expiration
+definition user {}
+definition doc {
+    relation viewer: user with expiration
+    permission view = viewer
+}";
+
+#[test]
+fn expired_relationships_vanish_at_once_and_are_swept_in_the_background() {
+    use std::sync::Arc;
+    use zanzi::clock::FixedClock;
+    use zanzi::engine::{Engine, EngineConfig};
+    use zanzi::store::{RocksStore, StoreOptions};
+
+    let start = zanzi::tuple::parse_expiration("2030-01-01T00:00:00Z").unwrap();
+    let clock = Arc::new(FixedClock::new(start));
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksStore::open(
+        dir.path(),
+        StoreOptions {
+            sync_writes: false,
+            clock: clock.clone(),
+        },
+    )
+    .unwrap();
+    let engine = Engine::new(Arc::new(store), EngineConfig::default()).unwrap();
+    engine.write_schema(EXPIRING).unwrap();
+    let rel = "doc:1#viewer@user:tom[expiration:2030-01-01T00:00:10Z]";
+    engine
+        .write_relationships(&[update(UpdateOp::Touch, rel)], &[])
+        .unwrap();
+    assert_eq!(check(&engine, "doc:1#view@user:tom"), Permissionship::Has);
+
+    clock.set(zanzi::tuple::parse_expiration("2030-01-01T00:00:10Z").unwrap());
+    assert_eq!(check(&engine, "doc:1#view@user:tom"), Permissionship::No);
+    assert!(
+        all_relationships(&engine).is_empty(),
+        "reads hide it at once"
+    );
+
+    // The sweeper removes it from disk: the log records the delete.
+    let head = engine.head_revision();
+    let sweeper = engine
+        .start_expiry_sweeper(std::time::Duration::from_millis(10))
+        .unwrap();
+    let mut swept = false;
+    for _ in 0..500 {
+        if engine.head_revision() > head {
+            swept = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(sweeper);
+    assert!(swept, "the sweeper never removed the expired relationship");
+
+    // TOUCH writes it again with a later expiration.
+    let again = "doc:1#viewer@user:tom[expiration:2031-01-01T00:00:00Z]";
+    engine
+        .write_relationships(&[update(UpdateOp::Touch, again)], &[])
+        .unwrap();
+    assert_eq!(check(&engine, "doc:1#view@user:tom"), Permissionship::Has);
+}
