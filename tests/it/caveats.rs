@@ -1,0 +1,417 @@
+//! Caveated relationships: a property test of check and lookup-resources against a naive
+//! three-valued reference evaluator (has / no / conditional), over random graphs, stored caveat
+//! contexts and request contexts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use zanzi::engine::{Context, Engine, Permissionship};
+use zanzi::tuple::{ObjectRef, SubjectRef};
+
+use crate::support::engine_with;
+
+/// The reference's three values, kept separate from the engine's `Permissionship`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    No,
+    Conditional,
+    Has,
+}
+
+impl Tri {
+    fn of(p: &Permissionship) -> Tri {
+        match p {
+            Permissionship::Has => Tri::Has,
+            Permissionship::No => Tri::No,
+            Permissionship::Conditional { .. } => Tri::Conditional,
+        }
+    }
+
+    /// `a + b`: has beats everything, conditional beats no.
+    fn or(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::Has, _) | (_, Tri::Has) => Tri::Has,
+            (Tri::Conditional, _) | (_, Tri::Conditional) => Tri::Conditional,
+            _ => Tri::No,
+        }
+    }
+
+    /// `a & b`: no beats everything, conditional beats has.
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::No, _) | (_, Tri::No) => Tri::No,
+            (Tri::Conditional, _) | (_, Tri::Conditional) => Tri::Conditional,
+            _ => Tri::Has,
+        }
+    }
+
+    /// `a - b`: no if a is no or b is has; a if b is no; otherwise conditional.
+    fn minus(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::No, _) | (_, Tri::Has) => Tri::No,
+            (a, Tri::No) => a,
+            _ => Tri::Conditional,
+        }
+    }
+}
+
+/// A caveat on a relationship: `cav1` (parameter `a`, true when 1) or `cav2` (`b`, true when 2),
+/// with an optional stored value for its parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caveat {
+    name: &'static str,
+    stored: Option<i64>,
+}
+
+impl Caveat {
+    fn parameter(&self) -> (&'static str, i64) {
+        match self.name {
+            "cav1" => ("a", 1),
+            _ => ("b", 2),
+        }
+    }
+
+    fn text(&self) -> String {
+        let (param, _) = self.parameter();
+        match self.stored {
+            None => format!("[{}]", self.name),
+            Some(v) => format!("[{}:{{\"{param}\":{v}}}]", self.name),
+        }
+    }
+
+    /// Stored context wins over the request's; a parameter known nowhere makes it conditional.
+    fn eval(&self, request: &Req) -> Tri {
+        let (param, wanted) = self.parameter();
+        let value = self.stored.or(match param {
+            "a" => request.a,
+            _ => request.b,
+        });
+        match value {
+            None => Tri::Conditional,
+            Some(v) if v == wanted => Tri::Has,
+            Some(_) => Tri::No,
+        }
+    }
+}
+
+/// A request context over the two parameters.
+#[derive(Debug, Clone, Copy)]
+struct Req {
+    a: Option<i64>,
+    b: Option<i64>,
+}
+
+impl Req {
+    fn context(&self) -> Context {
+        let mut ctx = Context::new();
+        if let Some(a) = self.a {
+            ctx.insert("a".to_string(), a.into());
+        }
+        if let Some(b) = self.b {
+            ctx.insert("b".to_string(), b.into());
+        }
+        ctx
+    }
+}
+
+const REQUESTS: [Req; 5] = [
+    Req { a: None, b: None },
+    Req {
+        a: Some(1),
+        b: None,
+    },
+    Req {
+        a: Some(0),
+        b: None,
+    },
+    Req {
+        a: None,
+        b: Some(2),
+    },
+    Req {
+        a: Some(1),
+        b: Some(2),
+    },
+];
+
+/// One relationship: `resource#relation@subject[caveat]`.
+#[derive(Debug, Clone)]
+struct Rel {
+    resource: String,
+    relation: &'static str,
+    subject: String,
+    caveat: Option<Caveat>,
+}
+
+impl Rel {
+    fn text(&self) -> String {
+        let caveat = self.caveat.map(|c| c.text()).unwrap_or_default();
+        format!(
+            "{}#{}@{}{caveat}",
+            self.resource, self.relation, self.subject
+        )
+    }
+
+    /// Gating: a no through the relationship stays no; otherwise the caveat's value and the
+    /// value reached through it must both hold.
+    fn gate(&self, request: &Req, through: Tri) -> Tri {
+        match self.caveat {
+            None => through,
+            Some(_) if through == Tri::No => Tri::No,
+            Some(c) => c.eval(request).and(through),
+        }
+    }
+}
+
+/// A permission expression over `doc`'s relations.
+#[derive(Debug, Clone)]
+enum Expr {
+    Rel(&'static str),
+    Union(Box<Expr>, Box<Expr>),
+    Inter(Box<Expr>, Box<Expr>),
+    Excl(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    fn text(&self) -> String {
+        match self {
+            Expr::Rel(r) => (*r).to_string(),
+            Expr::Union(a, b) => format!("({} + {})", a.text(), b.text()),
+            Expr::Inter(a, b) => format!("({} & {})", a.text(), b.text()),
+            Expr::Excl(a, b) => format!("({} - {})", a.text(), b.text()),
+        }
+    }
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        Just(Expr::Rel("viewer")),
+        Just(Expr::Rel("editor")),
+        Just(Expr::Rel("banned")),
+    ];
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Union(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Inter(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| Expr::Excl(Box::new(a), Box::new(b))),
+        ]
+    })
+}
+
+const USERS: [&str; 3] = ["u0", "u1", "u2"];
+const GROUPS: [&str; 3] = ["g0", "g1", "g2"];
+const DOC_IDS: [&str; 3] = ["d0", "d1", "d2"];
+
+fn schema(view: &Expr) -> String {
+    format!(
+        "caveat cav1(a int) {{ a == 1 }}
+         caveat cav2(b int) {{ b == 2 }}
+         definition user {{}}
+         definition group {{ relation member: user | user with cav1 | group#member }}
+         definition doc {{
+             relation viewer: user | user with cav1 | user with cav2 | user:* | group#member | group#member with cav2
+             relation editor: user | user with cav2 | group#member
+             relation banned: user | user with cav1
+             permission view = {}
+         }}",
+        view.text()
+    )
+}
+
+/// No caveat, or one of `names` with no stored value or a stored value that makes it true or
+/// false.
+fn caveat(names: &'static [&'static str]) -> impl Strategy<Value = Option<Caveat>> {
+    let mut options = vec![None];
+    for &name in names {
+        let wanted = if name == "cav1" { 1 } else { 2 };
+        for stored in [None, Some(wanted), Some(0)] {
+            options.push(Some(Caveat { name, stored }));
+        }
+    }
+    prop::sample::select(options)
+}
+
+/// A random relationship the schema allows; group nesting only goes from `gi` to `gj`, i < j.
+fn relationship() -> impl Strategy<Value = Rel> {
+    let user = prop::sample::select(USERS.to_vec());
+    let group = prop::sample::select(GROUPS.to_vec());
+    let doc = prop::sample::select(DOC_IDS.to_vec());
+    let rel = |resource: String, relation, subject: String, caveat| Rel {
+        resource,
+        relation,
+        subject,
+        caveat,
+    };
+    prop_oneof![
+        (group.clone(), user.clone(), caveat(&["cav1"])).prop_map(move |(g, u, c)| rel(
+            format!("group:{g}"),
+            "member",
+            format!("user:{u}"),
+            c
+        )),
+        (0..GROUPS.len() - 1, 1..GROUPS.len())
+            .prop_filter("nesting goes up", |(i, j)| i < j)
+            .prop_map(move |(i, j)| rel(
+                format!("group:{}", GROUPS[i]),
+                "member",
+                format!("group:{}#member", GROUPS[j]),
+                None
+            )),
+        (doc.clone(), user.clone(), caveat(&["cav1", "cav2"])).prop_map(move |(d, u, c)| rel(
+            format!("doc:{d}"),
+            "viewer",
+            format!("user:{u}"),
+            c
+        )),
+        doc.clone().prop_map(move |d| rel(
+            format!("doc:{d}"),
+            "viewer",
+            "user:*".to_string(),
+            None
+        )),
+        (doc.clone(), group.clone(), caveat(&["cav2"])).prop_map(move |(d, g, c)| rel(
+            format!("doc:{d}"),
+            "viewer",
+            format!("group:{g}#member"),
+            c
+        )),
+        (doc.clone(), user.clone(), caveat(&["cav2"])).prop_map(move |(d, u, c)| rel(
+            format!("doc:{d}"),
+            "editor",
+            format!("user:{u}"),
+            c
+        )),
+        (doc.clone(), group).prop_map(move |(d, g)| rel(
+            format!("doc:{d}"),
+            "editor",
+            format!("group:{g}#member"),
+            None
+        )),
+        (doc, user, caveat(&["cav1"])).prop_map(move |(d, u, c)| rel(
+            format!("doc:{d}"),
+            "banned",
+            format!("user:{u}"),
+            c
+        )),
+    ]
+}
+
+/// One relationship per (resource, relation, subject): the first one generated.
+fn unique(rels: Vec<Rel>) -> Vec<Rel> {
+    let mut seen = BTreeSet::new();
+    rels.into_iter()
+        .filter(|r| seen.insert((r.resource.clone(), r.relation, r.subject.clone())))
+        .collect()
+}
+
+/// The obviously correct evaluator. Group nesting is acyclic by construction, so membership
+/// is plain recursion (which is the least fixed point here).
+struct Reference<'a> {
+    rels: &'a [Rel],
+    request: Req,
+}
+
+impl Reference<'_> {
+    fn member(&self, group: &str, user: &str) -> Tri {
+        let resource = format!("group:{group}");
+        self.rels
+            .iter()
+            .filter(|r| r.resource == resource && r.relation == "member")
+            .map(|r| self.through(r, user))
+            .fold(Tri::No, Tri::or)
+    }
+
+    /// The value for `user` reached through one relationship (caveat included).
+    fn through(&self, rel: &Rel, user: &str) -> Tri {
+        let reached = if rel.subject == format!("user:{user}") || rel.subject == "user:*" {
+            Tri::Has
+        } else if let Some(g) = rel
+            .subject
+            .strip_prefix("group:")
+            .and_then(|s| s.strip_suffix("#member"))
+        {
+            self.member(g, user)
+        } else {
+            Tri::No
+        };
+        rel.gate(&self.request, reached)
+    }
+
+    fn relation(&self, doc: &str, relation: &str, user: &str) -> Tri {
+        let resource = format!("doc:{doc}");
+        self.rels
+            .iter()
+            .filter(|r| r.resource == resource && r.relation == relation)
+            .map(|r| self.through(r, user))
+            .fold(Tri::No, Tri::or)
+    }
+
+    fn view(&self, expr: &Expr, doc: &str, user: &str) -> Tri {
+        match expr {
+            Expr::Rel(r) => self.relation(doc, r, user),
+            Expr::Union(a, b) => self.view(a, doc, user).or(self.view(b, doc, user)),
+            Expr::Inter(a, b) => self.view(a, doc, user).and(self.view(b, doc, user)),
+            Expr::Excl(a, b) => self.view(a, doc, user).minus(self.view(b, doc, user)),
+        }
+    }
+}
+
+fn check_kind(engine: &Engine, resource: &str, permission: &str, user: &str, ctx: &Context) -> Tri {
+    let (object_type, id) = resource.split_once(':').unwrap();
+    let resource = ObjectRef::new(object_type, id).unwrap();
+    let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
+    let answer = engine.check(&resource, permission, &subject, ctx).unwrap();
+    Tri::of(&answer.permissionship)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn caveated_check_and_lookup_resources_agree_with_reference(
+        view in expr(),
+        rels in prop::collection::vec(relationship(), 0..16),
+    ) {
+        let rels = unique(rels);
+        let texts: Vec<String> = rels.iter().map(Rel::text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (engine, _dir) = engine_with(&schema(&view), &refs);
+        for request in REQUESTS {
+            let ctx = request.context();
+            let reference = Reference { rels: &rels, request };
+            for user in USERS {
+                for group in GROUPS {
+                    let expected = reference.member(group, user);
+                    let actual = check_kind(&engine, &format!("group:{group}"), "member", user, &ctx);
+                    prop_assert_eq!(
+                        actual, expected,
+                        "check group:{}#member@user:{} context {:?} rels {:?}",
+                        group, user, ctx, texts
+                    );
+                }
+                let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
+                let (found, _) = engine.lookup_resources("doc", "view", &subject, &ctx).unwrap();
+                let looked_up: BTreeMap<String, Tri> =
+                    found.iter().map(|(id, p)| (id.clone(), Tri::of(p))).collect();
+                let mut wanted = BTreeMap::new();
+                for doc in DOC_IDS {
+                    let expected = reference.view(&view, doc, user);
+                    let actual = check_kind(&engine, &format!("doc:{doc}"), "view", user, &ctx);
+                    prop_assert_eq!(
+                        actual, expected,
+                        "check doc:{}#view@user:{} view = {} context {:?} rels {:?}",
+                        doc, user, view.text(), ctx, texts
+                    );
+                    if expected != Tri::No {
+                        wanted.insert(doc.to_string(), expected);
+                    }
+                }
+                prop_assert_eq!(
+                    looked_up, wanted,
+                    "lookup-resources doc#view for user:{} view = {} context {:?} rels {:?}",
+                    user, view.text(), ctx, texts
+                );
+            }
+        }
+    }
+}
