@@ -52,7 +52,12 @@ impl Rng {
 
 fn write_all(engine: &Engine, texts: impl Iterator<Item = String>) {
     let mut batch = Vec::with_capacity(1000);
+    let mut in_batch = std::collections::HashSet::new();
     for text in texts {
+        // A batch may not name one relationship twice; random filler can repeat.
+        if !in_batch.insert(text.clone()) {
+            continue;
+        }
         batch.push(Update {
             op: UpdateOp::Touch,
             relationship: Relationship::parse(&text).expect("bench relationship"),
