@@ -15,7 +15,7 @@ use cel::{Context as CelContext, Env, ExecutionError, Program, Value};
 
 use super::cel_value::{self, Mismatch};
 use super::{Context, EngineError, Permissionship};
-use crate::schema::{CaveatDefinition, Schema};
+use crate::schema::{CaveatDefinition, CaveatType, Schema};
 use crate::tuple::ContextualizedCaveat;
 
 /// Largest request context accepted, serialized as JSON.
@@ -44,15 +44,7 @@ pub(super) fn evaluate(
             missing.insert(name.clone());
             continue;
         };
-        let value = cel_value::to_cel(ty, json).map_err(|Mismatch(reason)| {
-            EngineError::CaveatContextType {
-                caveat: caveat.name.clone(),
-                parameter: name.clone(),
-                expected: cel_value::type_name(ty),
-                reason,
-            }
-        })?;
-        bound.push((name.as_str(), value));
+        bound.push((name.as_str(), typed_value(&caveat.name, name, ty, json)?));
     }
     let program = compiled(definition)?;
     let outcome = execute(&program, bound, &caveat.name)?;
@@ -95,17 +87,25 @@ pub(super) fn validate_stored_context(
     }
     for (name, ty) in &definition.parameters {
         if let Some(json) = caveat.context.get(name) {
-            cel_value::to_cel(ty, json).map_err(|Mismatch(reason)| {
-                EngineError::CaveatContextType {
-                    caveat: caveat.name.clone(),
-                    parameter: name.clone(),
-                    expected: cel_value::type_name(ty),
-                    reason,
-                }
-            })?;
+            typed_value(&caveat.name, name, ty, json)?;
         }
     }
     Ok(())
+}
+
+/// A context value converted to the parameter's declared type, or the type error.
+fn typed_value(
+    caveat: &str,
+    parameter: &str,
+    ty: &CaveatType,
+    json: &serde_json::Value,
+) -> Result<Value, EngineError> {
+    cel_value::to_cel(ty, json).map_err(|Mismatch(reason)| EngineError::CaveatContextType {
+        caveat: caveat.to_string(),
+        parameter: parameter.to_string(),
+        expected: cel_value::type_name(ty),
+        reason,
+    })
 }
 
 /// Refuses a request context whose JSON form is over the limit.
