@@ -173,54 +173,60 @@ fn compile(name: &str, expression: &str) -> Result<Program, EngineError> {
     }
 }
 
-/// The standard CEL environment, built once.
-fn environment() -> Arc<Env> {
-    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib())))
+/// The root CEL context: the standard library plus SpiceDB's extra functions, built once and
+/// shared, so an evaluation only binds its variables in a child scope.
+fn root_context() -> Result<&'static CelContext<'static, 'static>, String> {
+    static ROOT: OnceLock<Result<CelContext<'static, 'static>, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let mut context = CelContext::with_env(Arc::new(Env::stdlib()));
+        context
+            .add_function(
+                "in_cidr",
+                |This(ip): This<Arc<String>>, cidr: Arc<String>| -> Result<Value, ExecutionError> {
+                    cel_value::in_cidr(&ip, &cidr)
+                        .map(Value::Bool)
+                        .map_err(|e| ExecutionError::function_error("in_cidr", e))
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        add_text_function(&mut context, "duration", cel_value::parse_duration)?;
+        add_text_function(&mut context, "timestamp", cel_value::parse_timestamp)?;
+        Ok(context)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
-/// Runs `program` with `bound` variables and SpiceDB's extra functions. The outer error is a
-/// setup failure; the inner result is the expression's own outcome.
+/// Registers `name(text)` that parses its string argument into an integer.
+fn add_text_function(
+    context: &mut CelContext<'static, 'static>,
+    name: &'static str,
+    parse: fn(&str) -> Result<i64, String>,
+) -> Result<(), String> {
+    context
+        .add_function(
+            name,
+            move |text: Arc<String>| -> Result<Value, ExecutionError> {
+                parse(&text)
+                    .map(Value::Int)
+                    .map_err(|e| ExecutionError::function_error(name, e))
+            },
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `program` with `bound` variables. The outer error is a setup failure; the inner
+/// result is the expression's own outcome.
 fn execute(
     program: &Program,
     bound: Vec<(&str, Value)>,
     caveat: &str,
 ) -> Result<Result<Value, ExecutionError>, EngineError> {
-    let mut context = CelContext::with_env(environment());
-    let declare = |e: cel::DeclarationError| EngineError::CaveatEvaluation {
+    let root = root_context().map_err(|reason| EngineError::CaveatEvaluation {
         name: caveat.to_string(),
-        reason: format!("cannot set up the evaluation: {e}"),
-    };
-    context
-        .add_function(
-            "in_cidr",
-            |This(ip): This<Arc<String>>, cidr: Arc<String>| -> Result<Value, ExecutionError> {
-                cel_value::in_cidr(&ip, &cidr)
-                    .map(Value::Bool)
-                    .map_err(|e| ExecutionError::function_error("in_cidr", e))
-            },
-        )
-        .map_err(declare)?;
-    context
-        .add_function(
-            "duration",
-            |text: Arc<String>| -> Result<Value, ExecutionError> {
-                cel_value::parse_duration(&text)
-                    .map(Value::Int)
-                    .map_err(|e| ExecutionError::function_error("duration", e))
-            },
-        )
-        .map_err(declare)?;
-    context
-        .add_function(
-            "timestamp",
-            |text: Arc<String>| -> Result<Value, ExecutionError> {
-                cel_value::parse_timestamp(&text)
-                    .map(Value::Int)
-                    .map_err(|e| ExecutionError::function_error("timestamp", e))
-            },
-        )
-        .map_err(declare)?;
+        reason: format!("cannot set up the evaluation: {reason}"),
+    })?;
+    let mut context = root.new_inner_scope();
     for (name, value) in bound {
         context.add_variable_from_value(name, value);
     }
