@@ -52,3 +52,43 @@ pub fn check(engine: &Engine, text: &str) -> Permissionship {
         .unwrap()
         .permissionship
 }
+
+/// A random permission expression over named leaves (relations, or `parent->view`).
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// A leaf, written as is.
+    Rel(&'static str),
+    /// `a + b`
+    Union(Box<Expr>, Box<Expr>),
+    /// `a & b`
+    Inter(Box<Expr>, Box<Expr>),
+    /// `a - b`
+    Excl(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// The expression in schema syntax, fully parenthesised.
+    pub fn text(&self) -> String {
+        match self {
+            Expr::Rel(r) => (*r).to_string(),
+            Expr::Union(a, b) => format!("({} + {})", a.text(), b.text()),
+            Expr::Inter(a, b) => format!("({} & {})", a.text(), b.text()),
+            Expr::Excl(a, b) => format!("({} - {})", a.text(), b.text()),
+        }
+    }
+}
+
+/// Random expressions of up to three levels over `leaves`.
+pub fn expr_over(
+    leaves: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = Expr> {
+    use proptest::prelude::*;
+    let leaf = prop::sample::select(leaves).prop_map(Expr::Rel);
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Union(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Inter(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| Expr::Excl(Box::new(a), Box::new(b))),
+        ]
+    })
+}
