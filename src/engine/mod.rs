@@ -189,6 +189,7 @@ impl Engine {
     ) -> Result<CheckResult, EngineError> {
         let schema = self.schema()?;
         let snapshot = self.store.snapshot()?;
+        caveat::check_request_size(context)?;
         let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(&subject.object.object_type)?;
@@ -226,6 +227,7 @@ impl Engine {
     ) -> Result<(Vec<(String, Permissionship)>, Revision), EngineError> {
         let schema = self.schema()?;
         let snapshot = self.store.snapshot()?;
+        caveat::check_request_size(context)?;
         let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
         query.require_member(resource_type, permission)?;
         query.require_type(&subject.object.object_type)?;
@@ -245,6 +247,7 @@ impl Engine {
     ) -> Result<(FoundSubjects, Revision), EngineError> {
         let schema = self.schema()?;
         let snapshot = self.store.snapshot()?;
+        caveat::check_request_size(context)?;
         let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(subject_type)?;
