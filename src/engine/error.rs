@@ -96,6 +96,14 @@ pub enum EngineError {
     /// A schema change would leave stored relationships that no longer fit.
     #[error("cannot apply schema: {0}")]
     SchemaWouldOrphan(String),
+    /// A consistency token names a revision newer than the store's head.
+    #[error("revision {requested} is in the future: the newest revision is {head}")]
+    FutureRevision {
+        /// The revision asked for.
+        requested: crate::revision::Revision,
+        /// The store's head revision.
+        head: crate::revision::Revision,
+    },
     /// The store failed or refused the write.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -26,9 +26,11 @@ pub use lookup_subjects::{FoundSubject, FoundSubjects};
 pub use outcome::Permissionship;
 pub use sweeper::ExpirySweeper;
 
-use crate::revision::Revision;
+use crate::revision::{Consistency, Revision};
 use crate::schema::{self, Member, Schema};
-use crate::store::{DeleteOutcome, Precondition, RelationshipFilter, Snapshot, TupleStore, Update};
+use crate::store::{
+    DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreId, TupleStore, Update,
+};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// Default recursion budget for one request.
@@ -159,24 +161,174 @@ impl Engine {
         Ok(self.store.delete_matching(filter, preconditions, limit)?)
     }
 
-    /// Reads relationships matching `filter`, after the cursor `after`, at most `limit`.
+    /// Reads relationships matching `filter`, after the cursor `after`, at most `limit`, at the
+    /// head revision.
     pub fn read_relationships(
         &self,
         filter: &RelationshipFilter,
         after: Option<&Relationship>,
         limit: Option<usize>,
     ) -> Result<(Vec<Relationship>, Revision), EngineError> {
+        let view = self.at(Consistency::FullyConsistent)?;
+        Ok((
+            view.read_relationships(filter, after, limit)?,
+            view.revision(),
+        ))
+    }
+
+    /// Does `subject` have `permission` on `resource`? (At the head revision.)
+    pub fn check(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<CheckResult, EngineError> {
+        self.at(Consistency::FullyConsistent)?
+            .check(resource, permission, subject, context)
+    }
+
+    /// The tree of subject sets that make up `resource#permission` at the head revision;
+    /// `recursive` also expands every subject set found in a relation.
+    pub fn expand(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        recursive: bool,
+    ) -> Result<(ExpandTree, Revision), EngineError> {
+        let view = self.at(Consistency::FullyConsistent)?;
+        Ok((
+            view.expand(resource, permission, recursive)?,
+            view.revision(),
+        ))
+    }
+
+    /// Every resource of `resource_type` on which `subject` has `permission`, sorted by id,
+    /// at the head revision.
+    pub fn lookup_resources(
+        &self,
+        resource_type: &str,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<(Vec<(String, Permissionship)>, Revision), EngineError> {
+        let view = self.at(Consistency::FullyConsistent)?;
+        let found = view.lookup_resources(resource_type, permission, subject, context)?;
+        Ok((found, view.revision()))
+    }
+
+    /// Every subject of `subject_type` (with `subject_relation`, if given) that has
+    /// `permission` on `resource`, including a wildcard with its exclusions, at the head
+    /// revision.
+    pub fn lookup_subjects(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+        context: &Context,
+    ) -> Result<(FoundSubjects, Revision), EngineError> {
+        let view = self.at(Consistency::FullyConsistent)?;
+        let found = view.lookup_subjects(
+            resource,
+            permission,
+            subject_type,
+            subject_relation,
+            context,
+        )?;
+        Ok((found, view.revision()))
+    }
+
+    /// The store's identity (what ZedTokens are bound to).
+    pub fn store_id(&self) -> StoreId {
+        self.store.store_id()
+    }
+
+    /// A read view at the revision `consistency` asks for: every query made through it reads
+    /// that one revision.
+    pub fn at(&self, consistency: Consistency) -> Result<ReadView<'_>, EngineError> {
         let schema = self.schema()?;
-        write::validate_filter(&schema, filter)?;
-        let snapshot = self.store.snapshot()?;
+        let head = self.store.head_revision();
+        let snapshot = match consistency {
+            Consistency::MinimizeLatency | Consistency::FullyConsistent => self.store.snapshot()?,
+            Consistency::AtLeastAsFresh(wanted) => {
+                if wanted > head {
+                    return Err(EngineError::FutureRevision {
+                        requested: wanted,
+                        head,
+                    });
+                }
+                self.store.snapshot()?
+            }
+            Consistency::AtExactSnapshot(wanted) => {
+                if wanted > head {
+                    return Err(EngineError::FutureRevision {
+                        requested: wanted,
+                        head,
+                    });
+                }
+                self.store.snapshot_at(wanted)?
+            }
+        };
+        Ok(ReadView {
+            snapshot,
+            schema,
+            max_depth: self.config.max_depth,
+        })
+    }
+}
+
+/// One revision of the store with the schema in force: the queries of a request run here.
+pub struct ReadView<'e> {
+    snapshot: Box<dyn Snapshot + 'e>,
+    schema: Arc<Schema>,
+    max_depth: u32,
+}
+
+impl std::fmt::Debug for ReadView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("revision", &self.snapshot.revision())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadView<'_> {
+    /// The revision this view reads.
+    pub fn revision(&self) -> Revision {
+        self.snapshot.revision()
+    }
+
+    /// The schema in force.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    fn query<'q>(&'q self, context: &'q Context) -> Query<'q> {
+        Query::new(
+            self.snapshot.as_ref(),
+            &self.schema,
+            context,
+            self.max_depth,
+        )
+    }
+
+    /// Relationships matching `filter`, after the cursor `after`, at most `limit`.
+    pub fn read_relationships(
+        &self,
+        filter: &RelationshipFilter,
+        after: Option<&Relationship>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Relationship>, EngineError> {
+        write::validate_filter(&self.schema, filter)?;
         let mut out = Vec::new();
-        for rel in snapshot.read(filter, after) {
+        for rel in self.snapshot.read(filter, after) {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
             out.push(rel?);
         }
-        Ok((out, snapshot.revision()))
+        Ok(out)
     }
 
     /// Does `subject` have `permission` on `resource`?
@@ -187,16 +339,14 @@ impl Engine {
         subject: &SubjectRef,
         context: &Context,
     ) -> Result<CheckResult, EngineError> {
-        let schema = self.schema()?;
-        let snapshot = self.store.snapshot()?;
         caveat::check_request_size(context)?;
-        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        let query = self.query(context);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(&subject.object.object_type)?;
         let permissionship = query.check(resource, permission, subject)?;
         Ok(CheckResult {
             permissionship,
-            revision: snapshot.revision(),
+            revision: self.revision(),
         })
     }
 
@@ -207,14 +357,11 @@ impl Engine {
         resource: &ObjectRef,
         permission: &str,
         recursive: bool,
-    ) -> Result<(ExpandTree, Revision), EngineError> {
-        let schema = self.schema()?;
-        let snapshot = self.store.snapshot()?;
+    ) -> Result<ExpandTree, EngineError> {
         let context = Context::new();
-        let query = Query::new(snapshot.as_ref(), &schema, &context, self.config.max_depth);
+        let query = self.query(&context);
         query.require_member(&resource.object_type, permission)?;
-        let tree = query.expand(resource, permission, recursive)?;
-        Ok((tree, snapshot.revision()))
+        query.expand(resource, permission, recursive)
     }
 
     /// Every resource of `resource_type` on which `subject` has `permission`, sorted by id.
@@ -224,15 +371,12 @@ impl Engine {
         permission: &str,
         subject: &SubjectRef,
         context: &Context,
-    ) -> Result<(Vec<(String, Permissionship)>, Revision), EngineError> {
-        let schema = self.schema()?;
-        let snapshot = self.store.snapshot()?;
+    ) -> Result<Vec<(String, Permissionship)>, EngineError> {
         caveat::check_request_size(context)?;
-        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        let query = self.query(context);
         query.require_member(resource_type, permission)?;
         query.require_type(&subject.object.object_type)?;
-        let found = query.lookup_resources(resource_type, permission, subject)?;
-        Ok((found, snapshot.revision()))
+        query.lookup_resources(resource_type, permission, subject)
     }
 
     /// Every subject of `subject_type` (with `subject_relation`, if given) that has
@@ -244,18 +388,15 @@ impl Engine {
         subject_type: &str,
         subject_relation: Option<&str>,
         context: &Context,
-    ) -> Result<(FoundSubjects, Revision), EngineError> {
-        let schema = self.schema()?;
-        let snapshot = self.store.snapshot()?;
+    ) -> Result<FoundSubjects, EngineError> {
         caveat::check_request_size(context)?;
-        let query = Query::new(snapshot.as_ref(), &schema, context, self.config.max_depth);
+        let query = self.query(context);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(subject_type)?;
         if let Some(rel) = subject_relation {
             query.require_member(subject_type, rel)?;
         }
-        let found = query.lookup_subjects(resource, permission, subject_type, subject_relation)?;
-        Ok((found, snapshot.revision()))
+        query.lookup_subjects(resource, permission, subject_type, subject_relation)
     }
 }
 

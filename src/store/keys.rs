@@ -14,7 +14,7 @@
 //! | `fwd`         | `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_rel`  | [`RelationshipValue`] |
 //! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
 //! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
-//! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`] | one byte; `u64` big-endian; UTF-8 text |
+//! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; 16 random bytes |
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
 //! cannot trigger huge allocations). Caveat contexts are stored as JSON text inside the value.
@@ -52,6 +52,9 @@ pub const META_FORMAT_VERSION: &[u8] = b"format_version";
 pub const META_HEAD_REVISION: &[u8] = b"head_revision";
 /// `meta` key of the schema text (UTF-8).
 pub const META_SCHEMA: &[u8] = b"schema";
+/// `meta` key of the store's identity: 16 random bytes written when the folder is created (or
+/// first opened by a build that knows it), so consistency tokens from another folder are refused.
+pub const META_STORE_ID: &[u8] = b"store_id";
 
 /// Largest encoded relationship value accepted (bounds allocations while decoding).
 const VALUE_LIMIT: usize = 16 << 20;

@@ -41,7 +41,22 @@ pub enum StoreError {
     /// layout cannot represent (checked names and ids never do).
     #[error("relationship `{0}` cannot be stored: names and ids must be non-empty and free of NUL bytes")]
     Unstorable(String),
+    /// A read at exactly a revision that is no longer (or not) retained.
+    #[error("revision {requested} is no longer readable at exactly its state: the oldest retained revision is {oldest} and the head is {head}")]
+    RevisionUnavailable {
+        /// The revision asked for.
+        requested: Revision,
+        /// The oldest revision still readable exactly.
+        oldest: Revision,
+        /// The store's head revision.
+        head: Revision,
+    },
 }
+
+/// A store's identity: random bytes fixed when its folder is created, so a revision from one
+/// store is never mistaken for a revision of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StoreId(pub [u8; 16]);
 
 /// What a write does to one relationship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +184,13 @@ pub trait TupleStore: Send + Sync {
 
     /// A consistent read view at the head revision.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError>;
+
+    /// A read view at exactly `revision`, if that revision is still retained
+    /// ([`StoreError::RevisionUnavailable`] otherwise).
+    fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError>;
+
+    /// This store's identity.
+    fn store_id(&self) -> StoreId;
 
     /// Applies `updates` atomically after checking `preconditions` against the head state.
     /// Either everything is written (and synced, if configured) or nothing is.

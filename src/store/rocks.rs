@@ -16,15 +16,22 @@
 //! an uncaveated relationship). Both entries are written in the same atomic batch, so they
 //! never disagree.
 //!
+//! Recent revisions stay readable: after each commit (still under the write lock, so the view is
+//! exactly that revision) the store retains a RocksDB snapshot, up to
+//! [`StoreOptions::snapshot_window`] revisions and [`StoreOptions::snapshot_max_age`] old, for
+//! reads "at exactly revision R" (`at_exact_snapshot` consistency). A retained snapshot owns an
+//! `Arc` of the database, so it can outlive the borrow that made it.
+//!
 //! Every revision from 1 to the head has one `log` entry: relationship writes record their
 //! changes (creates as touches, deletes with the value as it was), schema writes record the new
 //! schema text and no relationship changes.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rocksdb::{
@@ -35,11 +42,11 @@ use rocksdb::{
 use super::keys::{
     key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RelationshipKey,
     RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_REV, COLUMN_FAMILIES,
-    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA,
+    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA, META_STORE_ID,
 };
 use super::{
     Change, DeleteOutcome, Precondition, PreconditionOp, RelationshipFilter, RelationshipIter,
-    Snapshot, StoreError, TupleStore, Update, UpdateOp,
+    Snapshot, StoreError, StoreId, TupleStore, Update, UpdateOp,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::revision::Revision;
@@ -52,6 +59,10 @@ pub struct StoreOptions {
     pub sync_writes: bool,
     /// The time source deciding which relationships have expired (default [`SystemClock`]).
     pub clock: Arc<dyn Clock>,
+    /// How many recent revisions stay readable at exactly their state (default 1024).
+    pub snapshot_window: usize,
+    /// How long a recent revision stays readable at exactly its state (default one hour).
+    pub snapshot_max_age: Duration,
 }
 
 impl Default for StoreOptions {
@@ -59,18 +70,41 @@ impl Default for StoreOptions {
         Self {
             sync_writes: true,
             clock: Arc::new(SystemClock),
+            snapshot_window: 1024,
+            snapshot_max_age: Duration::from_secs(3600),
         }
     }
 }
 
 /// A [`TupleStore`] kept in a RocksDB folder.
 pub struct RocksStore {
-    db: DB,
+    db: Arc<DB>,
     /// Serialises writers; held from the fresh snapshot until the new head is published.
     write_lock: Mutex<()>,
     /// The last committed revision; only changed under `write_lock`.
     head: AtomicU64,
+    /// Snapshots of recent revisions, oldest first; the newest is always the head.
+    retained: Mutex<VecDeque<Retained>>,
+    id: StoreId,
     options: StoreOptions,
+}
+
+self_cell::self_cell!(
+    /// A RocksDB snapshot together with the database it reads, so it can be kept.
+    struct OwnedSnapshot {
+        owner: Arc<DB>,
+        #[covariant]
+        dependent: RawSnapshot,
+    }
+);
+
+type RawSnapshot<'a> = rocksdb::Snapshot<'a>;
+
+/// A retained snapshot of one revision and when it was taken.
+struct Retained {
+    revision: Revision,
+    taken: Instant,
+    snapshot: Arc<OwnedSnapshot>,
 }
 
 impl fmt::Debug for RocksStore {
@@ -111,7 +145,8 @@ impl RocksStore {
         let descriptors = COLUMN_FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name)));
-        let db = DB::open_cf_descriptors(&db_options, path, descriptors).map_err(backend)?;
+        let db =
+            Arc::new(DB::open_cf_descriptors(&db_options, path, descriptors).map_err(backend)?);
 
         let meta = column_family(&db, CF_META)?;
         let head = match db.get_cf(meta, META_FORMAT_VERSION).map_err(backend)? {
@@ -161,12 +196,44 @@ impl RocksStore {
             }
         };
 
-        Ok(Self {
+        let id = load_or_create_store_id(&db)?;
+        let store = Self {
             db,
             write_lock: Mutex::new(()),
             head: AtomicU64::new(head.0),
+            retained: Mutex::new(VecDeque::new()),
+            id,
             options,
-        })
+        };
+        store.retain_snapshot(head);
+        Ok(store)
+    }
+
+    /// Keeps a snapshot of the database as it is now, labelled `revision`, and drops retained
+    /// snapshots beyond the window. Called under the write lock (or before the store is shared).
+    fn retain_snapshot(&self, revision: Revision) {
+        let snapshot = Arc::new(OwnedSnapshot::new(Arc::clone(&self.db), |db| db.snapshot()));
+        let now = Instant::now();
+        let mut retained = self.lock_retained();
+        retained.push_back(Retained {
+            revision,
+            taken: now,
+            snapshot,
+        });
+        let window = self.options.snapshot_window.max(1);
+        while retained.len() > window
+            || retained.front().is_some_and(|oldest| {
+                retained.len() > 1
+                    && now.duration_since(oldest.taken) > self.options.snapshot_max_age
+            })
+        {
+            retained.pop_front();
+        }
+    }
+
+    fn lock_retained(&self) -> MutexGuard<'_, VecDeque<Retained>> {
+        // Each mutation leaves the deque valid, so a poisoned lock holds nothing inconsistent.
+        self.retained.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Deletes every relationship whose expiration is at or before the clock's "now" in one
@@ -214,17 +281,27 @@ impl RocksStore {
     }
 
     fn snapshot_at_head(&self) -> Result<RocksSnapshot<'_>, StoreError> {
-        let snap = self.db.snapshot();
+        let snap = Arc::new(OwnedSnapshot::new(Arc::clone(&self.db), |db| db.snapshot()));
         let meta = self.cf(CF_META)?;
         let head = snap
+            .borrow_dependent()
             .get_cf(meta, META_HEAD_REVISION)
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt("head revision is missing".to_string()))?;
+        let revision = super::keys::decode_revision(&head)?;
+        self.view(snap, revision)
+    }
+
+    fn view(
+        &self,
+        snap: Arc<OwnedSnapshot>,
+        revision: Revision,
+    ) -> Result<RocksSnapshot<'_>, StoreError> {
         Ok(RocksSnapshot {
             snap,
             fwd: self.cf(CF_FWD)?,
             rev: self.cf(CF_REV)?,
-            revision: super::keys::decode_revision(&head)?,
+            revision,
             now: self.options.clock.now(),
         })
     }
@@ -260,9 +337,30 @@ impl RocksStore {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(self.options.sync_writes);
         self.db.write_opt(batch, &write_options).map_err(backend)?;
+        // Retain before publishing: whoever sees the new head can also read at exactly it.
+        self.retain_snapshot(revision);
         self.head.store(revision.0, Ordering::Release);
         Ok(revision)
     }
+}
+
+/// The store's identity from `meta`, created (16 random bytes, synced) when missing.
+fn load_or_create_store_id(db: &DB) -> Result<StoreId, StoreError> {
+    let meta = column_family(db, CF_META)?;
+    if let Some(bytes) = db.get_cf(meta, META_STORE_ID).map_err(backend)? {
+        let array: [u8; 16] = bytes.as_slice().try_into().map_err(|_| {
+            StoreError::Corrupt(format!("store id has {} bytes, expected 16", bytes.len()))
+        })?;
+        return Ok(StoreId(array));
+    }
+    let mut array = [0u8; 16];
+    getrandom::fill(&mut array)
+        .map_err(|err| StoreError::Backend(format!("no randomness for the store id: {err}")))?;
+    let mut write_options = WriteOptions::default();
+    write_options.set_sync(true);
+    db.put_cf_opt(meta, META_STORE_ID, array, &write_options)
+        .map_err(backend)?;
+    Ok(StoreId(array))
 }
 
 fn column_family<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
@@ -372,6 +470,26 @@ impl TupleStore for RocksStore {
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
         Ok(Box::new(self.snapshot_at_head()?))
+    }
+
+    fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        let found = {
+            let retained = self.lock_retained();
+            let oldest = retained.front().map_or(Revision::ZERO, |r| r.revision);
+            match retained.iter().find(|r| r.revision == revision) {
+                Some(r) => Ok(Arc::clone(&r.snapshot)),
+                None => Err(StoreError::RevisionUnavailable {
+                    requested: revision,
+                    oldest,
+                    head: self.head_revision(),
+                }),
+            }
+        };
+        Ok(Box::new(self.view(found?, revision)?))
+    }
+
+    fn store_id(&self) -> StoreId {
+        self.id
     }
 
     fn write(
@@ -524,7 +642,7 @@ impl TupleStore for RocksStore {
 
 /// A read view: a pinned RocksDB snapshot, the head revision it contains, and "now".
 struct RocksSnapshot<'a> {
-    snap: rocksdb::Snapshot<'a>,
+    snap: Arc<OwnedSnapshot>,
     fwd: &'a ColumnFamily,
     rev: &'a ColumnFamily,
     revision: Revision,
@@ -551,6 +669,7 @@ impl RocksSnapshot<'_> {
             _ => prefix.clone(),
         };
         self.snap
+            .borrow_dependent()
             .iterator_cf_opt(
                 cf,
                 read_options,
@@ -590,6 +709,7 @@ impl RocksSnapshot<'_> {
     /// The stored value under `key`, expired or not.
     fn get_value(&self, key: &ForwardKey) -> Result<Option<RelationshipValue>, StoreError> {
         self.snap
+            .borrow_dependent()
             .get_pinned_cf(self.fwd, key.as_bytes())
             .map_err(backend)?
             .map(|bytes| RelationshipValue::decode(&bytes))
@@ -703,6 +823,7 @@ mod tests {
         let options = StoreOptions {
             sync_writes: false,
             clock,
+            ..StoreOptions::default()
         };
         RocksStore::open(dir.path(), options).unwrap()
     }
@@ -1509,6 +1630,57 @@ mod tests {
             strings(after.subjects_of(&doc1, "viewer")),
             vec!["doc:1#viewer@user:ann"]
         );
+    }
+
+    #[test]
+    fn recent_revisions_are_readable_exactly_until_they_leave_the_window() {
+        let dir = TempDir::new().unwrap();
+        let options = StoreOptions {
+            sync_writes: false,
+            snapshot_window: 3,
+            ..StoreOptions::default()
+        };
+        let store = RocksStore::open(dir.path(), options).unwrap();
+        touch_all(&store, &["doc:1#viewer@user:tom"]);
+        touch_all(&store, &["doc:1#viewer@user:ann"]);
+        let at_one = store.snapshot_at(Revision(1)).unwrap();
+        assert_eq!(at_one.revision(), Revision(1));
+        assert_eq!(
+            strings(at_one.read(&RelationshipFilter::default(), None)),
+            vec!["doc:1#viewer@user:tom"]
+        );
+        touch_all(&store, &["doc:1#viewer@user:bob"]);
+        touch_all(&store, &["doc:1#viewer@user:cat"]);
+        // The window holds revisions 2..=4 now; 1 is gone, though a view taken earlier lives on.
+        match store.snapshot_at(Revision(1)) {
+            Err(StoreError::RevisionUnavailable {
+                requested,
+                oldest,
+                head,
+            }) => {
+                assert_eq!(
+                    (requested, oldest, head),
+                    (Revision(1), Revision(2), Revision(4))
+                );
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("revision 1 should have left the window"),
+        }
+        assert_eq!(at_one.read(&RelationshipFilter::default(), None).count(), 1);
+        let at_three = store.snapshot_at(Revision(3)).unwrap();
+        assert_eq!(
+            at_three.read(&RelationshipFilter::default(), None).count(),
+            3
+        );
+    }
+
+    #[test]
+    fn store_id_is_random_per_folder_and_stable_across_reopen() {
+        let first = TempDir::new().unwrap();
+        let second = TempDir::new().unwrap();
+        let id = open(&first).store_id();
+        assert_ne!(id, open(&second).store_id());
+        assert_eq!(id, open(&first).store_id());
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn validate_parsed(
         StoreOptions {
             sync_writes: false,
             clock,
+            ..StoreOptions::default()
         },
     )
     .map_err(|e| ValidateError::TempStore(e.to_string()))?;

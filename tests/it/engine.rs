@@ -507,6 +507,7 @@ fn expired_relationships_vanish_at_once_and_are_swept_in_the_background() {
         StoreOptions {
             sync_writes: false,
             clock: clock.clone(),
+            ..StoreOptions::default()
         },
     )
     .unwrap();
@@ -547,4 +548,44 @@ fn expired_relationships_vanish_at_once_and_are_swept_in_the_background() {
         .write_relationships(&[update(UpdateOp::Touch, again)], &[])
         .unwrap();
     assert_eq!(check(&engine, "doc:1#view@user:tom"), Permissionship::Has);
+}
+
+#[test]
+fn consistency_selects_the_revision_a_query_reads() {
+    use zanzi::revision::{Consistency, Revision};
+    let (engine, _dir) = engine_with(DOCS, &["doc:1#viewer@user:tom"]);
+    let before = engine.head_revision();
+    engine
+        .write_relationships(&[update(UpdateOp::Touch, "doc:1#banned@user:tom")], &[])
+        .unwrap();
+    let after = engine.head_revision();
+    let doc = ObjectRef::parse("doc:1").unwrap();
+    let tom = SubjectRef::parse("user:tom").unwrap();
+    let view_at = |consistency| {
+        engine
+            .at(consistency)
+            .unwrap()
+            .check(&doc, "view", &tom, &Context::new())
+            .unwrap()
+    };
+    let exact = view_at(Consistency::AtExactSnapshot(before));
+    assert_eq!(exact.permissionship, Permissionship::Has);
+    assert_eq!(exact.revision, before);
+    let fresh = view_at(Consistency::AtLeastAsFresh(before));
+    assert_eq!(fresh.permissionship, Permissionship::No);
+    assert_eq!(fresh.revision, after);
+    assert_eq!(
+        view_at(Consistency::FullyConsistent).permissionship,
+        Permissionship::No
+    );
+    let future = Revision(after.0 + 1);
+    for consistency in [
+        Consistency::AtLeastAsFresh(future),
+        Consistency::AtExactSnapshot(future),
+    ] {
+        assert!(matches!(
+            engine.at(consistency),
+            Err(EngineError::FutureRevision { requested, head }) if requested == future && head == after
+        ));
+    }
 }
