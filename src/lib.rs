@@ -4,10 +4,13 @@
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
 //! expand, lookups, writes) and `validate` (SpiceDB validation files). See `ARCHITECTURE.md`.
 
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod engine;
 pub mod revision;
 pub mod schema;
+pub mod server;
 pub mod store;
 pub mod tuple;
 pub mod validate;

@@ -1,15 +1,23 @@
 //! The `zanzi` binary: command-line parsing and wiring of the library's parts.
 
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
 
+use zanzi::api::auth::{self, KeySource};
+use zanzi::api::service::Limits;
+use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
+use zanzi::server::{self, ServeConfig};
 use zanzi::store::{RelationshipFilter, RocksStore, StoreOptions, Update, UpdateOp};
-use zanzi::tuple::{parse_expiration, Relationship};
+use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};
 use zanzi::validate::{self, ValidateOptions};
 
 /// zanzi: a Zanzibar-style authorization engine that speaks SpiceDB's schema language.
@@ -20,8 +28,24 @@ struct Cli {
     command: Command,
 }
 
+/// Where a command acts: a running server (`--endpoint`) or a local data folder.
+#[derive(Debug, Args)]
+struct Target {
+    /// Data folder of the embedded store (when no --endpoint is given).
+    #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
+    data_dir: PathBuf,
+    /// A running server, e.g. `http://127.0.0.1:8443`.
+    #[arg(long, env = "ZANZI_ENDPOINT")]
+    endpoint: Option<String>,
+    /// The server's preshared key (default: the key stored in --data-dir).
+    #[arg(long, env = "ZANZI_KEY", hide_env_values = true)]
+    key: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API on the embedded store.
+    Serve(Box<ServeArgs>),
     /// Run SpiceDB validation files: assertions, expected relations and self-consistency.
     Validate {
         /// Validation files (YAML). Each is validated on its own fresh store.
@@ -37,42 +61,124 @@ enum Command {
         #[arg(long)]
         skip_consistency: bool,
     },
-    /// Check a permission against a local data folder: `doc:1#view@user:tom`.
+    /// Check a permission: `doc:1#view@user:tom`. Exits 0 (has), 1 (no) or 2 (conditional).
     Check {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// `resource#permission@subject`.
         check: String,
         /// Caveat context as a JSON object.
         #[arg(long)]
         context: Option<String>,
     },
-    /// Read or write the schema of a local data folder.
+    /// Resources of a type on which a subject has a permission.
+    LookupResources {
+        #[command(flatten)]
+        target: Target,
+        /// Resource type, e.g. `doc`.
+        resource_type: String,
+        /// Permission, e.g. `view`.
+        permission: String,
+        /// Subject, e.g. `user:tom`.
+        subject: String,
+    },
+    /// Subjects of a type that have a permission on a resource.
+    LookupSubjects {
+        #[command(flatten)]
+        target: Target,
+        /// Resource, e.g. `doc:1`.
+        resource: String,
+        /// Permission, e.g. `view`.
+        permission: String,
+        /// Subject type, e.g. `user`.
+        subject_type: String,
+    },
+    /// Read or write the schema.
     Schema {
         #[command(subcommand)]
         action: SchemaAction,
     },
-    /// Read, write or delete relationships in a local data folder.
+    /// Read, write or delete relationships.
     Relationship {
         #[command(subcommand)]
         action: RelationshipAction,
     },
+    /// Create the relationships in FILE (one per line, or a validation file's
+    /// `relationships`), 1,000 per atomic batch, with a progress bar.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print every relationship, one per line.
+    Export {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Optional TOML config file; flags and environment variables override it.
+    #[arg(long, env = "ZANZI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder of the embedded store [default: ./zanzi-data].
+    #[arg(long, env = "ZANZI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:8443].
+    #[arg(long, env = "ZANZI_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Key every /v1/ call must present as `Authorization: Bearer KEY` [default: generated and
+    /// stored in the data folder].
+    #[arg(long, env = "ZANZI_PRESHARED_KEY", hide_env_values = true)]
+    preshared_key: Option<String>,
+    /// Largest request body in bytes [default: 4194304].
+    #[arg(long, env = "ZANZI_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Most updates in one relationship write [default: 1000].
+    #[arg(long, env = "ZANZI_MAX_UPDATES_PER_WRITE")]
+    max_updates_per_write: Option<usize>,
+    /// Most items in one bulk check [default: 10000].
+    #[arg(long, env = "ZANZI_MAX_BULK_CHECKS")]
+    max_bulk_checks: Option<usize>,
+    /// Recent revisions readable with atExactSnapshot [default: 1024].
+    #[arg(long, env = "ZANZI_SNAPSHOT_WINDOW")]
+    snapshot_window: Option<usize>,
+    /// Seconds a revision stays readable with atExactSnapshot [default: 3600].
+    #[arg(long, env = "ZANZI_SNAPSHOT_MAX_AGE_SECS")]
+    snapshot_max_age_secs: Option<u64>,
+    /// Milliseconds between checkpoints on an idle watch stream [default: 1000].
+    #[arg(long, env = "ZANZI_WATCH_CHECKPOINT_MS")]
+    watch_checkpoint_ms: Option<u64>,
+}
+
+/// The config file: the same settings as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<SocketAddr>,
+    preshared_key: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_updates_per_write: Option<usize>,
+    max_bulk_checks: Option<usize>,
+    snapshot_window: Option<usize>,
+    snapshot_max_age_secs: Option<u64>,
+    watch_checkpoint_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
 enum SchemaAction {
     /// Print the stored schema.
     Read {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
     },
     /// Compile and store the schema in FILE.
     Write {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// Schema file.
         file: PathBuf,
     },
@@ -82,27 +188,24 @@ enum SchemaAction {
 enum RelationshipAction {
     /// Touch (create or overwrite) relationships given as text.
     Write {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// Relationships, e.g. `doc:1#viewer@user:tom`.
         #[arg(required = true)]
         relationships: Vec<String>,
     },
     /// Delete relationships given as text.
     Delete {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// Relationships, e.g. `doc:1#viewer@user:tom`.
         #[arg(required = true)]
         relationships: Vec<String>,
     },
     /// Print relationships of a resource type (optionally one id and relation).
     Read {
-        /// Data folder of the embedded store.
-        #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// Resource type.
         resource_type: String,
         /// Resource id.
@@ -116,7 +219,10 @@ enum RelationshipAction {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -130,6 +236,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => run_serve(*args),
         Command::Validate {
             files,
             together,
@@ -147,11 +254,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run_validate(&files, together, &options)
         }
         Command::Check {
-            data_dir,
+            target,
             check,
             context,
         } => {
-            let engine = open_engine(&data_dir)?;
             let rel = Relationship::parse(&check)?;
             let context: Context = match context {
                 Some(json) => {
@@ -159,8 +265,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => Context::new(),
             };
-            let result = engine.check(&rel.resource, &rel.relation, &rel.subject, &context)?;
-            let (text, code) = match &result.permissionship {
+            let permissionship = match Backend::open(&target)? {
+                Backend::Local(engine) => {
+                    engine
+                        .check(&rel.resource, &rel.relation, &rel.subject, &context)?
+                        .permissionship
+                }
+                Backend::Remote(client) => {
+                    let (answer, missing) = client.check(&rel, &context)?;
+                    match answer.as_str() {
+                        "PERMISSIONSHIP_HAS_PERMISSION" => Permissionship::Has,
+                        "PERMISSIONSHIP_CONDITIONAL_PERMISSION" => {
+                            Permissionship::conditional(missing)
+                        }
+                        _ => Permissionship::No,
+                    }
+                }
+            };
+            let (text, code) = match &permissionship {
                 Permissionship::Has => ("true".to_string(), ExitCode::SUCCESS),
                 Permissionship::No => ("false".to_string(), ExitCode::from(1)),
                 Permissionship::Conditional { missing } => (
@@ -174,56 +296,303 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{text}");
             Ok(code)
         }
+        Command::LookupResources {
+            target,
+            resource_type,
+            permission,
+            subject,
+        } => {
+            let subject = SubjectRef::parse(&subject)?;
+            let found: Vec<(String, bool)> = match Backend::open(&target)? {
+                Backend::Local(engine) => engine
+                    .lookup_resources(&resource_type, &permission, &subject, &Context::new())?
+                    .0
+                    .into_iter()
+                    .map(|(id, p)| (id, matches!(p, Permissionship::Conditional { .. })))
+                    .collect(),
+                Backend::Remote(client) => client
+                    .lookup_resources(&resource_type, &permission, &subject)?
+                    .into_iter()
+                    .map(|(id, p)| (id, p.contains("CONDITIONAL")))
+                    .collect(),
+            };
+            print_found(&found);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LookupSubjects {
+            target,
+            resource,
+            permission,
+            subject_type,
+        } => {
+            let resource = ObjectRef::parse(&resource)?;
+            let found: Vec<(String, bool)> = match Backend::open(&target)? {
+                Backend::Local(engine) => engine
+                    .lookup_subjects(&resource, &permission, &subject_type, None, &Context::new())?
+                    .0
+                    .into_iter()
+                    .map(|s| {
+                        let conditional =
+                            matches!(s.permissionship, Permissionship::Conditional { .. });
+                        (s.subject_id, conditional)
+                    })
+                    .collect(),
+                Backend::Remote(client) => client
+                    .lookup_subjects(&resource, &permission, &subject_type)?
+                    .into_iter()
+                    .map(|(id, p)| (id, p.contains("CONDITIONAL")))
+                    .collect(),
+            };
+            print_found(&found);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { action } => match action {
-            SchemaAction::Read { data_dir } => {
-                let engine = open_engine(&data_dir)?;
-                println!("{}", engine.schema()?.source);
+            SchemaAction::Read { target } => {
+                let text = match Backend::open(&target)? {
+                    Backend::Local(engine) => engine.schema()?.source.clone(),
+                    Backend::Remote(client) => client.read_schema()?,
+                };
+                println!("{text}");
                 Ok(ExitCode::SUCCESS)
             }
-            SchemaAction::Write { data_dir, file } => {
+            SchemaAction::Write { target, file } => {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
-                let engine = open_engine(&data_dir)?;
-                let revision = engine.write_schema(&text)?;
-                println!("schema written at revision {revision}");
+                match Backend::open(&target)? {
+                    Backend::Local(engine) => {
+                        let revision = engine.write_schema(&text)?;
+                        println!("schema written at revision {revision}");
+                    }
+                    Backend::Remote(client) => {
+                        let token = client.write_schema(&text)?;
+                        println!("schema written at {token}");
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             }
         },
         Command::Relationship { action } => run_relationship(action),
+        Command::Import { target, file } => run_import(&target, &file),
+        Command::Export { target } => {
+            let mut out = std::io::stdout().lock();
+            match Backend::open(&target)? {
+                Backend::Local(engine) => {
+                    let mut after: Option<Relationship> = None;
+                    loop {
+                        let (page, _) = engine.read_relationships(
+                            &RelationshipFilter::default(),
+                            after.as_ref(),
+                            Some(1_000),
+                        )?;
+                        for rel in &page {
+                            writeln!(out, "{rel}")?;
+                        }
+                        match page.last() {
+                            Some(last) if page.len() == 1_000 => after = Some(last.clone()),
+                            _ => break,
+                        }
+                    }
+                }
+                Backend::Remote(client) => client.export(|page| {
+                    for rel in page {
+                        if writeln!(out, "{rel}").is_err() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
+fn print_found(found: &[(String, bool)]) {
+    for (id, conditional) in found {
+        if *conditional {
+            println!("{id} (conditional)");
+        } else {
+            println!("{id}");
+        }
+    }
+}
+
+/// The engine of a local data folder, or a client of a running server.
+enum Backend {
+    Local(Engine),
+    Remote(Client),
+}
+
+impl Backend {
+    fn open(target: &Target) -> Result<Self> {
+        match &target.endpoint {
+            Some(endpoint) => {
+                let key = match &target.key {
+                    Some(key) => key.clone(),
+                    None => std::fs::read_to_string(target.data_dir.join(auth::KEY_FILE))
+                        .map(|k| k.trim().to_string())
+                        .with_context(|| {
+                            format!(
+                                "no --key given and no key stored in {}",
+                                target.data_dir.display()
+                            )
+                        })?,
+                };
+                Ok(Backend::Remote(Client::new(endpoint, &key)))
+            }
+            None => Ok(Backend::Local(open_engine(&target.data_dir)?)),
+        }
+    }
+}
+
+fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    let file: ConfigFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
+        }
+        None => ConfigFile::default(),
+    };
+    let defaults = Limits::default();
+    let config = ServeConfig {
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./zanzi-data")),
+        http_addr: args
+            .http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+        preshared_key: args.preshared_key.or(file.preshared_key),
+        limits: Limits {
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            max_updates_per_write: args
+                .max_updates_per_write
+                .or(file.max_updates_per_write)
+                .unwrap_or(defaults.max_updates_per_write),
+            max_bulk_checks: args
+                .max_bulk_checks
+                .or(file.max_bulk_checks)
+                .unwrap_or(defaults.max_bulk_checks),
+            ..defaults
+        },
+        engine: EngineConfig::default(),
+        snapshot_window: args
+            .snapshot_window
+            .or(file.snapshot_window)
+            .unwrap_or(1024),
+        snapshot_max_age: Duration::from_secs(
+            args.snapshot_max_age_secs
+                .or(file.snapshot_max_age_secs)
+                .unwrap_or(3600),
+        ),
+        watch_checkpoint: Duration::from_millis(
+            args.watch_checkpoint_ms
+                .or(file.watch_checkpoint_ms)
+                .unwrap_or(1000),
+        ),
+        expiry_sweep: Duration::from_secs(60),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(server::serve(
+        config,
+        |started| {
+            if let KeySource::Generated(path) = &started.key_source {
+                println!(
+                    "generated preshared key {} (stored in {})",
+                    started.key,
+                    path.display()
+                );
+            }
+            println!("zanzi listening on http://{}", started.http_addr);
+        },
+        server::shutdown_signal(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_import(target: &Target, file: &Path) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let is_yaml = matches!(
+        file.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let relationships = if is_yaml {
+        validate::parse(file, &text)?.relationships
+    } else {
+        text.lines()
+            .enumerate()
+            .map(|(n, l)| (n, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with("//"))
+            .map(|(n, l)| Relationship::parse(l).with_context(|| format!("line {}", n + 1)))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let backend = Backend::open(target)?;
+    let progress = indicatif::ProgressBar::new(relationships.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} relationships ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    for chunk in relationships.chunks(1_000) {
+        match &backend {
+            Backend::Local(engine) => {
+                let updates: Vec<Update> = chunk
+                    .iter()
+                    .map(|r| Update {
+                        op: UpdateOp::Create,
+                        relationship: r.clone(),
+                    })
+                    .collect();
+                engine.write_relationships(&updates, &[])?;
+            }
+            Backend::Remote(client) => {
+                client.import(chunk)?;
+            }
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish();
+    eprintln!("imported {} relationships", relationships.len());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
-    let (data_dir, texts, op) = match action {
+    let (target, texts, op) = match action {
         RelationshipAction::Write {
-            data_dir,
+            target,
             relationships,
-        } => (data_dir, relationships, UpdateOp::Touch),
+        } => (target, relationships, UpdateOp::Touch),
         RelationshipAction::Delete {
-            data_dir,
+            target,
             relationships,
-        } => (data_dir, relationships, UpdateOp::Delete),
+        } => (target, relationships, UpdateOp::Delete),
         RelationshipAction::Read {
-            data_dir,
+            target,
             resource_type,
             id,
             relation,
         } => {
-            let engine = open_engine(&data_dir)?;
             let filter = RelationshipFilter {
                 resource_type: Some(resource_type),
                 resource_id: id,
                 relation,
                 ..RelationshipFilter::default()
             };
-            let (found, _) = engine.read_relationships(&filter, None, None)?;
+            let found = match Backend::open(&target)? {
+                Backend::Local(engine) => engine.read_relationships(&filter, None, None)?.0,
+                Backend::Remote(client) => client.read(&filter)?,
+            };
             for rel in found {
                 println!("{rel}");
             }
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let engine = open_engine(&data_dir)?;
     let updates = texts
         .iter()
         .map(|text| {
@@ -233,14 +602,27 @@ fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let revision = engine.write_relationships(&updates, &[])?;
-    println!("written at revision {revision}");
+    match Backend::open(&target)? {
+        Backend::Local(engine) => {
+            let revision = engine.write_relationships(&updates, &[])?;
+            println!("written at revision {revision}");
+        }
+        Backend::Remote(client) => {
+            let token = client.write(&updates)?;
+            println!("written at {token}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn open_engine(data_dir: &Path) -> Result<Engine> {
-    let store = RocksStore::open(data_dir, StoreOptions::default())
-        .with_context(|| format!("opening data folder {}", data_dir.display()))?;
+    let store_dir = data_dir.join("store");
+    let store = RocksStore::open(&store_dir, StoreOptions::default()).with_context(|| {
+        format!(
+            "opening data folder {} (if a server is using it, pass --endpoint)",
+            data_dir.display()
+        )
+    })?;
     Ok(Engine::new(Arc::new(store), EngineConfig::default())?)
 }
 

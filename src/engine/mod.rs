@@ -29,7 +29,7 @@ pub use sweeper::ExpirySweeper;
 use crate::revision::{Consistency, Revision};
 use crate::schema::{self, Member, Schema};
 use crate::store::{
-    DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreId, TupleStore, Update,
+    Change, DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreId, TupleStore, Update,
 };
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -237,6 +237,21 @@ impl Engine {
             context,
         )?;
         Ok((found, view.revision()))
+    }
+
+    /// The relationship changes committed after `after`, per revision, oldest first (at most
+    /// `limit` revisions; a schema write is a revision with no relationship changes).
+    pub fn changes_since(
+        &self,
+        after: Revision,
+        limit: usize,
+    ) -> Result<Vec<(Revision, Vec<Change>)>, EngineError> {
+        Ok(self.store.changes_since(after, limit)?)
+    }
+
+    /// Approximate bytes the store occupies.
+    pub fn store_size(&self) -> u64 {
+        self.store.size_on_disk()
     }
 
     /// The store's identity (what ZedTokens are bound to).

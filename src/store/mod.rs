@@ -222,6 +222,9 @@ pub trait TupleStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<(Revision, Vec<Change>)>, StoreError>;
 
+    /// Approximate bytes the store occupies (on disk and in write buffers).
+    fn size_on_disk(&self) -> u64;
+
     /// Removes every relationship that has expired by the store's clock, in one atomic batch
     /// logged as deletes; returns how many were removed.
     fn sweep_expired(&self) -> Result<usize, StoreError>;

@@ -492,6 +492,21 @@ impl TupleStore for RocksStore {
         self.id
     }
 
+    fn size_on_disk(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| self.cf(name).ok())
+            .flat_map(|cf| {
+                [
+                    "rocksdb.total-sst-files-size",
+                    "rocksdb.cur-size-all-mem-tables",
+                ]
+                .map(|property| self.db.property_int_value_cf(cf, property))
+            })
+            .map(|value| value.ok().flatten().unwrap_or(0))
+            .sum()
+    }
+
     fn write(
         &self,
         updates: &[Update],

@@ -5,4 +5,7 @@ mod architecture;
 mod caveats;
 mod conformance;
 mod engine;
+mod http;
+mod process;
+mod server_support;
 mod support;

@@ -1,0 +1,987 @@
+//! The HTTP/JSON API, shaped like SpiceDB's HTTP gateway: `POST /v1/...` with camelCase JSON,
+//! streaming answers as one `{"result": {...}}` object per line, errors as
+//! `{"code", "message", "details"}` with the gateway's HTTP status. Also `/healthz`,
+//! `/readyz` and `/metrics`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use super::auth;
+use super::error::{ApiError, Code};
+use super::service::{BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service};
+use super::wire::{
+    self, Count, ObjectReference, PermissionRelationshipTree, ResolvedSubject, SubjectReference,
+    Token, WireConsistency, WireFilter, WirePrecondition, WireRelationship, WireUpdate,
+};
+use crate::engine::Permissionship;
+use crate::revision::Revision;
+use crate::store::{RelationshipFilter, UpdateOp};
+use crate::tuple::Relationship;
+
+/// How the HTTP API behaves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The preshared key every `/v1/` call must present.
+    pub preshared_key: String,
+    /// How often an idle watch stream gets a checkpoint.
+    pub watch_checkpoint: Duration,
+    /// Becomes `true` when the server starts shutting down (ends watch streams).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    service: Arc<Service>,
+    options: Arc<HttpOptions>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+/// The router: the `/v1/` API behind the preshared key, health and metrics open.
+pub fn router(service: Arc<Service>, options: HttpOptions) -> Router {
+    let state = AppState {
+        service,
+        options: Arc::new(options),
+    };
+    let api = Router::new()
+        .route("/v1/schema/write", post(schema_write))
+        .route("/v1/schema/read", post(schema_read))
+        .route("/v1/relationships/write", post(relationships_write))
+        .route("/v1/relationships/read", post(relationships_read))
+        .route("/v1/relationships/delete", post(relationships_delete))
+        .route("/v1/relationships/importbulk", post(import_bulk))
+        .route("/v1/relationships/exportbulk", post(export_bulk))
+        .route("/v1/permissions/check", post(check))
+        .route("/v1/permissions/checkbulk", post(check_bulk))
+        .route("/v1/permissions/expand", post(expand))
+        .route("/v1/permissions/resources", post(lookup_resources))
+        .route("/v1/permissions/subjects", post(lookup_subjects))
+        .route("/v1/watch", post(watch_changes))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        Code::NotFound,
+        format!("no endpoint {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if header.is_none() {
+        return ApiError::new(
+            Code::Unauthenticated,
+            "missing `Authorization: Bearer <key>` header",
+        )
+        .into_response();
+    }
+    if !auth::authorized(header, &state.options.preshared_key) {
+        return ApiError::new(Code::Unauthenticated, "invalid preshared key").into_response();
+    }
+    next.run(request).await
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.service.metrics().request(
+        &endpoint,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn healthz() -> Response {
+    Json(json!({"status": "SERVING"})).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if *state.options.shutdown.borrow() {
+        return ApiError::new(Code::Unavailable, "shutting down").into_response();
+    }
+    let engine = Arc::clone(state.service.engine());
+    let ready = tokio::task::spawn_blocking(move || engine.at(Default::default()).map(|_| ()))
+        .await
+        .map(|r| {
+            r.or_else(|e| match e {
+                crate::engine::EngineError::NoSchema => Ok(()),
+                other => Err(other),
+            })
+        });
+    match ready {
+        Ok(Ok(())) => Json(json!({"status": "SERVING"})).into_response(),
+        Ok(Err(err)) => ApiError::internal(&err).into_response(),
+        Err(err) => ApiError::internal(&err).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let engine = Arc::clone(state.service.engine());
+    let (size, head) =
+        match tokio::task::spawn_blocking(move || (engine.store_size(), engine.head_revision().0))
+            .await
+        {
+            Ok(sampled) => sampled,
+            Err(err) => return ApiError::internal(&err).into_response(),
+        };
+    match state.service.metrics().render(size, head) {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(err) => ApiError::internal(&err).into_response(),
+    }
+}
+
+// ---- request bodies ----
+
+/// A JSON body, with malformed JSON, wrong field types and oversized bodies answered as API
+/// errors. An empty body reads as `{}`.
+struct Json<T>(T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(err) => ApiError::internal(&err).into_response(),
+        }
+    }
+}
+
+async fn body_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError {
+            code: Code::ResourceExhausted,
+            message: format!("request body is larger than the limit of {limit} bytes"),
+            http_status: Some(413),
+        })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|err| ApiError::invalid(format!("invalid request body: {err}")))
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn requested(consistency: Option<&WireConsistency>) -> Result<Requested, ApiError> {
+    let Some(c) = consistency else {
+        return Ok(Requested::default());
+    };
+    let set = [
+        c.minimize_latency.is_some(),
+        c.at_least_as_fresh.is_some(),
+        c.at_exact_snapshot.is_some(),
+        c.fully_consistent.is_some(),
+    ]
+    .iter()
+    .filter(|set| **set)
+    .count();
+    if set > 1 {
+        return Err(ApiError::invalid(
+            "consistency: give exactly one of minimizeLatency, atLeastAsFresh, atExactSnapshot, fullyConsistent",
+        ));
+    }
+    Ok(if let Some(token) = &c.at_least_as_fresh {
+        Requested::AtLeastAsFresh(token.token.clone())
+    } else if let Some(token) = &c.at_exact_snapshot {
+        Requested::AtExactSnapshot(token.token.clone())
+    } else if c.minimize_latency == Some(true) {
+        Requested::MinimizeLatency
+    } else {
+        Requested::FullyConsistent
+    })
+}
+
+fn token(service: &Service, revision: Revision) -> Value {
+    json!({ "token": service.token(revision) })
+}
+
+fn cursor(optional: Option<&Token>) -> Result<Option<Cursor>, ApiError> {
+    optional
+        .filter(|t| !t.token.is_empty())
+        .map(|t| Cursor::decode(&t.token))
+        .transpose()
+}
+
+fn limit(optional: Option<u32>) -> Option<usize> {
+    optional.filter(|l| *l > 0).map(|l| l as usize)
+}
+
+fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, ApiError> {
+    if value.is_empty() {
+        Err(ApiError::invalid(format!("{what} is required")))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Lines of `{"result": ...}` as one streamed body.
+fn ndjson_lines(lines: Vec<Value>) -> Response {
+    let mut body = Vec::new();
+    for line in lines {
+        if serde_json::to_writer(&mut body, &json!({ "result": line })).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A streamed body fed by `receiver`: each `Ok` is a result line, an `Err` ends the stream
+/// with an `{"error": ...}` line (as SpiceDB's gateway does once a stream has started).
+fn ndjson_stream(receiver: mpsc::Receiver<Result<Value, ApiError>>) -> Response {
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let item = receiver.recv().await?;
+        let line = match item {
+            Ok(result) => json!({ "result": result }),
+            Err(err) => json!({ "error": err.body() }),
+        };
+        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+        bytes.push(b'\n');
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(bytes)),
+            receiver,
+        ))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+// ---- schema ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaWrite {
+    #[serde(default)]
+    schema: String,
+}
+
+async fn schema_write(
+    State(state): State<AppState>,
+    Json(request): Json<SchemaWrite>,
+) -> Result<Json<Value>, ApiError> {
+    let revision = state.service.write_schema(request.schema).await?;
+    Ok(Json(
+        json!({ "writtenAt": token(&state.service, revision) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+async fn schema_read(
+    State(state): State<AppState>,
+    Json(Empty {}): Json<Empty>,
+) -> Result<Json<Value>, ApiError> {
+    let (text, revision) = state.service.read_schema().await?;
+    Ok(Json(
+        json!({ "schemaText": text, "readAt": token(&state.service, revision) }),
+    ))
+}
+
+// ---- relationships ----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WriteRelationships {
+    #[serde(default)]
+    updates: Vec<WireUpdate>,
+    #[serde(default)]
+    optional_preconditions: Vec<WirePrecondition>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    optional_transaction_metadata: Option<Value>,
+}
+
+async fn relationships_write(
+    State(state): State<AppState>,
+    Json(request): Json<WriteRelationships>,
+) -> Result<Json<Value>, ApiError> {
+    let updates = request
+        .updates
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            u.to_domain()
+                .map_err(|e| ApiError::invalid(format!("updates[{i}]: {}", e.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let preconditions = request
+        .optional_preconditions
+        .iter()
+        .map(WirePrecondition::to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    let revision = state.service.write(updates, preconditions).await?;
+    Ok(Json(
+        json!({ "writtenAt": token(&state.service, revision) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReadRelationships {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    relationship_filter: WireFilter,
+    optional_limit: Option<u32>,
+    optional_cursor: Option<Token>,
+}
+
+async fn relationships_read(
+    State(state): State<AppState>,
+    Json(request): Json<ReadRelationships>,
+) -> Result<Response, ApiError> {
+    let filter = request.relationship_filter.to_domain(true)?;
+    let cursor = cursor(request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
+    let after = cursor
+        .as_ref()
+        .map(|c| Relationship::parse(&c.after))
+        .transpose()
+        .map_err(|_| ApiError::invalid("malformed cursor"))?;
+    Ok(stream_relationships(
+        &state.service,
+        consistency,
+        filter,
+        after,
+        limit(request.optional_limit),
+        false,
+    ))
+}
+
+/// Streams a relationship read as result lines: one per relationship (`bulk` false, read
+/// relationships) or one per page (`bulk` true, export).
+fn stream_relationships(
+    service: &Arc<Service>,
+    consistency: crate::revision::Consistency,
+    filter: RelationshipFilter,
+    after: Option<Relationship>,
+    limit: Option<usize>,
+    bulk: bool,
+) -> Response {
+    let mut pages = service.read_stream(consistency, filter, after, limit, 1_000);
+    let (sender, receiver) = mpsc::channel(8);
+    let service = Arc::clone(service);
+    tokio::spawn(async move {
+        while let Some(page) = pages.recv().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    let _ = sender.send(Err(err)).await;
+                    return;
+                }
+            };
+            let at = token(&service, page.revision);
+            let cursor_of = |rel: &Relationship| json!({"token": Cursor { revision: page.revision, after: rel.to_string() }.encode()});
+            let lines: Vec<Value> = if bulk {
+                let last = page.relationships.last().map(cursor_of);
+                vec![json!({
+                    "afterResultCursor": last,
+                    "relationships": page.relationships.iter().map(WireRelationship::from_domain).collect::<Vec<_>>(),
+                })]
+            } else {
+                page.relationships
+                    .iter()
+                    .map(|rel| {
+                        json!({
+                            "readAt": at,
+                            "relationship": WireRelationship::from_domain(rel),
+                            "afterResultCursor": cursor_of(rel),
+                        })
+                    })
+                    .collect()
+            };
+            for line in lines {
+                if sender.send(Ok(line)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    ndjson_stream(receiver)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteRelationships {
+    #[serde(default)]
+    relationship_filter: WireFilter,
+    #[serde(default)]
+    optional_preconditions: Vec<WirePrecondition>,
+    optional_limit: Option<u32>,
+    #[serde(default)]
+    optional_allow_partial_deletions: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    optional_transaction_metadata: Option<Value>,
+}
+
+async fn relationships_delete(
+    State(state): State<AppState>,
+    Json(request): Json<DeleteRelationships>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = request.relationship_filter.to_domain(true)?;
+    let preconditions = request
+        .optional_preconditions
+        .iter()
+        .map(WirePrecondition::to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcome = state
+        .service
+        .delete(
+            filter,
+            preconditions,
+            limit(request.optional_limit),
+            request.optional_allow_partial_deletions,
+        )
+        .await?;
+    let progress = if outcome.partial {
+        "DELETION_PROGRESS_PARTIAL"
+    } else {
+        "DELETION_PROGRESS_COMPLETE"
+    };
+    Ok(Json(json!({
+        "deletedAt": token(&state.service, outcome.revision),
+        "deletionProgress": progress,
+        "relationshipsDeletedCount": Count(outcome.deleted as u64),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportChunk {
+    #[serde(default)]
+    relationships: Vec<WireRelationship>,
+}
+
+/// The body is one `{"relationships": [...]}` object or several, one per line; everything is
+/// created in one atomic batch.
+async fn import_bulk(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = body_bytes(request, state.service.limits().max_import_bytes).await?;
+    let mut relationships = Vec::new();
+    let stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<ImportChunk>();
+    for (n, chunk) in stream.enumerate() {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("invalid import message {n}: {e}")))?;
+        for (i, rel) in chunk.relationships.iter().enumerate() {
+            relationships.push(rel.to_domain().map_err(|e| {
+                ApiError::invalid(format!("message {n}, relationships[{i}]: {}", e.message))
+            })?);
+        }
+    }
+    let loaded = state.service.import(relationships).await?;
+    Ok(Json(json!({ "numLoaded": Count(loaded as u64) })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportBulk {
+    consistency: Option<WireConsistency>,
+    optional_limit: Option<u32>,
+    optional_cursor: Option<Token>,
+    optional_relationship_filter: Option<WireFilter>,
+}
+
+async fn export_bulk(
+    State(state): State<AppState>,
+    Json(request): Json<ExportBulk>,
+) -> Result<Response, ApiError> {
+    let filter = request
+        .optional_relationship_filter
+        .as_ref()
+        .map(|f| f.to_domain(false))
+        .transpose()?
+        .unwrap_or_default();
+    let cursor = cursor(request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
+    let after = cursor
+        .as_ref()
+        .map(|c| Relationship::parse(&c.after))
+        .transpose()
+        .map_err(|_| ApiError::invalid("malformed cursor"))?;
+    Ok(stream_relationships(
+        &state.service,
+        consistency,
+        filter,
+        after,
+        limit(request.optional_limit),
+        true,
+    ))
+}
+
+// ---- permissions ----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CheckPermission {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    resource: ObjectReference,
+    #[serde(default)]
+    permission: String,
+    #[serde(default)]
+    subject: SubjectReference,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    with_tracing: bool,
+}
+
+fn check_answer(permissionship: &Permissionship) -> Value {
+    let mut answer = json!({ "permissionship": wire::check_permissionship(permissionship) });
+    if let Some(info) = wire::partial_caveat_info(permissionship) {
+        answer["partialCaveatInfo"] = json!(info);
+    }
+    answer
+}
+
+async fn check(
+    State(state): State<AppState>,
+    Json(request): Json<CheckPermission>,
+) -> Result<Json<Value>, ApiError> {
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, None)?;
+    let resource = request.resource.to_domain("resource")?;
+    let permission = required(&request.permission, "permission")?.to_string();
+    let subject = request.subject.to_domain("subject")?;
+    let result = state
+        .service
+        .check(
+            consistency,
+            resource,
+            permission,
+            subject,
+            request.context.unwrap_or_default(),
+        )
+        .await?;
+    let mut answer = check_answer(&result.permissionship);
+    answer["checkedAt"] = token(&state.service, result.revision);
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CheckBulkItem {
+    #[serde(default)]
+    resource: ObjectReference,
+    #[serde(default)]
+    permission: String,
+    #[serde(default)]
+    subject: SubjectReference,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CheckBulk {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    items: Vec<CheckBulkItem>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    with_tracing: bool,
+}
+
+async fn check_bulk(
+    State(state): State<AppState>,
+    Json(request): Json<CheckBulk>,
+) -> Result<Json<Value>, ApiError> {
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, None)?;
+    let items = request
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = |e: ApiError| ApiError::invalid(format!("items[{i}]: {}", e.message));
+            Ok(BulkItem {
+                resource: item.resource.to_domain("resource").map_err(at)?,
+                permission: required(&item.permission, "permission")
+                    .map_err(at)?
+                    .to_string(),
+                subject: item.subject.to_domain("subject").map_err(at)?,
+                context: item.context.clone().unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let (answers, revision) = state.service.check_bulk(consistency, items).await?;
+    let pairs: Vec<Value> = request
+        .items
+        .iter()
+        .zip(answers)
+        .map(|(item, answer)| {
+            let request = json!({
+                "resource": item.resource,
+                "permission": item.permission,
+                "subject": item.subject,
+                "context": item.context,
+            });
+            match answer {
+                Ok(p) => json!({ "request": request, "item": check_answer(&p) }),
+                Err(err) => json!({ "request": request, "error": err.body() }),
+            }
+        })
+        .collect();
+    Ok(Json(json!({
+        "checkedAt": token(&state.service, revision),
+        "pairs": pairs,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExpandPermission {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    resource: ObjectReference,
+    #[serde(default)]
+    permission: String,
+}
+
+async fn expand(
+    State(state): State<AppState>,
+    Json(request): Json<ExpandPermission>,
+) -> Result<Json<Value>, ApiError> {
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, None)?;
+    let resource = request.resource.to_domain("resource")?;
+    let permission = required(&request.permission, "permission")?.to_string();
+    let (tree, revision) = state
+        .service
+        .expand(consistency, resource, permission)
+        .await?;
+    Ok(Json(json!({
+        "expandedAt": token(&state.service, revision),
+        "treeRoot": PermissionRelationshipTree::from_domain(&tree),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LookupResourcesRequest {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    resource_object_type: String,
+    #[serde(default)]
+    permission: String,
+    #[serde(default)]
+    subject: SubjectReference,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    optional_limit: Option<u32>,
+    optional_cursor: Option<Token>,
+}
+
+async fn lookup_resources(
+    State(state): State<AppState>,
+    Json(request): Json<LookupResourcesRequest>,
+) -> Result<Response, ApiError> {
+    let cursor = cursor(request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
+    let query = LookupResources {
+        resource_type: required(&request.resource_object_type, "resourceObjectType")?.to_string(),
+        permission: required(&request.permission, "permission")?.to_string(),
+        subject: request.subject.to_domain("subject")?,
+        context: request.context.unwrap_or_default(),
+    };
+    let (found, revision) = state
+        .service
+        .lookup_resources(
+            consistency,
+            query,
+            cursor.map(|c| c.after),
+            limit(request.optional_limit),
+        )
+        .await?;
+    let at = token(&state.service, revision);
+    let lines = found
+        .iter()
+        .map(|(id, permissionship)| {
+            let mut line = json!({
+                "lookedUpAt": at,
+                "resourceObjectId": id,
+                "permissionship": wire::lookup_permissionship(permissionship),
+                "afterResultCursor": {"token": Cursor { revision, after: id.clone() }.encode()},
+            });
+            if let Some(info) = wire::partial_caveat_info(permissionship) {
+                line["partialCaveatInfo"] = json!(info);
+            }
+            line
+        })
+        .collect();
+    Ok(ndjson_lines(lines))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LookupSubjectsRequest {
+    consistency: Option<WireConsistency>,
+    #[serde(default)]
+    resource: ObjectReference,
+    #[serde(default)]
+    permission: String,
+    #[serde(default)]
+    subject_object_type: String,
+    #[serde(default)]
+    optional_subject_relation: String,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    optional_concrete_limit: Option<u32>,
+    optional_cursor: Option<Token>,
+    #[serde(default)]
+    wildcard_option: Option<String>,
+}
+
+async fn lookup_subjects(
+    State(state): State<AppState>,
+    Json(request): Json<LookupSubjectsRequest>,
+) -> Result<Response, ApiError> {
+    let cursor = cursor(request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
+    let exclude_wildcards = match request.wildcard_option.as_deref() {
+        None
+        | Some("")
+        | Some("WILDCARD_OPTION_UNSPECIFIED")
+        | Some("WILDCARD_OPTION_INCLUDE_WILDCARDS") => false,
+        Some("WILDCARD_OPTION_EXCLUDE_WILDCARDS") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "unknown wildcardOption `{other}`"
+            )))
+        }
+    };
+    let query = LookupSubjects {
+        resource: request.resource.to_domain("resource")?,
+        permission: required(&request.permission, "permission")?.to_string(),
+        subject_type: required(&request.subject_object_type, "subjectObjectType")?.to_string(),
+        subject_relation: (!request.optional_subject_relation.is_empty())
+            .then(|| request.optional_subject_relation.clone()),
+        context: request.context.unwrap_or_default(),
+    };
+    let (found, revision) = state
+        .service
+        .lookup_subjects(
+            consistency,
+            query,
+            cursor.map(|c| c.after),
+            limit(request.optional_concrete_limit),
+        )
+        .await?;
+    let at = token(&state.service, revision);
+    let lines = found
+        .iter()
+        .filter(|s| !(exclude_wildcards && s.subject_id == crate::tuple::WILDCARD_ID))
+        .map(|s| {
+            let excluded: Vec<ResolvedSubject> = s
+                .excluded_ids
+                .iter()
+                .map(|id| ResolvedSubject {
+                    subject_object_id: id.clone(),
+                    permissionship: "LOOKUP_PERMISSIONSHIP_HAS_PERMISSION",
+                    partial_caveat_info: None,
+                })
+                .collect();
+            let mut subject = json!(ResolvedSubject::from_domain(s));
+            subject["excludedSubjectIds"] = json!(s.excluded_ids);
+            json!({
+                "lookedUpAt": at,
+                "subject": subject,
+                "excludedSubjects": excluded,
+                "afterResultCursor": {"token": Cursor { revision, after: s.subject_id.clone() }.encode()},
+            })
+        })
+        .collect();
+    Ok(ndjson_lines(lines))
+}
+
+// ---- watch ----
+
+/// Resolves once the server starts shutting down (or its signal is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await.map(|_| ());
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WatchRequest {
+    #[serde(default)]
+    optional_object_types: Vec<String>,
+    optional_start_cursor: Option<Token>,
+    #[serde(default)]
+    optional_relationship_filters: Vec<WireFilter>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    optional_update_kinds: Vec<String>,
+}
+
+async fn watch_changes(
+    State(state): State<AppState>,
+    Json(request): Json<WatchRequest>,
+) -> Result<Response, ApiError> {
+    let filters = request
+        .optional_relationship_filters
+        .iter()
+        .map(|f| f.to_domain(false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let service = Arc::clone(&state.service);
+    let head = service.head_revision();
+    let start = match request
+        .optional_start_cursor
+        .as_ref()
+        .filter(|t| !t.token.is_empty())
+    {
+        Some(t) => {
+            let revision = service.revision_of(&t.token)?;
+            if revision > head {
+                return Err(ApiError::invalid(format!(
+                    "watch cursor revision {revision} is in the future: the newest revision is {head}"
+                )));
+            }
+            revision
+        }
+        None => head,
+    };
+    let types = request.optional_object_types;
+    let keep = move |rel: &Relationship| {
+        (types.is_empty() || types.contains(&rel.resource.object_type))
+            && (filters.is_empty() || filters.iter().any(|f| f.matches(rel)))
+    };
+    let (sender, receiver) = mpsc::channel(16);
+    let checkpoint = state.options.watch_checkpoint;
+    let mut shutdown = state.options.shutdown.clone();
+    tokio::spawn(async move {
+        let mut heads = service.subscribe_head();
+        let mut after = start;
+        loop {
+            let batches = match service.changes_since(after, 100).await {
+                Ok(batches) => batches,
+                Err(err) => {
+                    let _ = sender.send(Err(err)).await;
+                    return;
+                }
+            };
+            let idle = batches.is_empty();
+            for (revision, changes) in batches {
+                after = revision;
+                let updates: Vec<Value> = changes
+                    .iter()
+                    .filter(|c| keep(&c.relationship))
+                    .map(|c| {
+                        let operation = match c.op {
+                            UpdateOp::Delete => "OPERATION_DELETE",
+                            UpdateOp::Create => "OPERATION_CREATE",
+                            UpdateOp::Touch => "OPERATION_TOUCH",
+                        };
+                        json!({"operation": operation, "relationship": WireRelationship::from_domain(&c.relationship)})
+                    })
+                    .collect();
+                if updates.is_empty() {
+                    continue;
+                }
+                let line = json!({"updates": updates, "changesThrough": token(&service, revision)});
+                if sender.send(Ok(line)).await.is_err() {
+                    return;
+                }
+            }
+            if !idle {
+                continue;
+            }
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(checkpoint) => {
+                    let line = json!({"updates": [], "changesThrough": token(&service, after), "isCheckpoint": true});
+                    if sender.send(Ok(line)).await.is_err() {
+                        return;
+                    }
+                }
+                () = stopped(&mut shutdown) => return,
+                () = sender.closed() => return,
+            }
+        }
+    });
+    Ok(ndjson_stream(receiver))
+}

@@ -1,0 +1,125 @@
+//! Prometheus metrics: requests and latency per endpoint, check outcomes, relationship writes,
+//! and the store's size and head revision (sampled when `/metrics` is scraped).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::engine::Permissionship;
+
+/// Every metric zanzi exports, in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    checks: IntCounterVec,
+    written: IntCounter,
+    deleted: IntCounter,
+    store_bytes: IntGauge,
+    head_revision: IntGauge,
+}
+
+/// Why the metrics could not be set up or rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "zanzi_requests_total",
+                "API requests by endpoint and status code",
+            ),
+            &["endpoint", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "zanzi_request_duration_seconds",
+                "API request latency by endpoint",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["endpoint"],
+        )?;
+        let checks = IntCounterVec::new(
+            Opts::new(
+                "zanzi_check_results_total",
+                "Check answers by permissionship",
+            ),
+            &["permissionship"],
+        )?;
+        let written = IntCounter::new(
+            "zanzi_relationships_written_total",
+            "Relationships created, touched or deleted by writes and imports",
+        )?;
+        let deleted = IntCounter::new(
+            "zanzi_relationships_deleted_total",
+            "Relationships removed by delete-by-filter",
+        )?;
+        let store_bytes = IntGauge::new("zanzi_store_size_bytes", "Approximate store size")?;
+        let head_revision = IntGauge::new("zanzi_head_revision", "The store's head revision")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(checks.clone()))?;
+        registry.register(Box::new(written.clone()))?;
+        registry.register(Box::new(deleted.clone()))?;
+        registry.register(Box::new(store_bytes.clone()))?;
+        registry.register(Box::new(head_revision.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            checks,
+            written,
+            deleted,
+            store_bytes,
+            head_revision,
+        })
+    }
+
+    /// Records one finished request.
+    pub fn request(&self, endpoint: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[endpoint, &status.to_string()])
+            .inc();
+        self.latency.with_label_values(&[endpoint]).observe(seconds);
+    }
+
+    /// Records a check answer.
+    pub fn check_outcome(&self, answer: &Permissionship) {
+        let label = match answer {
+            Permissionship::Has => "has_permission",
+            Permissionship::No => "no_permission",
+            Permissionship::Conditional { .. } => "conditional",
+        };
+        self.checks.with_label_values(&[label]).inc();
+    }
+
+    /// Records relationships written.
+    pub fn relationships_written(&self, count: usize) {
+        self.written.inc_by(count as u64);
+    }
+
+    /// Records relationships deleted by filter.
+    pub fn relationships_deleted(&self, count: usize) {
+        self.deleted.inc_by(count as u64);
+    }
+
+    /// The text exposition, after sampling the store's size and head revision.
+    pub fn render(&self, store_bytes: u64, head_revision: u64) -> Result<String, MetricsError> {
+        self.store_bytes
+            .set(i64::try_from(store_bytes).unwrap_or(i64::MAX));
+        self.head_revision
+            .set(i64::try_from(head_revision).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}

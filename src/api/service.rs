@@ -1,0 +1,581 @@
+//! The API's implementation, shared by every wire format: limits, consistency tokens, cursors,
+//! and engine calls moved off the async runtime. Handlers parse their wire format into the
+//! domain types used here and print the answers back.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use tokio::sync::{mpsc, watch};
+
+use super::error::{ApiError, Code};
+use super::metrics::Metrics;
+use crate::engine::{
+    CheckResult, Context, Engine, EngineError, ExpandTree, FoundSubjects, Permissionship,
+};
+use crate::revision::{Consistency, Revision, ZedToken};
+use crate::store::{Change, DeleteOutcome, Precondition, RelationshipFilter, Update, UpdateOp};
+use crate::tuple::{ObjectRef, Relationship, SubjectRef};
+
+/// Request limits (each refusal names the limit).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Updates in one relationship write (SpiceDB's default is 1,000).
+    pub max_updates_per_write: usize,
+    /// Preconditions in one write or delete.
+    pub max_preconditions: usize,
+    /// Items in one bulk check.
+    pub max_bulk_checks: usize,
+    /// Bytes of a request body (import has its own limit).
+    pub max_body_bytes: usize,
+    /// Bytes of an import body.
+    pub max_import_bytes: usize,
+    /// Relationships deleted by one delete-by-filter without a limit.
+    pub max_delete: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_updates_per_write: 1_000,
+            max_preconditions: 1_000,
+            max_bulk_checks: 10_000,
+            max_body_bytes: 4 << 20,
+            max_import_bytes: 256 << 20,
+            max_delete: 100_000,
+        }
+    }
+}
+
+/// What the caller asked for, before its tokens are decoded.
+#[derive(Debug, Clone, Default)]
+pub enum Requested {
+    /// `minimizeLatency`.
+    MinimizeLatency,
+    /// `atLeastAsFresh` with a token.
+    AtLeastAsFresh(String),
+    /// `atExactSnapshot` with a token.
+    AtExactSnapshot(String),
+    /// `fullyConsistent` (also the default when nothing is given).
+    #[default]
+    FullyConsistent,
+}
+
+/// Where a paged read resumes: the revision it reads and the last key returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The revision every page reads.
+    pub revision: Revision,
+    /// The last item returned (a relationship's text, or an object id).
+    pub after: String,
+}
+
+impl Cursor {
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.revision.0, self.after))
+    }
+
+    /// Parses the opaque text form.
+    pub fn decode(text: &str) -> Result<Self, ApiError> {
+        let malformed = || ApiError::invalid(format!("malformed cursor `{text}`"));
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
+        let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+        let (revision, after) = text.split_once('\n').ok_or_else(malformed)?;
+        Ok(Self {
+            revision: Revision(revision.parse().map_err(|_| malformed())?),
+            after: after.to_string(),
+        })
+    }
+}
+
+/// The shared implementation behind every API.
+pub struct Service {
+    engine: Arc<Engine>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    head: watch::Sender<Revision>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a blocking engine call on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::internal(&err))?
+}
+
+impl Service {
+    /// A service over `engine`.
+    pub fn new(engine: Arc<Engine>, limits: Limits, metrics: Arc<Metrics>) -> Self {
+        let (head, _) = watch::channel(engine.head_revision());
+        Self {
+            engine,
+            limits,
+            metrics,
+            head,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The ZedToken for `revision`.
+    pub fn token(&self, revision: Revision) -> String {
+        ZedToken::new(self.engine.store_id(), revision).encode()
+    }
+
+    /// Decodes a ZedToken issued by this store.
+    pub fn revision_of(&self, token: &str) -> Result<Revision, ApiError> {
+        Ok(ZedToken::decode(token, self.engine.store_id())?.revision)
+    }
+
+    /// The consistency a request asked for, with a cursor's revision taking precedence.
+    pub fn consistency(
+        &self,
+        requested: &Requested,
+        cursor: Option<&Cursor>,
+    ) -> Result<Consistency, ApiError> {
+        if let Some(cursor) = cursor {
+            return Ok(Consistency::AtExactSnapshot(cursor.revision));
+        }
+        Ok(match requested {
+            Requested::MinimizeLatency => Consistency::MinimizeLatency,
+            Requested::FullyConsistent => Consistency::FullyConsistent,
+            Requested::AtLeastAsFresh(token) => {
+                Consistency::AtLeastAsFresh(self.revision_of(token)?)
+            }
+            Requested::AtExactSnapshot(token) => {
+                Consistency::AtExactSnapshot(self.revision_of(token)?)
+            }
+        })
+    }
+
+    /// A receiver that sees the head revision change after every write made through the API.
+    pub fn subscribe_head(&self) -> watch::Receiver<Revision> {
+        self.head.subscribe()
+    }
+
+    fn published(&self, revision: Revision) -> Revision {
+        self.head.send_if_modified(|head| {
+            let newer = revision > *head;
+            if newer {
+                *head = revision;
+            }
+            newer
+        });
+        revision
+    }
+
+    /// Compiles and stores a schema.
+    pub async fn write_schema(&self, text: String) -> Result<Revision, ApiError> {
+        if text.trim().is_empty() {
+            return Err(ApiError::invalid("schema is empty"));
+        }
+        let engine = Arc::clone(&self.engine);
+        let revision = blocking(move || Ok(engine.write_schema(&text)?)).await?;
+        Ok(self.published(revision))
+    }
+
+    /// The schema text and the revision read.
+    pub async fn read_schema(&self) -> Result<(String, Revision), ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || {
+            let revision = engine.head_revision();
+            match engine.schema() {
+                Ok(schema) => Ok((schema.source.clone(), revision)),
+                Err(EngineError::NoSchema) => {
+                    Err(ApiError::new(Code::NotFound, "no schema has been defined"))
+                }
+                Err(err) => Err(err.into()),
+            }
+        })
+        .await
+    }
+
+    /// Applies `updates` atomically after checking `preconditions`.
+    pub async fn write(
+        &self,
+        updates: Vec<Update>,
+        preconditions: Vec<Precondition>,
+    ) -> Result<Revision, ApiError> {
+        if updates.len() > self.limits.max_updates_per_write {
+            return Err(ApiError::invalid(format!(
+                "update count of {} is greater than maximum allowed of {}",
+                updates.len(),
+                self.limits.max_updates_per_write
+            )));
+        }
+        self.check_preconditions(&preconditions)?;
+        let count = updates.len();
+        let engine = Arc::clone(&self.engine);
+        let revision =
+            blocking(move || Ok(engine.write_relationships(&updates, &preconditions)?)).await?;
+        self.metrics.relationships_written(count);
+        Ok(self.published(revision))
+    }
+
+    fn check_preconditions(&self, preconditions: &[Precondition]) -> Result<(), ApiError> {
+        if preconditions.len() > self.limits.max_preconditions {
+            return Err(ApiError::invalid(format!(
+                "precondition count of {} is greater than maximum allowed of {}",
+                preconditions.len(),
+                self.limits.max_preconditions
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates every relationship in one atomic batch (any that exists fails the whole import).
+    pub async fn import(&self, relationships: Vec<Relationship>) -> Result<usize, ApiError> {
+        let count = relationships.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let updates: Vec<Update> = relationships
+            .into_iter()
+            .map(|relationship| Update {
+                op: UpdateOp::Create,
+                relationship,
+            })
+            .collect();
+        let engine = Arc::clone(&self.engine);
+        let revision = blocking(move || Ok(engine.write_relationships(&updates, &[])?)).await?;
+        self.metrics.relationships_written(count);
+        self.published(revision);
+        Ok(count)
+    }
+
+    /// Deletes what `filter` matches. With a `limit` and `allow_partial` false, more matches
+    /// than the limit is an error and nothing is deleted.
+    pub async fn delete(
+        &self,
+        filter: RelationshipFilter,
+        preconditions: Vec<Precondition>,
+        limit: Option<usize>,
+        allow_partial: bool,
+    ) -> Result<DeleteOutcome, ApiError> {
+        self.check_preconditions(&preconditions)?;
+        let engine = Arc::clone(&self.engine);
+        let max_delete = self.limits.max_delete;
+        let outcome = blocking(move || {
+            let cap = limit.unwrap_or(max_delete);
+            if !allow_partial {
+                let (found, _) = engine.read_relationships(&filter, None, Some(cap + 1))?;
+                if found.len() > cap {
+                    let reason = match limit {
+                        Some(limit) => format!("the filter matches more than the limit of {limit} relationships and partial deletions are not allowed"),
+                        None => format!("the filter matches more than {max_delete} relationships, the most one delete may remove; give a limit and allow partial deletions"),
+                    };
+                    return Err(ApiError::invalid(reason));
+                }
+            }
+            Ok(engine.delete_relationships(&filter, &preconditions, Some(cap))?)
+        })
+        .await?;
+        self.metrics.relationships_deleted(outcome.deleted);
+        self.published(outcome.revision);
+        Ok(outcome)
+    }
+
+    /// One check.
+    pub async fn check(
+        &self,
+        consistency: Consistency,
+        resource: ObjectRef,
+        permission: String,
+        subject: SubjectRef,
+        context: Context,
+    ) -> Result<CheckResult, ApiError> {
+        let engine = Arc::clone(&self.engine);
+        let result = blocking(move || {
+            Ok(engine
+                .at(consistency)?
+                .check(&resource, &permission, &subject, &context)?)
+        })
+        .await?;
+        self.metrics.check_outcome(&result.permissionship);
+        Ok(result)
+    }
+
+    /// Many checks against one revision; each item answers or fails on its own.
+    pub async fn check_bulk(
+        &self,
+        consistency: Consistency,
+        items: Vec<BulkItem>,
+    ) -> Result<(Vec<Result<Permissionship, ApiError>>, Revision), ApiError> {
+        if items.len() > self.limits.max_bulk_checks {
+            return Err(ApiError::invalid(format!(
+                "check count of {} is greater than maximum allowed of {}",
+                items.len(),
+                self.limits.max_bulk_checks
+            )));
+        }
+        let engine = Arc::clone(&self.engine);
+        let (answers, revision) = blocking(move || {
+            let view = engine.at(consistency)?;
+            let answers = items
+                .iter()
+                .map(|item| {
+                    view.check(
+                        &item.resource,
+                        &item.permission,
+                        &item.subject,
+                        &item.context,
+                    )
+                    .map(|r| r.permissionship)
+                    .map_err(ApiError::from)
+                })
+                .collect::<Vec<_>>();
+            Ok((answers, view.revision()))
+        })
+        .await?;
+        for answer in answers.iter().flatten() {
+            self.metrics.check_outcome(answer);
+        }
+        Ok((answers, revision))
+    }
+
+    /// The expand tree of `resource#permission` (one level, as SpiceDB's Expand).
+    pub async fn expand(
+        &self,
+        consistency: Consistency,
+        resource: ObjectRef,
+        permission: String,
+    ) -> Result<(ExpandTree, Revision), ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || {
+            let view = engine.at(consistency)?;
+            Ok((view.expand(&resource, &permission, false)?, view.revision()))
+        })
+        .await
+    }
+
+    /// Resources of a type the subject can reach, after `cursor`, at most `limit`.
+    pub async fn lookup_resources(
+        &self,
+        consistency: Consistency,
+        query: LookupResources,
+        after: Option<String>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<(String, Permissionship)>, Revision), ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || {
+            let view = engine.at(consistency)?;
+            let found = view.lookup_resources(
+                &query.resource_type,
+                &query.permission,
+                &query.subject,
+                &query.context,
+            )?;
+            Ok((page(found, |(id, _)| id, after, limit), view.revision()))
+        })
+        .await
+    }
+
+    /// Subjects of a type that reach `resource#permission`, after `cursor`, at most `limit`
+    /// concrete subjects.
+    pub async fn lookup_subjects(
+        &self,
+        consistency: Consistency,
+        query: LookupSubjects,
+        after: Option<String>,
+        limit: Option<usize>,
+    ) -> Result<(FoundSubjects, Revision), ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || {
+            let view = engine.at(consistency)?;
+            let found = view.lookup_subjects(
+                &query.resource,
+                &query.permission,
+                &query.subject_type,
+                query.subject_relation.as_deref(),
+                &query.context,
+            )?;
+            Ok((
+                page(found, |s| &s.subject_id, after, limit),
+                view.revision(),
+            ))
+        })
+        .await
+    }
+
+    /// Streams relationships matching `filter` in pages of `page_size` through a channel; the
+    /// first message is the revision read (or the error that stopped the read).
+    pub fn read_stream(
+        &self,
+        consistency: Consistency,
+        filter: RelationshipFilter,
+        after: Option<Relationship>,
+        limit: Option<usize>,
+        page_size: usize,
+    ) -> mpsc::Receiver<Result<ReadPage, ApiError>> {
+        let (sender, receiver) = mpsc::channel(4);
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> Result<(), ApiError> {
+                let view = engine.at(consistency)?;
+                let revision = view.revision();
+                let mut after = after;
+                let mut remaining = limit;
+                loop {
+                    let want = remaining.map_or(page_size, |r| r.min(page_size));
+                    if want == 0 {
+                        return Ok(());
+                    }
+                    let relationships =
+                        view.read_relationships(&filter, after.as_ref(), Some(want))?;
+                    let done = relationships.len() < want;
+                    after = relationships.last().cloned();
+                    if let Some(r) = remaining.as_mut() {
+                        *r -= relationships.len();
+                    }
+                    if !relationships.is_empty()
+                        && sender
+                            .blocking_send(Ok(ReadPage {
+                                revision,
+                                relationships,
+                            }))
+                            .is_err()
+                    {
+                        return Ok(()); // the client went away
+                    }
+                    if done {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(err) = result {
+                let _ = sender.blocking_send(Err(err));
+            }
+        });
+        receiver
+    }
+
+    /// The changes committed after `after` (at most `limit` revisions).
+    pub async fn changes_since(
+        &self,
+        after: Revision,
+        limit: usize,
+    ) -> Result<Vec<(Revision, Vec<Change>)>, ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || Ok(engine.changes_since(after, limit)?)).await
+    }
+
+    /// The head revision.
+    pub fn head_revision(&self) -> Revision {
+        self.engine.head_revision()
+    }
+}
+
+/// One item of a bulk check.
+#[derive(Debug, Clone)]
+pub struct BulkItem {
+    /// The resource.
+    pub resource: ObjectRef,
+    /// The permission.
+    pub permission: String,
+    /// The subject.
+    pub subject: SubjectRef,
+    /// Caveat context.
+    pub context: Context,
+}
+
+/// A lookup-resources query.
+#[derive(Debug, Clone)]
+pub struct LookupResources {
+    /// The resource type searched.
+    pub resource_type: String,
+    /// The permission.
+    pub permission: String,
+    /// Who.
+    pub subject: SubjectRef,
+    /// Caveat context.
+    pub context: Context,
+}
+
+/// A lookup-subjects query.
+#[derive(Debug, Clone)]
+pub struct LookupSubjects {
+    /// The resource.
+    pub resource: ObjectRef,
+    /// The permission.
+    pub permission: String,
+    /// The subject type searched.
+    pub subject_type: String,
+    /// The subject relation, if any.
+    pub subject_relation: Option<String>,
+    /// Caveat context.
+    pub context: Context,
+}
+
+/// One page of a relationship read.
+#[derive(Debug, Clone)]
+pub struct ReadPage {
+    /// The revision read.
+    pub revision: Revision,
+    /// The relationships, in key order.
+    pub relationships: Vec<Relationship>,
+}
+
+/// The items strictly after `after` (by `key`, items being sorted by it), at most `limit`.
+fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &String,
+    after: Option<String>,
+    limit: Option<usize>,
+) -> Vec<T> {
+    let start = match &after {
+        Some(after) => items.partition_point(|item| key(item) <= after),
+        None => 0,
+    };
+    let limit = limit.unwrap_or(usize::MAX);
+    items.into_iter().skip(start).take(limit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            revision: Revision(9),
+            after: "doc:1#viewer@user:tom".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        assert!(Cursor::decode("not a cursor!").is_err());
+    }
+
+    #[test]
+    fn pages_resume_after_the_cursor() {
+        let items: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        assert_eq!(page(items.clone(), |s| s, Some("b".into()), Some(1)), ["c"]);
+        assert_eq!(page(items.clone(), |s| s, None, Some(2)), ["a", "b"]);
+        assert_eq!(
+            page(items, |s| s, Some("d".into()), None),
+            Vec::<String>::new()
+        );
+    }
+}
