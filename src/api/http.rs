@@ -400,15 +400,11 @@ async fn relationships_read(
     Json(request): Json<ReadRelationships>,
 ) -> Result<Response, ApiError> {
     let filter = request.relationship_filter.to_domain(true)?;
-    let cursor = cursor(request.optional_cursor.as_ref())?;
-    let consistency = state
-        .service
-        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
-    let after = cursor
-        .as_ref()
-        .map(|c| Relationship::parse(&c.after))
-        .transpose()
-        .map_err(|_| ApiError::invalid("malformed cursor"))?;
+    let (consistency, after) = resume_read(
+        &state.service,
+        request.consistency.as_ref(),
+        request.optional_cursor.as_ref(),
+    )?;
     Ok(stream_relationships(
         &state.service,
         consistency,
@@ -417,6 +413,22 @@ async fn relationships_read(
         limit(request.optional_limit),
         false,
     ))
+}
+
+/// The revision a paged relationship read uses and the relationship it resumes after.
+fn resume_read(
+    service: &Service,
+    consistency: Option<&WireConsistency>,
+    optional_cursor: Option<&Token>,
+) -> Result<(crate::revision::Consistency, Option<Relationship>), ApiError> {
+    let cursor = cursor(optional_cursor)?;
+    let consistency = service.consistency(&requested(consistency)?, cursor.as_ref())?;
+    let after = cursor
+        .as_ref()
+        .map(|c| Relationship::parse(&c.after))
+        .transpose()
+        .map_err(|_| ApiError::invalid("malformed cursor"))?;
+    Ok((consistency, after))
 }
 
 /// Streams a relationship read as result lines: one per relationship (`bulk` false, read
@@ -565,15 +577,11 @@ async fn export_bulk(
         .map(|f| f.to_domain(false))
         .transpose()?
         .unwrap_or_default();
-    let cursor = cursor(request.optional_cursor.as_ref())?;
-    let consistency = state
-        .service
-        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
-    let after = cursor
-        .as_ref()
-        .map(|c| Relationship::parse(&c.after))
-        .transpose()
-        .map_err(|_| ApiError::invalid("malformed cursor"))?;
+    let (consistency, after) = resume_read(
+        &state.service,
+        request.consistency.as_ref(),
+        request.optional_cursor.as_ref(),
+    )?;
     Ok(stream_relationships(
         &state.service,
         consistency,

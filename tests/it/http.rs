@@ -700,8 +700,8 @@ fn import_then_export_round_trips() {
 fn watch_delivers_writes_and_resumes_from_a_token() {
     let server = with_schema();
     let mut stream = server.open_stream("/v1/watch", &json!({}));
-    // Give the subscription a moment to start, then write.
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // An idle stream opens with a checkpoint: from then on the subscription is live.
+    assert_eq!(stream.next().unwrap()["isCheckpoint"], true);
     let written = server.ok(
         "/v1/relationships/write",
         &touch(&["doc:1#viewer@user:tom"]),
