@@ -781,3 +781,13 @@ fn unknown_paths_answer_json_404() {
     assert_eq!(status, 404);
     assert!(body.contains("\"code\":5"));
 }
+
+#[test]
+fn graceful_shutdown_ends_open_watch_streams() {
+    let server = with_schema();
+    let mut stream = server.open_stream("/v1/watch", &json!({}));
+    assert_eq!(stream.next().unwrap()["isCheckpoint"], true);
+    // Dropping the server waits for its graceful shutdown, which must not hang on the stream.
+    drop(server);
+    assert!(stream.all(|line| line["isCheckpoint"] == true));
+}

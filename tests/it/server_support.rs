@@ -125,7 +125,8 @@ impl TestServer {
             .collect()
     }
 
-    /// Opens a streaming request and returns a line reader over its body.
+    /// Opens a streaming request and returns its result objects as they arrive (ending when
+    /// the server ends the stream).
     pub fn open_stream(&self, path: &str, body: &Value) -> impl Iterator<Item = Value> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -139,7 +140,8 @@ impl TestServer {
         assert_eq!(response.status().as_u16(), 200);
         BufReader::new(response.into_body().into_reader())
             .lines()
-            .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()["result"].clone())
+            .map_while(Result::ok)
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap()["result"].clone())
     }
 }
 
