@@ -467,6 +467,20 @@ fn error_duplicate_definition_and_caveat_names() {
 }
 
 #[test]
+fn caveat_names_follow_spicedb_api_rule() {
+    // One and two characters are fine, as in SpiceDB's `CaveatDefinition.name` pattern.
+    ok("caveat c(x int) { x == 1 }\ncaveat c1(x int) { x == 1 }\ncaveat Ab_9(x int) { x == 1 }");
+    one_err(
+        "caveat café(x int) { x == 1 }",
+        1,
+        8,
+        "invalid caveat name `café`",
+    );
+    let long = format!("caveat {}(x int) {{ x == 1 }}", "c".repeat(129));
+    one_err(&long, 1, 8, "expected 1 to 128 characters");
+}
+
+#[test]
 fn error_duplicate_member_names() {
     one_err(
         "definition user {}\ndefinition doc {\n relation viewer: user\n permission viewer = nil\n}",
