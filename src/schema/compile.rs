@@ -132,6 +132,7 @@ impl Compiler {
             );
         }
         let mut parameters = Vec::new();
+        let mut checked_params = Vec::new();
         let mut seen = BTreeSet::new();
         for (param, type_ref) in &cav.params {
             if !is_cel_identifier(&param.text) {
@@ -153,18 +154,22 @@ impl Compiler {
                 );
                 continue;
             }
-            match self.caveat_type(type_ref) {
-                Some(ty) => parameters.push((param.text.clone(), ty)),
-                None => continue,
+            let ty = self.caveat_type(type_ref);
+            checked_params.push(caveat::Param {
+                name: param.text.clone(),
+                pos: param.pos,
+                ty: ty.clone(),
+            });
+            if let Some(ty) = ty {
+                parameters.push((param.text.clone(), ty));
             }
         }
-        let params: Vec<(String, Pos)> = cav
-            .params
-            .iter()
-            .map(|(name, _)| (name.text.clone(), name.pos))
-            .collect();
-        let cel_errors =
-            caveat::check_expression(&cav.name.text, &cav.expression, cav.expression_pos, &params);
+        let cel_errors = caveat::check_expression(
+            &cav.name.text,
+            &cav.expression,
+            cav.expression_pos,
+            &checked_params,
+        );
         self.errors.extend(cel_errors);
         if self.errors.len() > before {
             return None;
