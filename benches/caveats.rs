@@ -1,8 +1,7 @@
 //! The cost of caveats on a check: the same direct check without a caveat, with a simple
 //! integer caveat and with an `in_cidr` caveat, on a small store. The differences are the CEL
 //! evaluation (compiled programs are cached, so compilation is not measured). Names carry
-//! their parameters. Caveat names are at least three characters long: the relationship parser
-//! refuses shorter ones such as `c1` (the schema compiler accepts them).
+//! their parameters.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 

@@ -37,6 +37,9 @@ pub enum TupleError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A caveat name does not match SpiceDB's `^[a-zA-Z0-9_][a-zA-Z0-9/_|-]{0,127}$`.
+    #[error("invalid caveat name `{0}`: expected 1 to 128 characters of `a-z A-Z 0-9 _ / | -`, not starting with `/`, `|` or `-`")]
+    CaveatName(String),
     /// A caveat context is not a JSON object.
     #[error("invalid caveat context `{0}`: expected a JSON object")]
     CaveatContext(String),
@@ -79,6 +82,29 @@ pub fn validate_relation(name: &str) -> Result<(), TupleError> {
         Ok(())
     } else {
         Err(TupleError::Relation(name.to_string()))
+    }
+}
+
+/// Longest caveat name accepted, in bytes.
+pub const MAX_CAVEAT_NAME_LEN: usize = 128;
+
+/// Checks a caveat name the way SpiceDB's API does (`ContextualizedCaveat.caveat_name` and
+/// `CaveatDefinition.name`: `^[a-zA-Z0-9_][a-zA-Z0-9/_|-]{0,127}$`). The schema compiler
+/// applies the same rule to `caveat` definitions, so every caveat a schema can define can be
+/// named in a relationship.
+pub fn validate_caveat_name(name: &str) -> Result<(), TupleError> {
+    let bytes = name.as_bytes();
+    let ok = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes.len() <= MAX_CAVEAT_NAME_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'|' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TupleError::CaveatName(name.to_string()))
     }
 }
 
@@ -318,12 +344,7 @@ fn parse_caveat(inner: &str) -> Result<ContextualizedCaveat, TupleError> {
         }
         None => (inner, Map::new()),
     };
-    if validate_object_type(name).is_err() {
-        return Err(TupleError::Syntax {
-            text: inner.to_string(),
-            reason: format!("invalid caveat name `{name}`"),
-        });
-    }
+    validate_caveat_name(name)?;
     Ok(ContextualizedCaveat {
         name: name.to_string(),
         context,
@@ -433,5 +454,45 @@ mod tests {
         assert!(validate_object_id(&"a".repeat(1024)).is_ok());
         assert!(validate_object_id(&"a".repeat(1025)).is_err());
         assert!(validate_object_id("a=b+c|d/e_f-g").is_ok());
+    }
+
+    #[test]
+    fn caveat_names_follow_spicedb_api_rule() {
+        for good in [
+            "c",
+            "c1",
+            "C",
+            "_",
+            "9lives",
+            "ns/cav",
+            "a|b-c",
+            &"a".repeat(128),
+        ] {
+            assert!(validate_caveat_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/c",
+            "|c",
+            "-c",
+            "c.d",
+            "c d",
+            "café",
+            "c{",
+            &"a".repeat(129),
+        ] {
+            assert!(validate_caveat_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_caveat_names_parse_in_relationships() {
+        let rel = Relationship::parse(r#"doc:1#viewer@user:tom[c1:{"a":1}]"#).unwrap();
+        assert_eq!(rel.caveat.unwrap().name, "c1");
+        let rel = Relationship::parse("doc:1#viewer@user:tom[c]").unwrap();
+        assert_eq!(rel.caveat.unwrap().name, "c");
+        assert!(Relationship::parse(r#"doc:1#viewer@user:tom[cav{"a":1}]"#).is_err());
+        let err = Relationship::parse("doc:1#viewer@user:tom[c.d]").unwrap_err();
+        assert!(matches!(err, TupleError::CaveatName(_)), "{err}");
     }
 }

@@ -10,6 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use cel::common::types::{self, CelDuration, CelInt};
+use cel::common::value::CowVal;
 use cel::extractors::This;
 use cel::{Context as CelContext, Env, ExecutionError, Program, Value};
 
@@ -173,12 +175,29 @@ fn compile(name: &str, expression: &str) -> Result<Program, EngineError> {
     }
 }
 
-/// The root CEL context: the standard library plus SpiceDB's extra functions, built once and
-/// shared, so an evaluation only binds its variables in a child scope.
+/// The root CEL context: the standard library (timestamps and durations included) plus
+/// SpiceDB's extra functions (`in_cidr`, `isSubtreeOf`), built once and shared, so an
+/// evaluation only binds its variables in a child scope.
 fn root_context() -> Result<&'static CelContext<'static, 'static>, String> {
     static ROOT: OnceLock<Result<CelContext<'static, 'static>, String>> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let mut context = CelContext::with_env(Arc::new(Env::stdlib()));
+        let mut env = Env::stdlib();
+        // Standard CEL conversions the crate's library lacks (the schema check allows them).
+        env.add_overload(
+            "int",
+            "duration_to_int64",
+            vec![types::DURATION_TYPE],
+            duration_to_int,
+        )
+        .map_err(|e| e.to_string())?;
+        env.add_overload(
+            "duration",
+            "int64_to_duration",
+            vec![types::INT_TYPE],
+            int_to_duration,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut context = CelContext::with_env(Arc::new(env));
         context
             .add_function(
                 "in_cidr",
@@ -189,30 +208,47 @@ fn root_context() -> Result<&'static CelContext<'static, 'static>, String> {
                 },
             )
             .map_err(|e| e.to_string())?;
-        add_text_function(&mut context, "duration", cel_value::parse_duration)?;
-        add_text_function(&mut context, "timestamp", cel_value::parse_timestamp)?;
+        context
+            .add_function(
+                "isSubtreeOf",
+                |This(sub): This<Value>, of: Value| -> Result<Value, ExecutionError> {
+                    match (&sub, &of) {
+                        (Value::Map(sub), Value::Map(of)) => {
+                            Ok(Value::Bool(cel_value::is_subtree(sub, of)))
+                        }
+                        _ => Err(ExecutionError::function_error(
+                            "isSubtreeOf",
+                            "expects two maps",
+                        )),
+                    }
+                },
+            )
+            .map_err(|e| e.to_string())?;
         Ok(context)
     })
     .as_ref()
     .map_err(Clone::clone)
 }
 
-/// Registers `name(text)` that parses its string argument into an integer.
-fn add_text_function(
-    context: &mut CelContext<'static, 'static>,
-    name: &'static str,
-    parse: fn(&str) -> Result<i64, String>,
-) -> Result<(), String> {
-    context
-        .add_function(
-            name,
-            move |text: Arc<String>| -> Result<Value, ExecutionError> {
-                parse(&text)
-                    .map(Value::Int)
-                    .map_err(|e| ExecutionError::function_error(name, e))
-            },
-        )
-        .map_err(|e| e.to_string())
+/// `int(duration)`: the duration in nanoseconds.
+fn duration_to_int<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    args.first()
+        .and_then(|arg| arg.downcast_ref::<CelDuration>())
+        .and_then(|duration| duration.inner().num_nanoseconds())
+        .map(|nanos| CowVal::owned(CelInt::from(nanos)))
+        .ok_or_else(|| ExecutionError::function_error("int", "duration out of range"))
+}
+
+/// `duration(int)`: a duration of that many nanoseconds.
+fn int_to_duration<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    args.first()
+        .and_then(|arg| arg.downcast_ref::<CelInt>())
+        .map(|nanos| {
+            CowVal::owned(CelDuration::from(chrono::Duration::nanoseconds(
+                *nanos.inner(),
+            )))
+        })
+        .ok_or_else(|| ExecutionError::function_error("duration", "expects an int"))
 }
 
 /// Runs `program` with `bound` variables. The outer error is a setup failure; the inner
@@ -295,8 +331,10 @@ mod tests {
         assert_eq!(cel_value::to_cel(&Int, &json!(42.0)), Ok(Value::Int(42)));
         assert!(cel_value::to_cel(&Int, &json!(42.5)).is_err());
         assert!(cel_value::to_cel(&Int, &json!("42")).is_err());
-        assert_eq!(cel_value::to_cel(&Uint, &json!(7)), Ok(Value::UInt(7)));
+        // SpiceDB declares `uint` parameters as CEL `int`.
+        assert_eq!(cel_value::to_cel(&Uint, &json!(7)), Ok(Value::Int(7)));
         assert!(cel_value::to_cel(&Uint, &json!(-7)).is_err());
+        assert!(cel_value::to_cel(&Uint, &json!(u64::MAX)).is_err());
         assert_eq!(cel_value::to_cel(&Double, &json!(1)), Ok(Value::Float(1.0)));
         assert_eq!(
             cel_value::to_cel(&Double, &json!(1.5)),
@@ -311,21 +349,42 @@ mod tests {
             cel_value::to_cel(&String, &json!("hi")),
             Ok(Value::String(Arc::new("hi".to_string())))
         );
+        // Bytes arrive base64-encoded (standard alphabet, padded), as in SpiceDB.
         assert_eq!(
-            cel_value::to_cel(&Bytes, &json!("hi")),
+            cel_value::to_cel(&Bytes, &json!("aGk=")),
             Ok(Value::Bytes(Arc::new(b"hi".to_vec())))
         );
         assert_eq!(
-            cel_value::to_cel(&Duration, &json!("1h30m")),
-            Ok(Value::Int(5_400_000_000_000))
+            cel_value::to_cel(&Bytes, &json!("")),
+            Ok(Value::Bytes(Arc::new(Vec::new())))
         );
+        assert!(cel_value::to_cel(&Bytes, &json!("hi")).is_err());
+        assert!(cel_value::to_cel(&Bytes, &json!("aGk")).is_err());
+        assert!(cel_value::to_cel(&Bytes, &json!("aG-k")).is_err());
+        assert_eq!(
+            cel_value::to_cel(&Duration, &json!("1h30m")),
+            Ok(Value::Duration(chrono::Duration::minutes(90)))
+        );
+        let epoch_plus_one = chrono::DateTime::from_timestamp(1, 0)
+            .unwrap()
+            .fixed_offset();
         assert_eq!(
             cel_value::to_cel(&Timestamp, &json!("1970-01-01T00:00:01Z")),
-            Ok(Value::Int(1_000_000_000))
+            Ok(Value::Timestamp(epoch_plus_one))
         );
+        // Other offsets are the same instant, held in UTC.
+        assert_eq!(
+            cel_value::to_cel(&Timestamp, &json!("1970-01-01T02:00:01+02:00")),
+            Ok(Value::Timestamp(epoch_plus_one))
+        );
+        assert!(cel_value::to_cel(&Timestamp, &json!("0000-12-31T23:00:00Z")).is_err());
         assert!(cel_value::to_cel(&Timestamp, &json!("yesterday")).is_err());
         assert!(cel_value::to_cel(&IpAddress, &json!("10.1.2.3")).is_ok());
         assert!(cel_value::to_cel(&IpAddress, &json!("10.1.2")).is_err());
+        assert_eq!(
+            cel_value::to_cel(&IpAddress, &json!("2001:DB8:0::1")),
+            Ok(Value::String(Arc::new("2001:db8::1".to_string())))
+        );
         assert_eq!(cel_value::to_cel(&Any, &json!(null)), Ok(Value::Null));
         assert_eq!(cel_value::to_cel(&Any, &json!(3)), Ok(Value::Int(3)));
     }
@@ -399,13 +458,13 @@ mod tests {
     fn evaluates_typed_expressions() {
         let text = "caveat c(n int, limit uint, ratio double, tags list<string>, \
                     attrs map<int>, ttl duration, at timestamp, raw bytes, flag bool, extra any) {
-            n < 10 && limit == 3u && ratio > 0.5 && 'a' in tags && attrs['k'] == 1 &&
-            ttl == duration('90m') && at > timestamp('2020-01-01T00:00:00Z') &&
+            n < 10 && limit == 3 && limit + n == 6 && ratio > 0.5 && 'a' in tags &&
+            attrs['k'] == 1 && ttl == duration('90m') && at > timestamp('2020-01-01T00:00:00Z') &&
             raw == b'xy' && flag && extra.size() == 2
         }";
         let request = json!({
             "n": 3, "limit": 3, "ratio": 0.75, "tags": ["a", "b"], "attrs": {"k": 1},
-            "ttl": "1h30m", "at": "2024-05-01T12:00:00+02:00", "raw": "xy", "flag": true,
+            "ttl": "1h30m", "at": "2024-05-01T12:00:00+02:00", "raw": "eHk=", "flag": true,
             "extra": [1, "two"],
         });
         assert_eq!(
@@ -432,12 +491,140 @@ mod tests {
     }
 
     #[test]
-    fn non_bool_result_is_an_error() {
-        let text = "caveat c(x int) { x + 1 }";
-        let error = run(text, "c", json!({}), json!({"x": 1})).unwrap_err();
+    fn non_bool_result_is_refused_by_the_schema() {
+        let error = crate::schema::compile("caveat c(x int) { x + 1 }").unwrap_err();
         assert!(
-            matches!(error, EngineError::CaveatEvaluation { .. }),
+            error.to_string().contains("must result in a boolean value"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn timestamps_and_durations_are_cel_values() {
+        let text = "caveat c(now timestamp, expires_at timestamp, grace duration) {
+            now < expires_at + grace && expires_at - now > duration('1h') &&
+            now.getHours() == 10 && now.getMinutes() == 30 && now.getDayOfWeek() == 3 &&
+            now.getFullYear() == 2024 && now.getMonth() == 4 && now.getDayOfMonth() == 0 &&
+            now.getDate() == 1 && now.getDayOfYear() == 121 && now.getSeconds() == 5 &&
+            now.getMilliseconds() == 250 && now.getHours('Europe/Paris') == 12 &&
+            now.getHours('-05:00') == 5 && grace.getMinutes() == 90 && int(grace) == 5400000000000 &&
+            duration(60000000000) == duration('1m')
+        }";
+        let stored = json!({"expires_at": "2024-05-01T14:00:00+02:00", "grace": "1h30m"});
+        // 10:30:05.250 UTC on Wednesday 1 May 2024 (given with an offset: accessors read UTC).
+        let now = json!({"now": "2024-05-01T12:30:05.25+02:00"});
+        assert_eq!(
+            run(text, "c", stored.clone(), now).unwrap(),
+            Permissionship::Has
+        );
+        let later = json!({"now": "2024-05-01T13:30:05.25Z"});
+        assert_eq!(run(text, "c", stored, later).unwrap(), Permissionship::No);
+    }
+
+    /// Every kind of expression the schema's type check accepts also evaluates: the checker's
+    /// overloads and the runtime's agree.
+    #[test]
+    fn expressions_the_schema_accepts_evaluate() {
+        let params = "i int, u uint, d double, s string, b bool, by bytes, dur duration, \
+                      ts timestamp, ip ipaddress, a any, li list<int>, ls list<string>, \
+                      mi map<int>, ma map<any>";
+        let values = json!({
+            "i": 3, "u": 4, "d": 2.5, "s": "hello", "b": true, "by": "aGk=", "dur": "90m",
+            "ts": "2024-05-01T10:30:00Z", "ip": "10.1.2.3", "a": {"k": [1, 2]},
+            "li": [1, 2, 3], "ls": ["a", "b"], "mi": {"k": 1}, "ma": {"x": {"y": 1}},
+        });
+        let uses_all = "[i, u].size() + [d].size() + [s].size() + [b].size() + [by].size() \
+                        + [dur].size() + [ts].size() + [ip].size() + [a].size() + [li].size() \
+                        + [ls].size() + [mi].size() + [ma].size() == 14";
+        let expressions = [
+            "i == 3 && i != 4 && u == 4 && u + i == 7",
+            "d > 2.0 && d < 3.0 && d < i && 1u < d && i <= 3u && 4u >= i && i >= d",
+            "-i == -3 && i * 2 == 6 && i / 2 == 1 && i % 2 == 1 && -d == -2.5 && d * 2.0 == 5.0",
+            "5u - 1u == 4u && 6u / 2u == 3u && 7u % 4u == 3u && 2u * 2u == 4u && 1u + 1u == 2u",
+            "s + '!' == 'hello!' && s.size() == 5 && size(s) == 5 && s.contains('ell') \
+             && s.startsWith('he') && s.endsWith('lo') && s.matches('^h.*o$') \
+             && matches(s, 'l+') && s < 'world' && s >= 'hello'",
+            "by + b'!' == b'hi!' && size(by) == 2 && by.size() == 2 && string(by) == 'hi' \
+             && bytes('hi') == by && by < b'hj'",
+            "b && !false && (b || false) && (b ? 1 : 2) == 1 && b != false && false < b",
+            "ts + dur == timestamp('2024-05-01T12:00:00Z') && dur + ts > ts && ts - dur < ts \
+             && ts - timestamp('2024-05-01T10:00:00Z') == duration('30m')",
+            "dur > duration('1h') && dur - duration('30m') == duration('1h') \
+             && dur + dur == duration('3h') && duration(dur) == dur && timestamp(ts) == ts",
+            "int(ts) == 1714559400 && timestamp(1714559400) == ts && int(dur) == 5400000000000 \
+             && duration(5400000000000) == dur",
+            "string(ts) == '2024-05-01T10:30:00Z' && string(dur) == '5400s'",
+            "int('42') == 42 && int(2.9) == 2 && int(u) == 4 && int(i) == 3 && uint(i) == 3u \
+             && uint('7') == 7u && uint(2.5) == 2u && uint(1u) == 1u && double(i) == 3.0 \
+             && double('1.5') == 1.5 && double(2u) == 2.0 && double(d) == d",
+            "string(i) == '3' && string(true) == 'true' && string(2.5) == '2.5' \
+             && string(3u) == '3' && string(s) == s && bool('true') && !bool('false') \
+             && bool(b) && dyn(i) == 3",
+            "type(i) == int && type(s) == string && type(li) == list && type(mi) == map",
+            "1 in li && 'a' in ls && 'k' in mi && !(5 in li) && li[0] == 1 && mi['k'] == 1 \
+             && mi.k == 1 && has(mi.k) && !has(mi.z)",
+            "li + [4] == [1, 2, 3, 4] && size(li) == 3 && li.size() == 3 && size(mi) == 1 \
+             && mi.size() == 1 && [1, 'a'][1] == 'a' && {'a': 1}['a'] == 1 && [] == []",
+            "li.all(x, x > 0) && li.exists(x, x == 2) && li.exists_one(x, x == 3) \
+             && li.map(x, x * 2) == [2, 4, 6] && li.filter(x, x > 1) == [2, 3] \
+             && li.map(x, x > 1, x * 10) == [20, 30]",
+            "mi.all(k, mi[k] == 1) && ls.exists(x, x.startsWith('b')) && !li.exists(x, x > 3)",
+            "a.k[1] == 2 && a.k.size() == 2 && size(a) == 1 && ma.x.y == 1 \
+             && ma['x']['y'] == 1 && has(ma.x) && ma.isSubtreeOf(ma) && a.k[0] + 1 == 2",
+            "ip.in_cidr('10.0.0.0/8') && !ip.in_cidr('192.168.0.0/16') && ip == ip",
+            "null == null && dyn(a) != null",
+        ];
+        for expression in expressions {
+            let text = format!("caveat c({params}) {{ ({expression}) && {uses_all} }}");
+            let compiled = crate::schema::compile(&text);
+            assert!(compiled.is_ok(), "{expression}: {}", compiled.unwrap_err());
+            assert_eq!(
+                run(&text, "c", json!({}), values.clone())
+                    .unwrap_or_else(|e| panic!("{expression}: {e}")),
+                Permissionship::Has,
+                "{expression}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_arrive_base64_encoded() {
+        let text = "caveat c(token bytes) { token == b'\\x00\\xffhi' && size(token) == 4 }";
+        assert_eq!(
+            run(text, "c", json!({}), json!({"token": "AP9oaQ=="})).unwrap(),
+            Permissionship::Has
+        );
+        let error = run(text, "c", json!({}), json!({"token": "not base64"})).unwrap_err();
+        assert!(
+            matches!(error, EngineError::CaveatContextType { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ip_addresses_compare_by_address() {
+        let text = "caveat c(a ipaddress, b ipaddress) { a == b }";
+        assert_eq!(
+            run(text, "c", json!({"a": "::1"}), json!({"b": "0:0::0:1"})).unwrap(),
+            Permissionship::Has
+        );
+    }
+
+    #[test]
+    fn is_subtree_of() {
+        let text = "caveat c(sub map<any>, of map<any>) { sub.isSubtreeOf(of) }";
+        let of = json!({"of": {"a": 1, "b": {"c": "x", "d": true}}});
+        assert_eq!(
+            run(text, "c", json!({"sub": {"b": {"c": "x"}}}), of.clone()).unwrap(),
+            Permissionship::Has
+        );
+        assert_eq!(
+            run(text, "c", json!({"sub": {"b": {"c": "y"}}}), of.clone()).unwrap(),
+            Permissionship::No
+        );
+        assert_eq!(
+            run(text, "c", json!({"sub": {"z": 1}}), of).unwrap(),
+            Permissionship::No
         );
     }
 

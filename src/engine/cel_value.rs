@@ -1,17 +1,24 @@
 //! Turning JSON caveat context into CEL values, typed by the caveat's declared parameters,
-//! and the helpers SpiceDB's caveat environment adds to CEL (`in_cidr`, Go-style durations).
+//! and the helpers SpiceDB's caveat environment adds to CEL (`in_cidr`, `isSubtreeOf`,
+//! Go-style durations).
 //!
-//! This build of `cel` has no `chrono` feature, so CEL has no native `timestamp` or `duration`
-//! values. Both are represented as `int` nanoseconds (timestamps since the Unix epoch), which
-//! keeps comparison (`now < expires_at`) and arithmetic (`start + ttl`) meaningful; the
-//! `timestamp("...")` and `duration("...")` functions are registered to produce the same form.
+//! Each declared type takes the JSON form SpiceDB takes for it: `timestamp` an RFC 3339
+//! string (a CEL timestamp, in UTC so that `getHours()` and friends read UTC as in SpiceDB),
+//! `duration` a Go duration string such as `"1h30m"` (a CEL duration), `bytes` a base64
+//! string (standard alphabet, padded, as Go's `base64.StdEncoding`), `ipaddress` an IP
+//! address string (kept in its canonical text form; the schema's type check lets only
+//! `in_cidr` and comparisons with other `ipaddress` values see it). `uint` values become CEL
+//! `int`s, because SpiceDB declares `uint` parameters with CEL type `int` and the schema
+//! check types them so.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use cel::objects::{Key, Map};
 use cel::Value;
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use serde_json::Value as Json;
 
 use crate::schema::CaveatType;
@@ -50,30 +57,41 @@ pub(super) fn to_cel(ty: &CaveatType, value: &Json) -> Result<Value, Mismatch> {
             .map(|s| Value::String(Arc::new(s.to_string())))
             .ok_or_else(got),
         CaveatType::Int => as_int(value).map(Value::Int).ok_or_else(got),
-        CaveatType::Uint => as_uint(value).map(Value::UInt).ok_or_else(got),
+        CaveatType::Uint => {
+            let n = as_uint(value).ok_or_else(got)?;
+            i64::try_from(n).map(Value::Int).map_err(|_| {
+                Mismatch(format!(
+                    "got `{}`: above {} (uint parameters are CEL ints, as in SpiceDB)",
+                    short(value),
+                    i64::MAX
+                ))
+            })
+        }
         CaveatType::Double => value.as_f64().map(Value::Float).ok_or_else(got),
-        // Bytes arrive as a JSON string; its UTF-8 encoding is the byte string.
-        CaveatType::Bytes => value
-            .as_str()
-            .map(|s| Value::Bytes(Arc::new(s.as_bytes().to_vec())))
-            .ok_or_else(got),
+        CaveatType::Bytes => {
+            let text = value.as_str().ok_or_else(got)?;
+            decode_base64(text)
+                .map(|bytes| Value::Bytes(Arc::new(bytes)))
+                .map_err(|reason| Mismatch(format!("got `{}`: {reason}", short(value))))
+        }
         CaveatType::Duration => {
             let text = value.as_str().ok_or_else(got)?;
             parse_duration(text)
-                .map(Value::Int)
+                .map(|nanos| Value::Duration(chrono::Duration::nanoseconds(nanos)))
                 .map_err(|reason| Mismatch(format!("got `{}`: {reason}", short(value))))
         }
         CaveatType::Timestamp => {
             let text = value.as_str().ok_or_else(got)?;
             parse_timestamp(text)
-                .map(Value::Int)
+                .map(Value::Timestamp)
                 .map_err(|reason| Mismatch(format!("got `{}`: {reason}", short(value))))
         }
         CaveatType::IpAddress => {
             let text = value.as_str().ok_or_else(got)?;
-            text.parse::<IpAddr>()
+            let ip = text
+                .parse::<IpAddr>()
                 .map_err(|_| Mismatch(format!("got `{}`: not an IP address", short(value))))?;
-            Ok(Value::String(Arc::new(text.to_string())))
+            Ok(Value::String(Arc::new(ip.to_string())))
         }
         CaveatType::List(inner) => {
             let items = value.as_array().ok_or_else(got)?;
@@ -162,13 +180,24 @@ fn short(value: &Json) -> String {
     format!("{}...", &text[..end])
 }
 
-/// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch.
-pub(super) fn parse_timestamp(text: &str) -> Result<i64, String> {
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
+/// Parses an RFC 3339 timestamp, as an instant in UTC (years 1 to 9999, CEL's range).
+pub(super) fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, String> {
+    let parsed = DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("not an RFC 3339 timestamp ({e})"))?;
-    parsed
-        .timestamp_nanos_opt()
-        .ok_or_else(|| "timestamp out of range".to_string())
+    let utc = parsed.with_timezone(&Utc);
+    if !(1..=9999).contains(&utc.year()) {
+        return Err("timestamp out of range (years 1 to 9999)".to_string());
+    }
+    Ok(utc.fixed_offset())
+}
+
+/// Decodes standard, padded base64 as Go's `base64.StdEncoding` does (which skips `\r` and
+/// `\n`): SpiceDB's form for a `bytes` value.
+pub(super) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| format!("not base64 ({e})"))
 }
 
 /// Parses a Go duration (`"1h30m"`, `"-1.5s"`, `"300ms"`, `"0"`) into nanoseconds.
@@ -267,4 +296,17 @@ pub(super) fn in_cidr(ip: &str, cidr: &str) -> Result<bool, String> {
     }
     let mask = u128::MAX << (128 - prefix);
     Ok(address & mask == network & mask)
+}
+
+/// SpiceDB's `isSubtreeOf`: every key of `sub` is in `of`, with an equal value, or, where the
+/// value is a map, a map of which it is again a subtree.
+pub(super) fn is_subtree(sub: &Map, of: &Map) -> bool {
+    sub.map
+        .iter()
+        .all(|(key, value)| match (value, of.map.get(key)) {
+            (_, None) => false,
+            (Value::Map(inner), Some(Value::Map(other))) => is_subtree(inner, other),
+            (Value::Map(_), Some(_)) => false,
+            (value, Some(other)) => value == other,
+        })
 }

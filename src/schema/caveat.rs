@@ -1,5 +1,7 @@
-//! Caveat expressions: syntax-check the CEL text with the `cel` crate and check that every
-//! free identifier is a declared parameter and every parameter is used (as SpiceDB does).
+//! Caveat expressions: parse the CEL text with the `cel` crate, type-check it against the
+//! declared parameters (`cel_types`; every free identifier must be a parameter, calls must
+//! match an overload, the result must be a `bool`) and check that every parameter is used,
+//! as SpiceDB does.
 //!
 //! The `cel` parser is recursive (ANTLR) and overflows small stacks on deep nesting, so the
 //! text is first bounded (length and bracket depth) and then parsed on a dedicated thread
@@ -7,9 +9,9 @@
 
 use std::collections::HashSet;
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr, SourceInfo};
-
+use super::cel_types::{self, CelType};
 use super::error::{Pos, SchemaError};
+use super::model::CaveatType;
 
 /// Longest caveat expression accepted, in bytes.
 const MAX_EXPRESSION_BYTES: usize = 16 * 1024;
@@ -18,33 +20,24 @@ const MAX_BRACKET_DEPTH: usize = 32;
 /// Stack for the parsing thread: the parser recurses deeply even on bounded input.
 const PARSER_STACK_BYTES: usize = 64 << 20;
 
-/// Names CEL itself resolves (type denotations), never caveat parameters.
-const BUILTIN_IDENTS: &[&str] = &[
-    "int",
-    "uint",
-    "double",
-    "bool",
-    "string",
-    "bytes",
-    "list",
-    "map",
-    "null_type",
-    "type",
-    "dyn",
-    "timestamp",
-    "duration",
-];
-
 /// A problem at a 1-based (line, column) inside the expression text.
 type Finding = (usize, usize, String);
 
-/// Checks one caveat expression. `params` are the declared parameters with their positions;
-/// `start` is where the expression text begins in the schema.
+/// A declared caveat parameter: name, position in the schema, and type (`None` when the
+/// type itself was invalid and already reported; such a parameter is checked as `dyn`).
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) pos: Pos,
+    pub(crate) ty: Option<CaveatType>,
+}
+
+/// Checks one caveat expression. `params` are the declared parameters; `start` is where the
+/// expression text begins in the schema.
 pub(crate) fn check_expression(
     caveat_name: &str,
     expression: &str,
     start: Pos,
-    params: &[(String, Pos)],
+    params: &[Param],
 ) -> Vec<SchemaError> {
     if expression.is_empty() {
         // The parser has already reported the missing expression.
@@ -67,16 +60,30 @@ pub(crate) fn check_expression(
         )];
     }
     let text = expression.to_string();
-    let names: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
+    let typed: Vec<(String, CelType)> = params
+        .iter()
+        .map(|param| {
+            let ty = param
+                .ty
+                .as_ref()
+                .map_or(CelType::Dyn, CelType::of_parameter);
+            (param.name.clone(), ty)
+        })
+        .collect();
     let handle = std::thread::Builder::new()
         .name("zanzi-cel-parse".to_string())
         .stack_size(PARSER_STACK_BYTES)
-        .spawn(move || parse_and_resolve(&text, &names));
+        .spawn(move || parse_and_check(&text, &typed));
     let outcome = match handle {
         Ok(handle) => handle.join().ok(),
         Err(_) => None,
     };
-    let Some((findings, used)) = outcome else {
+    let Some(Outcome {
+        findings,
+        result,
+        used,
+    }) = outcome
+    else {
         return vec![SchemaError::at(
             start,
             format!("internal error while parsing the expression of caveat `{caveat_name}`"),
@@ -92,11 +99,25 @@ pub(crate) fn check_expression(
         })
         .collect();
     if errors.is_empty() {
-        for (name, pos) in params {
-            if !used.contains(name) {
+        if let Some(result) = result.filter(|ty| *ty != CelType::Bool) {
+            errors.push(SchemaError::at(
+                start,
+                format!(
+                    "invalid expression for caveat `{caveat_name}`: caveat expression must result in a boolean value: found `{}`",
+                    cel_types::type_name(&result)
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        for param in params {
+            if !used.contains(&param.name) {
                 errors.push(SchemaError::at(
-                    *pos,
-                    format!("parameter `{name}` for caveat `{caveat_name}` is unused"),
+                    param.pos,
+                    format!(
+                        "parameter `{}` for caveat `{caveat_name}` is unused",
+                        param.name
+                    ),
                 ));
             }
         }
@@ -159,31 +180,52 @@ fn too_deep(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Parses `text` and returns syntax errors or unknown identifiers, plus the parameters used.
-fn parse_and_resolve(text: &str, params: &[String]) -> (Vec<Finding>, HashSet<String>) {
-    let mut findings = Vec::new();
-    let mut used = HashSet::new();
+/// What parsing and checking one expression found.
+struct Outcome {
+    /// Syntax or type errors, at 1-based positions inside the expression.
+    findings: Vec<Finding>,
+    /// The expression's type, when it parsed.
+    result: Option<CelType>,
+    /// The parameters the expression refers to.
+    used: HashSet<String>,
+}
+
+/// Parses `text` and type-checks it against `params`.
+fn parse_and_check(text: &str, params: &[(String, CelType)]) -> Outcome {
     match cel::parser::Parser::new().parse_with_source_info(text) {
-        Err(errors) => {
-            for error in errors.errors {
-                let line = usize::try_from(error.pos.0).unwrap_or(1);
-                let column = usize::try_from(error.pos.1).unwrap_or(1);
-                findings.push((line, column, lowercase_first(&error.msg)));
+        Err(errors) => Outcome {
+            findings: errors
+                .errors
+                .into_iter()
+                .map(|error| {
+                    let line = usize::try_from(error.pos.0).unwrap_or(1);
+                    let column = usize::try_from(error.pos.1).unwrap_or(1);
+                    (line, column, lowercase_first(&error.msg))
+                })
+                .collect(),
+            result: None,
+            used: HashSet::new(),
+        },
+        Ok((expr, info)) => {
+            let checked = cel_types::check(&expr, params);
+            let findings = checked
+                .errors
+                .into_iter()
+                .map(|(id, message)| {
+                    let (line, column) = info
+                        .offset_for(id)
+                        .map(|(start, _)| line_column(text, start as usize))
+                        .unwrap_or((1, 1));
+                    (line, column, message)
+                })
+                .collect();
+            Outcome {
+                findings,
+                result: Some(checked.result),
+                used: checked.used,
             }
         }
-        Ok((expr, info)) => {
-            let mut resolver = Resolver {
-                params,
-                scopes: Vec::new(),
-                info: &info,
-                text,
-                findings: &mut findings,
-                used: &mut used,
-            };
-            resolver.walk(&expr);
-        }
     }
-    (findings, used)
 }
 
 fn lowercase_first(message: &str) -> String {
@@ -191,87 +233,6 @@ fn lowercase_first(message: &str) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-struct Resolver<'a> {
-    params: &'a [String],
-    /// Variables bound by enclosing comprehensions (macros such as `exists`).
-    scopes: Vec<String>,
-    info: &'a SourceInfo,
-    text: &'a str,
-    findings: &'a mut Vec<Finding>,
-    used: &'a mut HashSet<String>,
-}
-
-impl Resolver<'_> {
-    fn walk(&mut self, expr: &IdedExpr) {
-        match &expr.expr {
-            Expr::Unspecified | Expr::Literal(_) => {}
-            Expr::Ident(name) => self.resolve(name, expr.id),
-            Expr::Select(select) => self.walk(&select.operand),
-            Expr::Call(call) => {
-                if let Some(target) = &call.target {
-                    self.walk(target);
-                }
-                for arg in &call.args {
-                    self.walk(arg);
-                }
-            }
-            Expr::List(list) => {
-                for element in &list.elements {
-                    self.walk(element);
-                }
-            }
-            Expr::Map(map) => self.walk_entries(&map.entries),
-            Expr::Struct(structure) => self.walk_entries(&structure.entries),
-            Expr::Comprehension(comp) => {
-                self.walk(&comp.iter_range);
-                self.walk(&comp.accu_init);
-                let mark = self.scopes.len();
-                self.scopes.push(comp.accu_var.clone());
-                self.walk(&comp.result);
-                self.scopes.push(comp.iter_var.clone());
-                if let Some(second) = &comp.iter_var2 {
-                    self.scopes.push(second.clone());
-                }
-                self.walk(&comp.loop_cond);
-                self.walk(&comp.loop_step);
-                self.scopes.truncate(mark);
-            }
-        }
-    }
-
-    fn walk_entries(&mut self, entries: &[cel::common::ast::IdedEntryExpr]) {
-        for entry in entries {
-            match &entry.expr {
-                EntryExpr::StructField(field) => self.walk(&field.value),
-                EntryExpr::MapEntry(map_entry) => {
-                    self.walk(&map_entry.key);
-                    self.walk(&map_entry.value);
-                }
-            }
-        }
-    }
-
-    fn resolve(&mut self, name: &str, id: u64) {
-        if self.scopes.iter().any(|bound| bound == name) {
-            return;
-        }
-        if self.params.iter().any(|param| param == name) {
-            self.used.insert(name.to_string());
-            return;
-        }
-        if BUILTIN_IDENTS.contains(&name) {
-            return;
-        }
-        let (line, column) = self
-            .info
-            .offset_for(id)
-            .map(|(start, _)| line_column(self.text, start as usize))
-            .unwrap_or((1, 1));
-        self.findings
-            .push((line, column, format!("undeclared reference to `{name}`")));
     }
 }
 

@@ -113,11 +113,11 @@ impl Compiler {
 
     fn compile_caveat(&mut self, cav: &CaveatAst) -> Option<CaveatDefinition> {
         let before = self.errors.len();
-        if cav.name.text.len() > 128 {
+        if !is_valid_caveat_name(&cav.name.text) {
             self.error(
                 cav.name.pos,
                 format!(
-                    "invalid caveat name `{}`: longer than 128 bytes",
+                    "invalid caveat name `{}`: expected 1 to 128 characters of `a-z A-Z 0-9 _ / | -`, not starting with `/`, `|` or `-`",
                     cav.name.text
                 ),
             );
@@ -132,6 +132,7 @@ impl Compiler {
             );
         }
         let mut parameters = Vec::new();
+        let mut checked_params = Vec::new();
         let mut seen = BTreeSet::new();
         for (param, type_ref) in &cav.params {
             if !is_cel_identifier(&param.text) {
@@ -153,18 +154,22 @@ impl Compiler {
                 );
                 continue;
             }
-            match self.caveat_type(type_ref) {
-                Some(ty) => parameters.push((param.text.clone(), ty)),
-                None => continue,
+            let ty = self.caveat_type(type_ref);
+            checked_params.push(caveat::Param {
+                name: param.text.clone(),
+                pos: param.pos,
+                ty: ty.clone(),
+            });
+            if let Some(ty) = ty {
+                parameters.push((param.text.clone(), ty));
             }
         }
-        let params: Vec<(String, Pos)> = cav
-            .params
-            .iter()
-            .map(|(name, _)| (name.text.clone(), name.pos))
-            .collect();
-        let cel_errors =
-            caveat::check_expression(&cav.name.text, &cav.expression, cav.expression_pos, &params);
+        let cel_errors = caveat::check_expression(
+            &cav.name.text,
+            &cav.expression,
+            cav.expression_pos,
+            &checked_params,
+        );
         self.errors.extend(cel_errors);
         if self.errors.len() > before {
             return None;
@@ -712,6 +717,20 @@ pub(crate) fn is_valid_type_name(name: &str) -> bool {
         return false;
     };
     is_name_segment(last, 64) && segments.iter().all(|s| is_name_segment(s, 63))
+}
+
+/// A caveat name as SpiceDB's API and stored caveat definitions allow it:
+/// `^[a-zA-Z0-9_][a-zA-Z0-9/_|-]{0,127}$` (the relationship parser in `tuple` applies the
+/// same rule, so every caveat a schema defines can be named in a relationship).
+pub(crate) fn is_valid_caveat_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'|' | b'-'))
 }
 
 /// A relation or permission: `[a-z][a-z0-9_]{1,62}[a-z0-9]`.

@@ -11,10 +11,10 @@ use super::error::Pos;
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenKind {
-    /// An identifier or keyword (`definition`, `user`, `_x1`).
+    /// An identifier or keyword (`definition`, `user`, `_x1`; also `9lives`: SpiceDB's lexer
+    /// reads any run of letters, digits and `_` as an identifier, and caveat names may start
+    /// with a digit).
     Ident(String),
-    /// A number (only meaningful inside CEL; an error elsewhere).
-    Number(String),
     /// A quoted string (only meaningful inside CEL).
     Str,
     LBrace,
@@ -50,7 +50,7 @@ impl TokenKind {
     /// How the token reads in an error message.
     pub(crate) fn describe(&self) -> String {
         match self {
-            TokenKind::Ident(s) | TokenKind::Number(s) | TokenKind::Other(s) => format!("`{s}`"),
+            TokenKind::Ident(s) | TokenKind::Other(s) => format!("`{s}`"),
             TokenKind::Str => "a string".to_string(),
             TokenKind::LBrace => "`{`".to_string(),
             TokenKind::RBrace => "`}`".to_string(),
@@ -249,11 +249,7 @@ impl<'a> Lexer<'a> {
                 .get(start..self.offset)
                 .unwrap_or_default()
                 .to_string();
-            return if c.is_ascii_digit() {
-                TokenKind::Number(text)
-            } else {
-                TokenKind::Ident(text)
-            };
+            return TokenKind::Ident(text);
         }
         if c == '"' || c == '\'' {
             return self.lex_string(c);

@@ -7,6 +7,7 @@
 
 mod ast;
 mod caveat;
+mod cel_types;
 mod compile;
 mod error;
 mod lexer;

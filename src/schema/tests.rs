@@ -358,7 +358,7 @@ fn caveat_is_captured_verbatim_with_nested_braces_and_strings() {
 
 #[test]
 fn caveat_parameter_types() {
-    let s = ok("caveat cav(a any, b bool, c string, d int, e uint, f double, g bytes, h duration, i timestamp, j ipaddress, k list<map<int>>) {\n a == b && c == d && e == f && g == h && i == j && k == k\n}");
+    let s = ok("caveat cav(a any, b bool, c string, d int, e uint, f double, g bytes, h duration, i timestamp, j ipaddress, k list<map<int>>) {\n a == 1 && b && c == 'x' && d + e > 1 && f > 0.5 && g == b'x' &&\n h > duration('1s') && i < timestamp('2030-01-01T00:00:00Z') && j.in_cidr('10.0.0.0/8') &&\n k[0]['x'] == 1\n}");
     let types: Vec<CaveatType> = s.caveats["cav"]
         .parameters
         .iter()
@@ -437,6 +437,38 @@ fn caveat_errors_are_positioned_in_the_schema_text() {
 }
 
 #[test]
+fn caveat_type_errors_are_positioned_in_the_schema_text() {
+    one_err(
+        "caveat cav(x int) {\n  x == 1 &&\n    x == 'a'\n}",
+        3,
+        7,
+        "invalid expression for caveat `cav`: no matching overload for `_==_` on (int, string)",
+    );
+    one_err(
+        "caveat cav(x int) { x + 1 }",
+        1,
+        21,
+        "caveat expression must result in a boolean value: found `int`",
+    );
+    // As in SpiceDB, a `dyn` result is not a `bool`.
+    one_err("caveat cav(x any) { x }", 1, 21, "found `dyn`");
+    // SpiceDB declares `uint` parameters as CEL `int`.
+    one_err(
+        "caveat cav(x uint) { x == 1u }",
+        1,
+        24,
+        "no matching overload for `_==_` on (int, uint)",
+    );
+    one_err(
+        "caveat cav(ip ipaddress) {\n  ip.in_cidr(1)\n}",
+        2,
+        13,
+        "no matching overload for `in_cidr` on ipaddress.(int)",
+    );
+    ok("caveat cav(x any, m map<any>) { x == 1 && m.a.b > 2 && m['c'][0] == 'x' }");
+}
+
+#[test]
 fn caveat_expression_nesting_is_bounded() {
     let deep = format!(
         "caveat cav(x int) {{ {}x{} == 1 }}",
@@ -464,6 +496,20 @@ fn error_duplicate_definition_and_caveat_names() {
         8,
         "reused",
     );
+}
+
+#[test]
+fn caveat_names_follow_spicedb_api_rule() {
+    // One and two characters are fine, as in SpiceDB's `CaveatDefinition.name` pattern.
+    ok("caveat c(x int) { x == 1 }\ncaveat c1(x int) { x == 1 }\ncaveat Ab_9(x int) { x == 1 }");
+    one_err(
+        "caveat café(x int) { x == 1 }",
+        1,
+        8,
+        "invalid caveat name `café`",
+    );
+    let long = format!("caveat {}(x int) {{ x == 1 }}", "c".repeat(129));
+    one_err(&long, 1, 8, "expected 1 to 128 characters");
 }
 
 #[test]

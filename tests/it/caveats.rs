@@ -1,14 +1,218 @@
 //! Caveated relationships: a property test of check and lookup-resources against a naive
 //! three-valued reference evaluator (has / no / conditional), over random graphs, stored caveat
-//! contexts and request contexts.
+//! contexts and request contexts; and caveat expressions end to end: type errors refused at
+//! schema write with their position, timestamps, durations and bytes evaluated through
+//! `Engine::check`, caveat names as SpiceDB allows them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use proptest::prelude::*;
-use zanzi::engine::{Context, Engine, Permissionship};
-use zanzi::tuple::{ObjectRef, SubjectRef};
+use zanzi::clock::FixedClock;
+use zanzi::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
+use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use crate::support::{engine_with, expr_over, Expr};
+
+fn context(value: serde_json::Value) -> Context {
+    value.as_object().unwrap().clone()
+}
+
+fn write(engine: &Engine, relationships: &[&str]) {
+    let updates: Vec<Update> = relationships
+        .iter()
+        .map(|text| Update {
+            op: UpdateOp::Touch,
+            relationship: Relationship::parse(text).unwrap(),
+        })
+        .collect();
+    engine.write_relationships(&updates, &[]).unwrap();
+}
+
+fn check_with(engine: &Engine, text: &str, ctx: &Context) -> Permissionship {
+    let rel = Relationship::parse(text).unwrap();
+    engine
+        .check(&rel.resource, &rel.relation, &rel.subject, ctx)
+        .unwrap()
+        .permissionship
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The schema error `write_schema` gives for `text`, as one line of text.
+fn schema_error(text: &str) -> String {
+    let (engine, _dir) = engine_with("definition user {}", &[]);
+    let error = engine.write_schema(text).unwrap_err();
+    assert!(matches!(error, EngineError::Schema(_)), "{error}");
+    error.to_string()
+}
+
+#[test]
+fn caveat_type_errors_are_refused_at_schema_write_with_their_position() {
+    let text = "definition user {}\ncaveat c(a int) {\n  a == \"x\"\n}";
+    assert_eq!(
+        schema_error(text),
+        "invalid schema: line 3, column 5: invalid expression for caveat `c`: no matching overload for `_==_` on (int, string)"
+    );
+    let text = "definition user {}\ncaveat c(a int) { a + 1 }";
+    assert_eq!(
+        schema_error(text),
+        "invalid schema: line 2, column 19: invalid expression for caveat `c`: caveat expression must result in a boolean value: found `int`"
+    );
+    let text = "definition user {}\ncaveat only_ip(ip ipaddress) {\n  ip.in_cidr(1)\n}";
+    let error = schema_error(text);
+    assert!(
+        error.starts_with("invalid schema: line 3, column "),
+        "{error}"
+    );
+    assert!(
+        error.contains("no matching overload for `in_cidr` on ipaddress.(int)"),
+        "{error}"
+    );
+    let text = "definition user {}\ncaveat c(a int, d double) { a + d > 1.0 }";
+    assert!(
+        schema_error(text).contains("no matching overload for `_+_` on (int, double)"),
+        "{text}"
+    );
+    let text = "definition user {}\ncaveat c(a string) { a.shout() }";
+    assert!(
+        schema_error(text).contains("undeclared reference to `shout`"),
+        "{text}"
+    );
+}
+
+/// An engine whose store's clock is `clock`, with `schema` written.
+fn engine_with_clock(schema: &str, clock: Arc<FixedClock>) -> (Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        clock,
+        ..StoreOptions::default()
+    };
+    let store = RocksStore::open(dir.path(), options).unwrap();
+    let engine = Engine::new(Arc::new(store), EngineConfig::default()).unwrap();
+    engine.write_schema(schema).unwrap();
+    (engine, dir)
+}
+
+#[test]
+fn timestamp_methods_evaluate_through_check() {
+    // CEL has no "now": the caller passes it, here read from the same pinned clock that
+    // decides whether the relationship has expired.
+    let schema = "use expiration
+        definition user {}
+        caveat office_hours(now timestamp, tz string, opened_at timestamp, ttl duration) {
+            now.getHours(tz) >= 9 && now.getHours(tz) < 17 &&
+            now.getDayOfWeek(tz) >= 1 && now.getDayOfWeek(tz) <= 5 &&
+            now < opened_at + ttl
+        }
+        definition doc {
+            relation viewer: user with office_hours and expiration
+            permission view = viewer
+        }";
+    let clock = Arc::new(FixedClock::new(at("2030-01-07T08:30:00Z")));
+    let (engine, _dir) = engine_with_clock(schema, clock.clone());
+    write(
+        &engine,
+        &[
+            r#"doc:1#viewer@user:ann[office_hours:{"tz":"Europe/Paris","opened_at":"2030-01-01T00:00:00Z","ttl":"720h"}][expiration:2030-02-01T00:00:00Z]"#,
+        ],
+    );
+    let now = |clock: &FixedClock| {
+        context(serde_json::json!({
+            "now": zanzi::clock::Clock::now(clock).to_rfc3339_opts(SecondsFormat::Secs, true)
+        }))
+    };
+    let view = "doc:1#view@user:ann";
+    // Monday 7 January 2030, 09:30 in Paris.
+    assert_eq!(check_with(&engine, view, &now(&clock)), Permissionship::Has);
+    // 07:30 in Paris: before office hours.
+    clock.set(at("2030-01-07T06:30:00Z"));
+    assert_eq!(check_with(&engine, view, &now(&clock)), Permissionship::No);
+    // Saturday.
+    clock.set(at("2030-01-12T10:00:00Z"));
+    assert_eq!(check_with(&engine, view, &now(&clock)), Permissionship::No);
+    // Past `opened_at + ttl` (31 January): the caveat says no.
+    clock.set(at("2030-01-31T10:00:00Z"));
+    assert_eq!(check_with(&engine, view, &now(&clock)), Permissionship::No);
+    // No "now" given: conditional on it.
+    clock.set(at("2030-01-07T08:30:00Z"));
+    assert_eq!(
+        check_with(&engine, view, &Context::new()),
+        Permissionship::conditional(["now".to_string()])
+    );
+    // Past the relationship's expiration it is gone, whatever the caveat says.
+    clock.set(at("2030-02-04T09:00:00Z"));
+    let mut ctx = now(&clock);
+    ctx.insert("ttl".to_string(), "8760h".into());
+    assert_eq!(check_with(&engine, view, &ctx), Permissionship::No);
+}
+
+#[test]
+fn bytes_context_is_base64_through_check() {
+    let schema = "definition user {}
+        caveat token_matches(token bytes, expected bytes) { token == expected && size(token) == 3 }
+        definition doc { relation viewer: user with token_matches }";
+    let (engine, _dir) = engine_with(
+        schema,
+        &[r#"doc:1#viewer@user:ann[token_matches:{"expected":"AQID"}]"#],
+    );
+    let view = "doc:1#viewer@user:ann";
+    let good = context(serde_json::json!({"token": "AQID"}));
+    assert_eq!(check_with(&engine, view, &good), Permissionship::Has);
+    let other = context(serde_json::json!({"token": "AQIE"}));
+    assert_eq!(check_with(&engine, view, &other), Permissionship::No);
+    // Not base64: a context type error, never an answer.
+    let rel = Relationship::parse(view).unwrap();
+    let raw = context(serde_json::json!({"token": "\u{1}\u{2}\u{3}"}));
+    let error = engine
+        .check(&rel.resource, &rel.relation, &rel.subject, &raw)
+        .unwrap_err();
+    assert!(
+        matches!(error, EngineError::CaveatContextType { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn schema_and_relationships_agree_on_caveat_names() {
+    for name in [
+        "c",
+        "c1",
+        "Cav",
+        "_x",
+        "9lives",
+        "a_b",
+        "café",
+        "way_too_long",
+    ] {
+        let name = if name == "way_too_long" {
+            "c".repeat(129)
+        } else {
+            name.to_string()
+        };
+        let schema = format!(
+            "definition user {{}}\ncaveat {name}(x int) {{ x == 1 }}\ndefinition doc {{ relation viewer: user with {name} }}"
+        );
+        let compiles = zanzi::schema::compile(&schema).is_ok();
+        let relationship = format!("doc:1#viewer@user:ann[{name}:{{\"x\":1}}]");
+        let parses = Relationship::parse(&relationship).is_ok();
+        assert_eq!(compiles, parses, "caveat name `{name}`");
+        if compiles {
+            let (engine, _dir) = engine_with(&schema, &[&relationship]);
+            assert_eq!(
+                check_with(&engine, "doc:1#viewer@user:ann", &Context::new()),
+                Permissionship::Has,
+                "caveat name `{name}`"
+            );
+        }
+    }
+}
 
 /// The reference's three values, kept separate from the engine's `Permissionship`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
