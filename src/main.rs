@@ -375,6 +375,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { target, file } => run_import(&target, &file),
         Command::Export { target } => {
             let mut out = std::io::stdout().lock();
+            let progress = indicatif::ProgressBar::new_spinner();
+            progress.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos} relationships ({per_sec})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
             match Backend::open(&target)? {
                 Backend::Local(engine) => {
                     let mut after: Option<Relationship> = None;
@@ -387,6 +394,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         for rel in &page {
                             writeln!(out, "{rel}")?;
                         }
+                        progress.inc(page.len() as u64);
                         match page.last() {
                             Some(last) if page.len() == 1_000 => after = Some(last.clone()),
                             _ => break,
@@ -394,6 +402,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
                 Backend::Remote(client) => client.export(|page| {
+                    progress.inc(page.len() as u64);
                     for rel in page {
                         if writeln!(out, "{rel}").is_err() {
                             break;
@@ -402,6 +411,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(())
                 })?,
             }
+            progress.finish_and_clear();
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -745,6 +745,16 @@ fn watch_delivers_writes_and_resumes_from_a_token() {
         after["isCheckpoint"], true,
         "the group write is filtered out: {after}"
     );
+    drop(resumed);
+    let future = bump_token(written["writtenAt"]["token"].as_str().unwrap(), 100);
+    expect_error(
+        &server,
+        "/v1/watch",
+        &json!({"optionalStartCursor": {"token": future}}),
+        400,
+        3,
+        "future",
+    );
 }
 
 #[test]
