@@ -22,7 +22,8 @@ use super::plan::{MemberKey, Plan};
 use super::EngineError;
 use crate::revision::Revision;
 use crate::schema::Schema;
-use crate::store::{Snapshot, TupleStore};
+use crate::store::{Change, Snapshot, TupleStore, Update, UpdateOp};
+use crate::tuple::Relationship;
 
 /// Log entries read per step while catching up.
 const FOLLOW_BATCH: usize = 256;
@@ -121,20 +122,77 @@ impl Accel {
                 return;
             };
             let last = *last;
-            {
-                let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-                if let Some(index) = groups.as_mut() {
-                    index.apply(&entries);
-                }
-            }
-            {
-                let mut tracker = self.tracker.write().unwrap_or_else(PoisonError::into_inner);
-                for (revision, changes) in &entries {
-                    tracker.record(*revision, changes);
-                }
-            }
+            let changes: Vec<(Revision, bool, &Relationship)> = entries
+                .iter()
+                .flat_map(|(revision, changes)| {
+                    changes
+                        .iter()
+                        .map(move |c| (*revision, c.op == UpdateOp::Delete, &c.relationship))
+                })
+                .collect();
+            self.apply(&changes, &entries, last);
             self.position.store(last.0, Ordering::Release);
         }
+    }
+
+    /// Feeds changes (in revision order, up to and including revision `through`) to the
+    /// index and the tracker; `entries` lists every revision with its changes' relationships
+    /// for the tracker.
+    fn apply(
+        &self,
+        changes: &[(Revision, bool, &Relationship)],
+        entries: &[(Revision, Vec<Change>)],
+        through: Revision,
+    ) {
+        {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = groups.as_mut() {
+                index.apply(changes, through);
+            }
+        }
+        let mut tracker = self.tracker.write().unwrap_or_else(PoisonError::into_inner);
+        for (revision, changes) in entries {
+            tracker.record(*revision, changes.iter().map(|c| &c.relationship));
+        }
+    }
+
+    /// After the engine's own write at `revision`: when the accelerators have read every
+    /// revision before it, `updates` are exactly that revision's changes (a delete of something
+    /// absent is logged as nothing, and recording it anyway only makes the tracker more
+    /// cautious and leaves the index as it is), so they are applied without reading the log
+    /// back; otherwise the log is read as usual.
+    pub(crate) fn after_own_write(
+        &self,
+        store: &dyn TupleStore,
+        revision: Revision,
+        updates: &[Update],
+    ) {
+        if !self.active() {
+            return;
+        }
+        let _guard = self
+            .following
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.read_position().next() != revision {
+            self.follow_locked(store);
+            return;
+        }
+        let changes: Vec<(Revision, bool, &Relationship)> = updates
+            .iter()
+            .map(|u| (revision, u.op == UpdateOp::Delete, &u.relationship))
+            .collect();
+        {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = groups.as_mut() {
+                index.apply(&changes, revision);
+            }
+        }
+        self.tracker
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(revision, updates.iter().map(|u| &u.relationship));
+        self.position.store(revision.0, Ordering::Release);
     }
 
     /// The revision both the tracker and the index have applied.

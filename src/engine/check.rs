@@ -13,8 +13,6 @@
 //! expiration it read, the depth it needed, and whether it was cut short by a pair on the
 //! caller's part of the path (then it is not cached).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use super::cache::{CacheKey, CachedAnswer};
@@ -24,8 +22,9 @@ use crate::tuple::{ObjectRef, Relationship, SubjectRef, WILDCARD_ID};
 
 /// The state of one check walk.
 pub(crate) struct Walk {
-    /// The (resource, member) pairs on the current recursion path, with their positions.
-    path: HashMap<(ObjectRef, String), usize>,
+    /// The (resource, member) pairs on the current recursion path, outermost first (at most
+    /// the depth budget long, so a linear search beats hashing).
+    path: Vec<(ObjectRef, String)>,
     /// What the answer being computed rests on so far.
     rests_on: RestsOn,
 }
@@ -33,7 +32,7 @@ pub(crate) struct Walk {
 impl Walk {
     pub(crate) fn new() -> Self {
         Self {
-            path: HashMap::new(),
+            path: Vec::new(),
             rests_on: RestsOn::NOTHING,
         }
     }
@@ -118,8 +117,11 @@ impl Query<'_> {
         let Some(def) = self.schema.definition(&resource.object_type) else {
             return Ok(Permissionship::No);
         };
-        let key = (resource.clone(), member.to_string());
-        if let Some(&position) = walk.path.get(&key) {
+        let on_path = walk
+            .path
+            .iter()
+            .position(|(object, name)| object == resource && name == member);
+        if let Some(position) = on_path {
             walk.rests_on.lowest_cut = walk.rests_on.lowest_cut.min(position);
             return Ok(Permissionship::No);
         }
@@ -144,7 +146,7 @@ impl Query<'_> {
         }
         let outer = std::mem::replace(&mut walk.rests_on, RestsOn::NOTHING);
         walk.rests_on.reach(depth);
-        walk.path.insert(key.clone(), position);
+        walk.path.push((resource.clone(), member.to_string()));
         let result = match definition {
             Some(Member::Relation(relation)) => {
                 self.check_relation(resource, relation, subject, depth, walk)
@@ -154,7 +156,7 @@ impl Query<'_> {
             }
             None => Ok(Permissionship::No),
         };
-        walk.path.remove(&key);
+        walk.path.pop();
         let inner = std::mem::replace(&mut walk.rests_on, outer);
         walk.rests_on.merge(inner);
         if let (Some(key), Ok(answer)) = (cache_key, &result) {

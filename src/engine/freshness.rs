@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::plan::MemberKey;
 use crate::revision::Revision;
-use crate::store::Change;
+use crate::tuple::Relationship;
 
 /// Last-written revisions per `(object type, relation)`, exact for `(floor, applied]`.
 #[derive(Debug)]
@@ -19,7 +19,8 @@ pub(crate) struct Tracker {
     applied: Revision,
     /// The newest revision that wrote any relation.
     last_any: Revision,
-    last: HashMap<MemberKey, Revision>,
+    /// Per type, per relation (nested so look-ups borrow instead of allocating).
+    last: HashMap<String, HashMap<String, Revision>>,
 }
 
 impl Tracker {
@@ -40,17 +41,34 @@ impl Tracker {
 
     /// Records the changes of revision `revision` (log entries must come in order; entries at
     /// or before the last one applied are skipped).
-    pub(crate) fn record(&mut self, revision: Revision, changes: &[Change]) {
+    pub(crate) fn record<'r>(
+        &mut self,
+        revision: Revision,
+        written: impl IntoIterator<Item = &'r Relationship>,
+    ) {
         if revision <= self.applied {
             return;
         }
-        for change in changes {
-            let rel = &change.relationship;
-            let key = (rel.resource.object_type.clone(), rel.relation.clone());
-            self.last.insert(key, revision);
-            self.last_any = revision;
+        for relationship in written {
+            self.written(revision, relationship);
         }
         self.applied = revision;
+    }
+
+    fn written(&mut self, revision: Revision, relationship: &Relationship) {
+        self.last_any = revision;
+        let object_type = &relationship.resource.object_type;
+        if !self.last.contains_key(object_type) {
+            self.last.insert(object_type.clone(), HashMap::new());
+        }
+        let Some(relations) = self.last.get_mut(object_type) else {
+            return;
+        };
+        if let Some(last) = relations.get_mut(&relationship.relation) {
+            *last = revision;
+        } else {
+            relations.insert(relationship.relation.clone(), revision);
+        }
     }
 
     /// Whether none of `dependencies` was written between `a` and `b` (in either order), as far
@@ -68,9 +86,12 @@ impl Tracker {
         if self.last_any <= low {
             return true;
         }
-        dependencies
-            .iter()
-            .all(|dep| self.last.get(dep).is_none_or(|written| *written <= low))
+        dependencies.iter().all(|(object_type, relation)| {
+            self.last
+                .get(object_type)
+                .and_then(|relations| relations.get(relation))
+                .is_none_or(|written| *written <= low)
+        })
     }
 }
 
@@ -78,14 +99,10 @@ impl Tracker {
 mod tests {
     use super::Tracker;
     use crate::revision::Revision;
-    use crate::store::{Change, UpdateOp};
     use crate::tuple::Relationship;
 
-    fn change(text: &str) -> Change {
-        Change {
-            op: UpdateOp::Touch,
-            relationship: Relationship::parse(text).unwrap_or_else(|e| panic!("{e}")),
-        }
+    fn change(text: &str) -> Relationship {
+        Relationship::parse(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn key(t: &str, r: &str) -> (String, String) {
@@ -110,7 +127,7 @@ mod tests {
     #[test]
     fn revisions_outside_the_known_window_count_as_changed() {
         let mut tracker = Tracker::new(Revision(3));
-        tracker.record(Revision(4), &[]);
+        tracker.record(Revision(4), &[] as &[Relationship]);
         let viewer = [key("doc", "viewer")];
         assert!(tracker.unchanged_between(&viewer, Revision(3), Revision(4)));
         assert!(!tracker.unchanged_between(&viewer, Revision(2), Revision(4)));

@@ -30,7 +30,7 @@ use roaring::RoaringBitmap;
 use super::plan::Plan;
 use crate::revision::Revision;
 use crate::schema::{AllowedKind, Schema};
-use crate::store::{Change, RelationshipFilter, Snapshot, StoreError, UpdateOp};
+use crate::store::{RelationshipFilter, Snapshot, StoreError};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// The index of every self-recursive relation of one schema generation.
@@ -91,26 +91,26 @@ impl GroupIndex {
         self.applied
     }
 
-    /// Applies log entries (in revision order; those at or before `applied` are skipped).
-    pub(crate) fn apply(&mut self, entries: &[(Revision, Vec<Change>)]) {
+    /// Applies changes, in revision order; those at or before `applied` are skipped. Each is
+    /// the revision, whether the relationship was deleted, and the relationship (as written,
+    /// or as it was for a delete).
+    pub(crate) fn apply(&mut self, changes: &[(Revision, bool, &Relationship)], through: Revision) {
         let applied = self.applied;
         for index in &mut self.relations {
-            let relevant: Vec<(Revision, &Change)> = entries
+            let relevant: Vec<(Revision, bool, &Relationship)> = changes
                 .iter()
-                .filter(|(revision, _)| *revision > applied)
-                .flat_map(|(revision, changes)| changes.iter().map(move |c| (*revision, c)))
-                .filter(|(_, c)| {
-                    c.relationship.resource.object_type == index.object_type
-                        && c.relationship.relation == index.relation
+                .filter(|(revision, _, rel)| {
+                    *revision > applied
+                        && rel.resource.object_type == index.object_type
+                        && rel.relation == index.relation
                 })
+                .copied()
                 .collect();
             if !relevant.is_empty() {
                 index.apply(&relevant);
             }
         }
-        if let Some((last, _)) = entries.last() {
-            self.applied = self.applied.max(*last);
-        }
+        self.applied = self.applied.max(through);
     }
 
     /// The index of `object_type#relation`, if it is indexed and exact for `revision` under
@@ -300,19 +300,18 @@ impl RelationIndex {
 
     /// Applies this relation's changes (in revision order) and recomputes the closures that
     /// may have changed.
-    fn apply(&mut self, changes: &[(Revision, &Change)]) {
+    fn apply(&mut self, changes: &[(Revision, bool, &Relationship)]) {
         let mut sources = RoaringBitmap::new();
-        for (_, change) in changes {
-            if self.is_self_set(&change.relationship.subject) {
-                sources.insert(self.intern(&change.relationship.resource.object_id));
+        for (_, _, rel) in changes {
+            if self.is_self_set(&rel.subject) {
+                sources.insert(self.intern(&rel.resource.object_id));
             }
         }
         let before = self.ancestors(&sources);
-        for (revision, change) in changes {
-            let rel = &change.relationship;
+        for (revision, deleted, rel) in changes {
             let group = self.intern(&rel.resource.object_id);
             self.remove_edge(group, &rel.subject);
-            if change.op != UpdateOp::Delete {
+            if !deleted {
                 self.add_edge(group, rel);
             }
             self.last_change = self.last_change.max(*revision);
@@ -565,25 +564,19 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let mut index = RelationIndex::new(&schema, "group", "member", Revision(1));
-        let changes: Vec<Change> = edges
-            .iter()
-            .map(|text| Change {
-                op: UpdateOp::Touch,
-                relationship: Relationship::parse(text).unwrap_or_else(|e| panic!("{e}")),
-            })
-            .collect();
-        let revisioned: Vec<(Revision, &Change)> =
-            changes.iter().map(|c| (Revision(2), c)).collect();
-        index.apply(&revisioned);
+        let rels: Vec<Relationship> = edges.iter().map(|text| rel(text)).collect();
+        let changes: Vec<(Revision, bool, &Relationship)> =
+            rels.iter().map(|r| (Revision(2), false, r)).collect();
+        index.apply(&changes);
         index
     }
 
+    fn rel(text: &str) -> Relationship {
+        Relationship::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn delete(index: &mut RelationIndex, text: &str) {
-        let change = Change {
-            op: UpdateOp::Delete,
-            relationship: Relationship::parse(text).unwrap_or_else(|e| panic!("{e}")),
-        };
-        index.apply(&[(Revision(3), &change)]);
+        index.apply(&[(Revision(3), true, &rel(text))]);
     }
 
     fn member(index: &RelationIndex, group: &str, subject: &str) -> Option<bool> {
@@ -669,12 +662,7 @@ mod tests {
     fn touch_replaces_an_edge_kind() {
         let mut index = index(&["group:a#member@user:ann[cav]"]);
         assert_eq!(member(&index, "a", "user:ann"), None);
-        let change = Change {
-            op: UpdateOp::Touch,
-            relationship: Relationship::parse("group:a#member@user:ann")
-                .unwrap_or_else(|e| panic!("{e}")),
-        };
-        index.apply(&[(Revision(3), &change)]);
+        index.apply(&[(Revision(3), false, &rel("group:a#member@user:ann"))]);
         assert_eq!(member(&index, "a", "user:ann"), Some(true));
         delete(&mut index, "group:a#member@user:ann");
         assert_eq!(member(&index, "a", "user:ann"), Some(false));

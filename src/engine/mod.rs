@@ -232,7 +232,8 @@ impl Engine {
         }
         let revision = self.store.write(updates, preconditions)?;
         // Readers would catch up by themselves; the writer doing it keeps them from paying.
-        self.accel.follow(self.store.as_ref(), true);
+        self.accel
+            .after_own_write(self.store.as_ref(), revision, updates);
         Ok(revision)
     }
 
