@@ -1,7 +1,10 @@
 //! Engine benchmarks on a store of over a million relationships on disk.
 //!
 //! The store is built once (fixed seed) under `$CARGO_TARGET_DIR/zanzi-bench-store` and reused
-//! by later runs; delete the folder to rebuild it. Names carry their parameters.
+//! by later runs; delete the folder to rebuild it. Names carry their parameters. Unprefixed
+//! names run the plain walk (no cache, no group index), as before the accelerators existed;
+//! `group_index/` runs with the nested-group index alone, and `cached/` with the cache and the
+//! index (the default configuration), repeating the same query.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -11,7 +14,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use zanzi::engine::{Context, Engine, EngineConfig};
-use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions, TupleStore, Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 const SCHEMA: &str = "
@@ -110,21 +113,33 @@ fn scenario() -> Vec<String> {
     rels
 }
 
-fn open_engine() -> Engine {
+/// Scenario relationships added after the first bench store was built; touched (idempotently)
+/// on every open so older stores get them too.
+fn later_scenario() -> Vec<String> {
+    // A group holding the 1,000 `fan` groups as nested members: user:fan is in it through fan999.
+    (0..1000)
+        .map(|g| format!("group:fanin#member@group:fan{g}#member"))
+        .collect()
+}
+
+/// The bench store (built on first use).
+fn open_store() -> Arc<dyn TupleStore> {
     let dir = store_dir();
     let fresh = !dir.join("READY").exists();
     if fresh {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let store = RocksStore::open(
-        &dir,
-        StoreOptions {
-            sync_writes: false,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("open bench store");
-    let engine = Engine::new(Arc::new(store), EngineConfig::default()).expect("engine");
+    let store: Arc<dyn TupleStore> = Arc::new(
+        RocksStore::open(
+            &dir,
+            StoreOptions {
+                sync_writes: false,
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open bench store"),
+    );
+    let engine = Engine::new(Arc::clone(&store), EngineConfig::plain()).expect("engine");
     if fresh {
         engine.write_schema(SCHEMA).expect("schema");
         let mut rng = Rng(0x5eed);
@@ -140,6 +155,16 @@ fn open_engine() -> Engine {
         write_all(&engine, filler.chain(scenario()));
         std::fs::write(dir.join("READY"), b"1").expect("mark store ready");
     }
+    write_all(&engine, later_scenario().into_iter());
+    store
+}
+
+/// An engine over `store` with `config`; reports how long it took to start (the group index is
+/// built from the store at startup).
+fn engine(store: &Arc<dyn TupleStore>, name: &str, config: EngineConfig) -> Engine {
+    let started = std::time::Instant::now();
+    let engine = Engine::new(Arc::clone(store), config).expect("engine");
+    eprintln!("engine `{name}` started in {:?}", started.elapsed());
     engine
 }
 
@@ -152,70 +177,126 @@ fn doc(id: &str) -> ObjectRef {
 }
 
 fn bench_checks(c: &mut Criterion) {
-    let engine = open_engine();
+    let store = open_store();
+    let plain = engine(&store, "plain", EngineConfig::plain());
+    let indexed = engine(
+        &store,
+        "group index",
+        EngineConfig {
+            group_index: true,
+            ..EngineConfig::plain()
+        },
+    );
+    let cached = engine(&store, "cache and group index", EngineConfig::default());
     let ctx = Context::new();
     let mut group = c.benchmark_group("check");
     let cases = [
-        ("direct", doc("direct"), "owner"),
-        ("nested_groups/depth=5", doc("nested5"), "deep"),
-        ("nested_groups/depth=30", doc("nested30"), "deep"),
-        ("union_of_groups/groups=1000", doc("fanout"), "fan"),
+        ("direct", doc("direct"), "view", "owner"),
+        ("nested_groups/depth=5", doc("nested5"), "view", "deep"),
+        ("nested_groups/depth=30", doc("nested30"), "view", "deep"),
+        ("union_of_groups/groups=1000", doc("fanout"), "view", "fan"),
+        (
+            "nested_fanout/groups=1000",
+            ObjectRef::new("group", "fanin").expect("group"),
+            "member",
+            "fan",
+        ),
     ];
-    for (name, resource, user) in cases {
-        let who = subject(&format!("user:{user}"));
-        let answer = engine.check(&resource, "view", &who, &ctx).expect("check");
-        assert!(answer.permissionship.is_has(), "{name} must be allowed");
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(engine.check(&resource, "view", &who, &ctx).expect("check")))
-        });
+    for (prefix, engine) in [
+        ("", &plain),
+        ("group_index/", &indexed),
+        ("cached/", &cached),
+    ] {
+        for (name, resource, permission, user) in &cases {
+            if prefix == "group_index/" && *name == "direct" {
+                continue; // no group involved
+            }
+            let who = subject(&format!("user:{user}"));
+            let answer = engine
+                .check(resource, permission, &who, &ctx)
+                .expect("check");
+            assert!(
+                answer.permissionship.is_has(),
+                "{prefix}{name} must be allowed"
+            );
+            group.bench_function(format!("{prefix}{name}"), |b| {
+                b.iter(|| {
+                    black_box(
+                        engine
+                            .check(resource, permission, &who, &ctx)
+                            .expect("check"),
+                    )
+                })
+            });
+        }
     }
     group.finish();
+    eprintln!("cache: {:?}", cached.cache_stats());
 }
 
 fn bench_lookups(c: &mut Criterion) {
-    let engine = open_engine();
+    let store = open_store();
+    let plain = engine(&store, "plain", EngineConfig::plain());
+    let indexed = engine(
+        &store,
+        "group index",
+        EngineConfig {
+            group_index: true,
+            ..EngineConfig::plain()
+        },
+    );
     let ctx = Context::new();
     let mut group = c.benchmark_group("lookup_resources");
     group.sample_size(10);
-    for (name, user, expected) in [
-        ("docs=10k", "reader10k", 10_000usize),
-        ("docs=100k", "reader100k", 100_000),
-    ] {
-        let who = subject(&format!("user:{user}"));
-        let (found, _) = engine
-            .lookup_resources("doc", "view", &who, &ctx)
-            .expect("lookup");
-        assert_eq!(found.len(), expected, "{name}");
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                black_box(
-                    engine
-                        .lookup_resources("doc", "view", &who, &ctx)
-                        .expect("lookup"),
-                )
-            })
-        });
+    for (prefix, engine) in [("", &plain), ("group_index/", &indexed)] {
+        for (name, user, expected) in [
+            ("docs=10k", "reader10k", 10_000usize),
+            ("docs=100k", "reader100k", 100_000),
+        ] {
+            let who = subject(&format!("user:{user}"));
+            let (found, _) = engine
+                .lookup_resources("doc", "view", &who, &ctx)
+                .expect("lookup");
+            assert_eq!(found.len(), expected, "{name}");
+            group.bench_function(format!("{prefix}{name}"), |b| {
+                b.iter(|| {
+                    black_box(
+                        engine
+                            .lookup_resources("doc", "view", &who, &ctx)
+                            .expect("lookup"),
+                    )
+                })
+            });
+        }
     }
     group.finish();
 }
 
 fn bench_writes(c: &mut Criterion) {
-    let engine = open_engine();
+    let store = open_store();
     let mut group = c.benchmark_group("write");
     group.sample_size(10);
     let mut round = 0u64;
-    group.bench_function("relationships=10k/batch=1000", |b| {
-        b.iter_batched(
-            || {
-                round += 1;
-                (0..10_000)
-                    .map(|i| format!("doc:w{round}_{i}#viewer@user:writer{}", i % 97))
-                    .collect::<Vec<_>>()
-            },
-            |texts| write_all(&engine, texts.into_iter()),
-            BatchSize::PerIteration,
-        )
-    });
+    // Plain: the store alone. Accelerated: the writer also feeds the log to the cache's write
+    // tracker and the group index before returning.
+    for (prefix, config) in [
+        ("", EngineConfig::plain()),
+        ("accelerated/", EngineConfig::default()),
+    ] {
+        let engine = engine(&store, prefix, config);
+        group.bench_function(format!("{prefix}relationships=10k/batch=1000"), |b| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    (0..10_000)
+                        .map(|i| format!("doc:w{round}_{i}#viewer@user:writer{}", i % 97))
+                        .collect::<Vec<_>>()
+                },
+                |texts| write_all(&engine, texts.into_iter()),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 }
 

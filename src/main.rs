@@ -60,6 +60,10 @@ enum Command {
         /// Skip the check / lookup agreement pass.
         #[arg(long)]
         skip_consistency: bool,
+        /// Answer by the plain walk, without the check cache and the nested-group index
+        /// (for comparing answers).
+        #[arg(long, hide = true)]
+        plain: bool,
     },
     /// Check a permission: `doc:1#view@user:tom`. Exits 0 (has), 1 (no) or 2 (conditional).
     Check {
@@ -242,6 +246,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             together,
             now,
             skip_consistency,
+            plain,
         } => {
             let now = now
                 .map(|n| parse_expiration(&n))
@@ -250,6 +255,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = ValidateOptions {
                 now,
                 skip_consistency,
+                engine: if plain {
+                    EngineConfig::plain()
+                } else {
+                    EngineConfig::default()
+                },
             };
             run_validate(&files, together, &options)
         }

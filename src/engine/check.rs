@@ -4,15 +4,80 @@
 //! intersections and exclusions evaluate both sides; arrows read the tupleset relation and
 //! check the target on each object; subject sets recurse. A (resource, member) pair already
 //! being evaluated on the current path is a cycle and contributes "no" (the least fixed point).
+//!
+//! With the accelerators on, a self-recursive relation whose nested groups the index covers is
+//! answered by one bitmap probe, and answers are looked up in and stored to the check cache:
+//! the whole request's answer always, and the answer of a sub-check reached through a subject
+//! set or an arrow when its member cannot reach itself in the schema (so its answer cannot
+//! depend on the caller's path). The walk records what each answer rests on: the earliest
+//! expiration it read, the depth it needed, and whether it was cut short by a pair on the
+//! caller's part of the path (then it is not cached).
 
-use std::collections::HashSet;
+use chrono::{DateTime, Utc};
 
+use super::cache::{CacheKey, CachedAnswer};
 use super::{caveat, EngineError, Permissionship, Query};
 use crate::schema::{AllowedKind, ArrowMode, Member, RelationDefinition, Rewrite};
-use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
+use crate::tuple::{ObjectRef, Relationship, SubjectRef, WILDCARD_ID};
 
-/// The (resource, member) pairs on the current recursion path.
-type Path = HashSet<(ObjectRef, String)>;
+/// The state of one check walk.
+pub(crate) struct Walk {
+    /// The (resource, member) pairs on the current recursion path, outermost first (at most
+    /// the depth budget long, so a linear search beats hashing).
+    path: Vec<(ObjectRef, String)>,
+    /// What the answer being computed rests on so far.
+    rests_on: RestsOn,
+}
+
+impl Walk {
+    pub(crate) fn new() -> Self {
+        Self {
+            path: Vec::new(),
+            rests_on: RestsOn::NOTHING,
+        }
+    }
+}
+
+/// What an answer rests on.
+#[derive(Debug, Clone, Copy)]
+struct RestsOn {
+    /// The lowest path position where the walk met a pair already on the path.
+    lowest_cut: usize,
+    /// The lowest remaining depth the walk reached (an index probe counts as the depth its
+    /// bound says the walk would have reached).
+    lowest_depth: u32,
+    /// The earliest expiration among the relationships read.
+    expires: Option<DateTime<Utc>>,
+}
+
+impl RestsOn {
+    const NOTHING: RestsOn = RestsOn {
+        lowest_cut: usize::MAX,
+        lowest_depth: u32::MAX,
+        expires: None,
+    };
+
+    fn reach(&mut self, depth: u32) {
+        self.lowest_depth = self.lowest_depth.min(depth);
+    }
+
+    fn expire(&mut self, at: Option<DateTime<Utc>>) {
+        self.expires = match (self.expires, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn read(&mut self, rel: &Relationship) {
+        self.expire(rel.expiration);
+    }
+
+    fn merge(&mut self, inner: RestsOn) {
+        self.lowest_cut = self.lowest_cut.min(inner.lowest_cut);
+        self.reach(inner.lowest_depth);
+        self.expire(inner.expires);
+    }
+}
 
 impl Query<'_> {
     /// Does `subject` have `member` on `resource`?
@@ -25,17 +90,20 @@ impl Query<'_> {
         if subject.is_wildcard() {
             return Err(EngineError::WildcardSubject(subject.to_string()));
         }
-        let mut path = Path::new();
-        self.check_member(resource, member, subject, self.max_depth, &mut path)
+        let mut walk = Walk::new();
+        self.check_member(resource, member, subject, self.max_depth, &mut walk, true)
     }
 
+    /// `hop`: reached through a subject set or an arrow (or the request itself), so a cached
+    /// answer may stand in for the sub-check.
     fn check_member(
         &self,
         resource: &ObjectRef,
         member: &str,
         subject: &SubjectRef,
         depth: u32,
-        path: &mut Path,
+        walk: &mut Walk,
+        hop: bool,
     ) -> Result<Permissionship, EngineError> {
         // A subject set is a member of itself.
         if subject.relation.as_deref() == Some(member) && subject.object == *resource {
@@ -44,24 +112,160 @@ impl Query<'_> {
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }
+        // With less budget this very step would have failed.
+        walk.rests_on.reach(depth);
         let Some(def) = self.schema.definition(&resource.object_type) else {
             return Ok(Permissionship::No);
         };
-        let key = (resource.clone(), member.to_string());
-        if !path.insert(key.clone()) {
+        let on_path = walk
+            .path
+            .iter()
+            .position(|(object, name)| object == resource && name == member);
+        if let Some(position) = on_path {
+            walk.rests_on.lowest_cut = walk.rests_on.lowest_cut.min(position);
             return Ok(Permissionship::No);
         }
-        let result = match def.member(member) {
+        let definition = def.member(member);
+        if let Some(Member::Relation(_)) = definition {
+            if let Some(answer) = self.probe_groups(resource, member, subject, depth, walk) {
+                return Ok(answer);
+            }
+        }
+        let position = walk.path.len();
+        let cache_key = if hop {
+            self.cache_key(resource, member, subject, position)
+        } else {
+            None
+        };
+        if let Some(key) = &cache_key {
+            if let Some(hit) = self.cache_lookup(key, &resource.object_type, member, depth) {
+                walk.rests_on.reach(depth + 1 - hit.depth_needed);
+                walk.rests_on.expire(hit.expires);
+                return Ok(hit.answer);
+            }
+        }
+        let outer = std::mem::replace(&mut walk.rests_on, RestsOn::NOTHING);
+        walk.rests_on.reach(depth);
+        walk.path.push((resource.clone(), member.to_string()));
+        let result = match definition {
             Some(Member::Relation(relation)) => {
-                self.check_relation(resource, relation, subject, depth, path)
+                self.check_relation(resource, relation, subject, depth, walk)
             }
             Some(Member::Permission(permission)) => {
-                self.check_rewrite(resource, &permission.rewrite, subject, depth, path)
+                self.check_rewrite(resource, &permission.rewrite, subject, depth, walk)
             }
             None => Ok(Permissionship::No),
         };
-        path.remove(&key);
+        walk.path.pop();
+        let inner = std::mem::replace(&mut walk.rests_on, outer);
+        walk.rests_on.merge(inner);
+        if let (Some(key), Ok(answer)) = (cache_key, &result) {
+            // Cut short by a pair above this one: the answer depends on the path, keep it out.
+            if inner.lowest_cut >= position {
+                self.cache_store(key, answer, depth, inner);
+            }
+        }
         result
+    }
+
+    /// Membership in a self-recursive relation from the group index, when it alone can tell.
+    fn probe_groups(
+        &self,
+        resource: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        depth: u32,
+        walk: &mut Walk,
+    ) -> Option<Permissionship> {
+        let accel = self.accel.as_ref()?;
+        if !accel
+            .plan
+            .is_self_recursive(&resource.object_type, relation)
+        {
+            return None;
+        }
+        let probe = accel
+            .accel
+            .with_group_index(
+                accel.plan.generation,
+                self.revision(),
+                &resource.object_type,
+                relation,
+                |index| index.probe(&resource.object_id, subject, depth),
+            )
+            .flatten()?;
+        walk.rests_on.reach(depth - probe.bound);
+        Some(if probe.member {
+            Permissionship::Has
+        } else {
+            Permissionship::No
+        })
+    }
+
+    /// The cache key of a sub-check at `position` on the path, if its answer may be cached.
+    fn cache_key(
+        &self,
+        resource: &ObjectRef,
+        member: &str,
+        subject: &SubjectRef,
+        position: usize,
+    ) -> Option<CacheKey> {
+        let accel = self.accel.as_ref()?;
+        let context = accel.context_key.as_ref()?;
+        if position > 0 && !accel.plan.is_acyclic(&resource.object_type, member) {
+            return None;
+        }
+        Some(CacheKey::new(
+            accel.plan.generation,
+            resource,
+            member,
+            subject,
+            context,
+        ))
+    }
+
+    /// A cached answer that may answer this request with `depth` levels left.
+    fn cache_lookup(
+        &self,
+        key: &CacheKey,
+        object_type: &str,
+        member: &str,
+        depth: u32,
+    ) -> Option<CachedAnswer> {
+        let accel = self.accel.as_ref()?;
+        let cache = accel.accel.cache()?;
+        let hit = cache.get(key).filter(|entry| {
+            entry.usable(self.now(), depth)
+                && accel.accel.unchanged_between(
+                    &accel.plan.dependencies(object_type, member),
+                    entry.revision,
+                    self.revision(),
+                )
+        });
+        cache.count(hit.is_some());
+        hit
+    }
+
+    fn cache_store(&self, key: CacheKey, answer: &Permissionship, depth: u32, rests_on: RestsOn) {
+        let Some(cache) = self.accel.as_ref().and_then(|a| a.accel.cache()) else {
+            return;
+        };
+        let now = self.now();
+        if rests_on.expires.is_some() && now.is_none() {
+            return;
+        }
+        cache.insert(
+            key,
+            CachedAnswer {
+                answer: answer.clone(),
+                revision: self.revision(),
+                computed_at: now,
+                expires: rests_on.expires,
+                depth_needed: depth
+                    .saturating_add(1)
+                    .saturating_sub(rests_on.lowest_depth),
+            },
+        );
     }
 
     fn check_relation(
@@ -70,10 +274,11 @@ impl Query<'_> {
         relation: &RelationDefinition,
         subject: &SubjectRef,
         depth: u32,
-        path: &mut Path,
+        walk: &mut Walk,
     ) -> Result<Permissionship, EngineError> {
         let mut result = Permissionship::No;
         if let Some(rel) = self.snapshot.get(resource, &relation.name, subject)? {
+            walk.rests_on.read(&rel);
             result = caveat::gate(
                 self.schema,
                 rel.caveat.as_ref(),
@@ -95,6 +300,7 @@ impl Query<'_> {
                 relation: None,
             };
             if let Some(rel) = self.snapshot.get(resource, &relation.name, &wildcard)? {
+                walk.rests_on.read(&rel);
                 let via = caveat::gate(
                     self.schema,
                     rel.caveat.as_ref(),
@@ -122,8 +328,15 @@ impl Query<'_> {
             if rel.subject == *subject {
                 continue; // already answered by the point lookup
             }
-            let through =
-                self.check_member(&rel.subject.object, set_relation, subject, depth - 1, path)?;
+            walk.rests_on.read(&rel);
+            let through = self.check_member(
+                &rel.subject.object,
+                set_relation,
+                subject,
+                depth - 1,
+                walk,
+                true,
+            )?;
             let via = caveat::gate(self.schema, rel.caveat.as_ref(), self.context, through)?;
             result = result.union(via);
             if result.is_has() {
@@ -135,18 +348,17 @@ impl Query<'_> {
 
     fn check_rewrite(
         &self,
-
         resource: &ObjectRef,
         rewrite: &Rewrite,
         subject: &SubjectRef,
         depth: u32,
-        path: &mut Path,
+        walk: &mut Walk,
     ) -> Result<Permissionship, EngineError> {
         match rewrite {
             Rewrite::Union(children) => {
                 let mut result = Permissionship::No;
                 for child in children {
-                    let next = self.check_rewrite(resource, child, subject, depth, path)?;
+                    let next = self.check_rewrite(resource, child, subject, depth, walk)?;
                     result = result.union(next);
                     if result.is_has() {
                         break;
@@ -157,7 +369,7 @@ impl Query<'_> {
             Rewrite::Intersection(children) => {
                 let mut result = Permissionship::Has;
                 for child in children {
-                    let next = self.check_rewrite(resource, child, subject, depth, path)?;
+                    let next = self.check_rewrite(resource, child, subject, depth, walk)?;
                     result = result.intersect(next);
                     if result.is_no() {
                         break;
@@ -166,19 +378,21 @@ impl Query<'_> {
                 Ok(result)
             }
             Rewrite::Exclusion(base, subtracted) => {
-                let base = self.check_rewrite(resource, base, subject, depth, path)?;
+                let base = self.check_rewrite(resource, base, subject, depth, walk)?;
                 if base.is_no() {
                     return Ok(base);
                 }
-                let subtracted = self.check_rewrite(resource, subtracted, subject, depth, path)?;
+                let subtracted = self.check_rewrite(resource, subtracted, subject, depth, walk)?;
                 Ok(base.exclude(subtracted))
             }
-            Rewrite::Computed(name) => self.check_member(resource, name, subject, depth - 1, path),
+            Rewrite::Computed(name) => {
+                self.check_member(resource, name, subject, depth - 1, walk, false)
+            }
             Rewrite::Arrow {
                 tupleset,
                 computed,
                 mode,
-            } => self.check_arrow(resource, tupleset, computed, *mode, subject, depth, path),
+            } => self.check_arrow(resource, tupleset, computed, *mode, subject, depth, walk),
             Rewrite::Nil => Ok(Permissionship::No),
             Rewrite::SelfRef => Ok(
                 if subject.relation.is_none() && subject.object == *resource {
@@ -199,7 +413,7 @@ impl Query<'_> {
         mode: ArrowMode,
         subject: &SubjectRef,
         depth: u32,
-        path: &mut Path,
+        walk: &mut Walk,
     ) -> Result<Permissionship, EngineError> {
         let mut any = Permissionship::No;
         let mut all = Permissionship::Has;
@@ -209,13 +423,14 @@ impl Query<'_> {
             if rel.subject.is_wildcard() {
                 continue;
             }
+            walk.rests_on.read(&rel);
             let target = &rel.subject.object;
             let has_member = self
                 .schema
                 .definition(&target.object_type)
                 .is_some_and(|d| d.member(computed).is_some());
             let through = if has_member {
-                self.check_member(target, computed, subject, depth - 1, path)?
+                self.check_member(target, computed, subject, depth - 1, walk, true)?
             } else {
                 Permissionship::No
             };

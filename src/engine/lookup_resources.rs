@@ -183,6 +183,10 @@ impl Query<'_> {
             {
                 frontier.push(subject.object.object_id.clone());
             }
+            if let Some(closed) = self.close_with_index(def, relation, &mut frontier, &mut result) {
+                closed?;
+                return Ok(result);
+            }
             while let Some(id) = frontier.pop() {
                 let set = SubjectRef {
                     object: ObjectRef::new_unchecked(&def.name, &id),
@@ -198,6 +202,50 @@ impl Query<'_> {
             }
         }
         Ok(result)
+    }
+
+    /// The breadth-first closure above, with the parents of each group taken from the group
+    /// index (plain edges) and from the store only for groups that a caveated or expiring edge
+    /// names. `None` when the index is not exact for this request (then the caller walks).
+    fn close_with_index(
+        &self,
+        def: &Definition,
+        relation: &str,
+        frontier: &mut Vec<String>,
+        result: &mut BTreeSet<String>,
+    ) -> Option<Result<(), EngineError>> {
+        let accel = self.accel.as_ref()?;
+        accel.accel.with_group_index(
+            accel.plan.generation,
+            self.snapshot.revision(),
+            &def.name,
+            relation,
+            |index| {
+                while let Some(id) = frontier.pop() {
+                    let (parents, also_stored) = index.parents(&id);
+                    for parent in parents {
+                        if !result.contains(parent) {
+                            result.insert(parent.to_string());
+                            frontier.push(parent.to_string());
+                        }
+                    }
+                    if also_stored {
+                        let set = SubjectRef {
+                            object: ObjectRef::new_unchecked(&def.name, &id),
+                            relation: Some(relation.to_string()),
+                        };
+                        let mut next = BTreeSet::new();
+                        self.collect_resources(&set, &def.name, relation, &mut next)?;
+                        for found in next {
+                            if result.insert(found.clone()) {
+                                frontier.push(found);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 
     fn collect_resources(

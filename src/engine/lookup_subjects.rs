@@ -191,6 +191,9 @@ impl Query<'_> {
         depth: u32,
         walk: &mut Walk<'_>,
     ) -> Result<SubjectIdSet, EngineError> {
+        if let Some(found) = self.subjects_with_index(object, relation, depth, walk) {
+            return found;
+        }
         let mut result = SubjectIdSet::default();
         for rel in self.snapshot.subjects_of(object, relation) {
             let rel = rel?;
@@ -213,9 +216,64 @@ impl Query<'_> {
         Ok(result)
     }
 
+    /// The subjects of a self-recursive relation from the group index's closure: the direct
+    /// subjects of every nested group, with no recursion. `None` when the index cannot decide
+    /// alone (then the caller walks).
+    fn subjects_with_index(
+        &self,
+        object: &ObjectRef,
+        relation: &str,
+        depth: u32,
+        walk: &Walk<'_>,
+    ) -> Option<Result<SubjectIdSet, EngineError>> {
+        let accel = self.accel.as_ref()?;
+        if !accel.plan.is_self_recursive(&object.object_type, relation) {
+            return None;
+        }
+        let groups: Vec<String> = accel
+            .accel
+            .with_group_index(
+                accel.plan.generation,
+                self.snapshot.revision(),
+                &object.object_type,
+                relation,
+                |index| {
+                    index
+                        .closure_ids(&object.object_id, depth)
+                        .map(|(ids, _)| ids.into_iter().map(str::to_string).collect())
+                },
+            )
+            .flatten()?;
+        let wants_groups =
+            object.object_type == walk.subject_type && walk.subject_relation == Some(relation);
+        let mut result = SubjectIdSet::default();
+        for id in groups {
+            if wants_groups {
+                result.add_concrete(&id);
+            }
+            let group = ObjectRef::new_unchecked(&object.object_type, &id);
+            for rel in self.snapshot.subjects_of(&group, relation) {
+                let rel = match rel {
+                    Ok(rel) => rel,
+                    Err(err) => return Some(Err(err.into())),
+                };
+                let subject = &rel.subject;
+                if subject.object.object_type == walk.subject_type
+                    && subject.relation.as_deref() == walk.subject_relation
+                {
+                    if subject.is_wildcard() {
+                        result.add_wildcard();
+                    } else {
+                        result.add_concrete(&subject.object.object_id);
+                    }
+                }
+            }
+        }
+        Some(Ok(result))
+    }
+
     fn subjects_of_rewrite(
         &self,
-
         object: &ObjectRef,
         rewrite: &Rewrite,
         depth: u32,

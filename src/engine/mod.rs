@@ -2,24 +2,33 @@
 //! the relationships of one store snapshot, and validates writes against the schema.
 //!
 //! Invariants: every request reads exactly one [`Snapshot`]; an error is never turned into
-//! "allowed"; recursion carries a depth budget and running out is an error, not a "no".
+//! "allowed"; recursion carries a depth budget and running out is an error, not a "no"; the
+//! check cache and the nested-group index never change an answer (see `accel`).
 
+mod accel;
+mod cache;
 mod caveat;
 mod cel_value;
 mod check;
 mod error;
 mod expand;
+mod freshness;
+mod groups;
 mod lookup_resources;
 mod lookup_subjects;
 mod outcome;
+mod plan;
 mod subject_set;
 mod sweeper;
 mod write;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+pub use cache::CacheStats;
 pub use error::EngineError;
 pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
 pub use lookup_subjects::{FoundSubject, FoundSubjects};
@@ -32,21 +41,45 @@ use crate::store::{
     Change, DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreId, TupleStore, Update,
 };
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
+use accel::Accel;
+use plan::Plan;
 
 /// Default recursion budget for one request.
 pub const DEFAULT_MAX_DEPTH: u32 = 50;
+
+/// Default bound of the check cache: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// How many nested steps (subject sets, arrows, computed relations) one request may take.
     pub max_depth: u32,
+    /// Bytes the check cache may hold (about); 0 turns it off. Default
+    /// [`DEFAULT_CACHE_BYTES`].
+    pub cache_bytes: u64,
+    /// Keep the nested-group index of self-recursive relations (`member: user | group#member`)
+    /// so membership through any nesting is a bitmap probe. Default on.
+    pub group_index: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_depth: DEFAULT_MAX_DEPTH,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            group_index: true,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The plain walk: no cache, no group index (what the accelerated engine must agree with).
+    pub fn plain() -> Self {
+        Self {
+            cache_bytes: 0,
+            group_index: false,
+            ..Self::default()
         }
     }
 }
@@ -54,11 +87,21 @@ impl Default for EngineConfig {
 /// Caveat parameters supplied with a request.
 pub type Context = Map<String, Value>;
 
+/// The schema in force with what the engine derived from it.
+#[derive(Debug, Clone)]
+struct Installed {
+    schema: Arc<Schema>,
+    plan: Arc<Plan>,
+}
+
 /// The authorization engine over one store.
 pub struct Engine {
     store: Arc<dyn TupleStore>,
-    schema: RwLock<Option<Arc<Schema>>>,
+    schema: RwLock<Option<Installed>>,
     config: EngineConfig,
+    accel: Accel,
+    /// The generation number the next installed schema gets.
+    generations: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -80,25 +123,54 @@ pub struct CheckResult {
 
 impl Engine {
     /// An engine over `store`, loading the schema stored there (if any).
+    ///
+    /// With the group index on, this builds it from the store (a scan of every self-recursive
+    /// relation).
     pub fn new(store: Arc<dyn TupleStore>, config: EngineConfig) -> Result<Self, EngineError> {
-        let schema = match store.read_schema()? {
-            Some(text) => Some(Arc::new(schema::compile(&text)?)),
+        let installed = match store.read_schema()? {
+            Some(text) => {
+                let schema = Arc::new(schema::compile(&text)?);
+                let plan = Arc::new(Plan::new(&schema, 1));
+                Some(Installed { schema, plan })
+            }
             None => None,
+        };
+        let accel = {
+            let snapshot = store.snapshot()?;
+            Accel::new(
+                config.cache_bytes,
+                config.group_index,
+                snapshot.as_ref(),
+                installed
+                    .as_ref()
+                    .map(|i| (i.schema.as_ref(), i.plan.as_ref())),
+            )?
         };
         Ok(Self {
             store,
-            schema: RwLock::new(schema),
+            schema: RwLock::new(installed),
             config,
+            accel,
+            generations: AtomicU64::new(2),
         })
     }
 
-    /// The current compiled schema.
-    pub fn schema(&self) -> Result<Arc<Schema>, EngineError> {
+    fn installed(&self) -> Result<Installed, EngineError> {
         let guard = self
             .schema
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.clone().ok_or(EngineError::NoSchema)
+    }
+
+    /// The current compiled schema.
+    pub fn schema(&self) -> Result<Arc<Schema>, EngineError> {
+        Ok(self.installed()?.schema)
+    }
+
+    /// Hit and miss counts and the size of the check cache (zeros when it is off).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.accel.cache_stats()
     }
 
     /// Starts a background thread that removes expired relationships every `every`; it stops
@@ -125,11 +197,23 @@ impl Engine {
             write::check_no_orphans(snapshot.as_ref(), current.as_deref(), &compiled)?;
         }
         let revision = self.store.write_schema(text)?;
-        let mut guard = self
-            .schema
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *guard = Some(Arc::new(compiled));
+        let schema = Arc::new(compiled);
+        let plan = Arc::new(Plan::new(
+            &schema,
+            self.generations.fetch_add(1, Ordering::Relaxed),
+        ));
+        {
+            let mut guard = self
+                .schema
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            *guard = Some(Installed {
+                schema: Arc::clone(&schema),
+                plan: Arc::clone(&plan),
+            });
+        }
+        self.accel
+            .schema_changed(self.store.as_ref(), &schema, &plan)?;
         Ok(revision)
     }
 
@@ -146,7 +230,11 @@ impl Engine {
         for precondition in preconditions {
             write::validate_filter(&schema, &precondition.filter)?;
         }
-        Ok(self.store.write(updates, preconditions)?)
+        let revision = self.store.write(updates, preconditions)?;
+        // Readers would catch up by themselves; the writer doing it keeps them from paying.
+        self.accel
+            .after_own_write(self.store.as_ref(), revision, updates);
+        Ok(revision)
     }
 
     /// Deletes relationships matching `filter` (at most `limit`) atomically.
@@ -158,7 +246,9 @@ impl Engine {
     ) -> Result<DeleteOutcome, EngineError> {
         let schema = self.schema()?;
         write::validate_filter(&schema, filter)?;
-        Ok(self.store.delete_matching(filter, preconditions, limit)?)
+        let outcome = self.store.delete_matching(filter, preconditions, limit)?;
+        self.accel.follow(self.store.as_ref(), true);
+        Ok(outcome)
     }
 
     /// Reads relationships matching `filter`, after the cursor `after`, at most `limit`, at the
@@ -262,7 +352,7 @@ impl Engine {
     /// A read view at the revision `consistency` asks for: every query made through it reads
     /// that one revision.
     pub fn at(&self, consistency: Consistency) -> Result<ReadView<'_>, EngineError> {
-        let schema = self.schema()?;
+        let Installed { schema, plan } = self.installed()?;
         let head = self.store.head_revision();
         let snapshot = match consistency {
             Consistency::MinimizeLatency | Consistency::FullyConsistent => self.store.snapshot()?,
@@ -285,9 +375,14 @@ impl Engine {
                 self.store.snapshot_at(wanted)?
             }
         };
+        // Writes that bypassed the engine (expiry sweeps, direct store writes) reach the cache
+        // and the index here; if another reader is already catching up, this one walks.
+        self.accel.follow(self.store.as_ref(), false);
         Ok(ReadView {
             snapshot,
             schema,
+            plan,
+            accel: &self.accel,
             max_depth: self.config.max_depth,
         })
     }
@@ -297,6 +392,8 @@ impl Engine {
 pub struct ReadView<'e> {
     snapshot: Box<dyn Snapshot + 'e>,
     schema: Arc<Schema>,
+    plan: Arc<Plan>,
+    accel: &'e Accel,
     max_depth: u32,
 }
 
@@ -320,12 +417,14 @@ impl ReadView<'_> {
     }
 
     fn query<'q>(&'q self, context: &'q Context) -> Query<'q> {
-        Query::new(
+        let mut query = Query::new(
             self.snapshot.as_ref(),
             &self.schema,
             context,
             self.max_depth,
-        )
+        );
+        query.accel = Some(Accelerated::new(self.accel, &self.plan, context));
+        query
     }
 
     /// Relationships matching `filter`, after the cursor `after`, at most `limit`.
@@ -422,6 +521,34 @@ pub(crate) struct Query<'a> {
     schema: &'a Schema,
     context: &'a Context,
     max_depth: u32,
+    /// The cache and group index, when the request may use them.
+    accel: Option<Accelerated<'a>>,
+}
+
+/// What a request needs to use the engine's cache and group index.
+pub(crate) struct Accelerated<'a> {
+    accel: &'a Accel,
+    plan: &'a Plan,
+    /// The request context as cache-key text (empty when the schema has no caveats); `None`
+    /// when it cannot be written, and then nothing is cached.
+    context_key: Option<Arc<str>>,
+}
+
+impl<'a> Accelerated<'a> {
+    fn new(accel: &'a Accel, plan: &'a Plan, context: &Context) -> Self {
+        let context_key = if accel.cache().is_none() {
+            None
+        } else if plan.has_caveats && !context.is_empty() {
+            serde_json::to_string(context).ok().map(Arc::from)
+        } else {
+            Some(Arc::from(""))
+        };
+        Self {
+            accel,
+            plan,
+            context_key,
+        }
+    }
 }
 
 impl<'a> Query<'a> {
@@ -436,7 +563,18 @@ impl<'a> Query<'a> {
             schema,
             context,
             max_depth,
+            accel: None,
         }
+    }
+
+    /// The revision the request reads.
+    fn revision(&self) -> Revision {
+        self.snapshot.revision()
+    }
+
+    /// The instant deciding expiration for this request, if the store pins one.
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.snapshot.now()
     }
 
     fn require_type(&self, object_type: &str) -> Result<&'a schema::Definition, EngineError> {

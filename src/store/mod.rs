@@ -8,6 +8,8 @@ mod rocks;
 
 pub use rocks::{RocksStore, StoreOptions};
 
+use chrono::{DateTime, Utc};
+
 use crate::revision::Revision;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -234,6 +236,13 @@ pub trait TupleStore: Send + Sync {
 pub trait Snapshot {
     /// The revision this view shows.
     fn revision(&self) -> Revision;
+
+    /// The instant that decides which relationships have expired for this view, if the store
+    /// pins one. The engine's cache only keeps answers that rest on expiring relationships
+    /// when it knows this.
+    fn now(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 
     /// The stored relationship `resource#relation@subject`, if present (a point lookup).
     fn get(

@@ -741,6 +741,10 @@ impl Snapshot for RocksSnapshot<'_> {
         self.revision
     }
 
+    fn now(&self) -> Option<DateTime<Utc>> {
+        Some(self.now)
+    }
+
     fn get(
         &self,
         resource: &ObjectRef,

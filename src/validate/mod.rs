@@ -62,6 +62,9 @@ pub struct ValidateOptions {
     pub now: Option<DateTime<Utc>>,
     /// Skip the check / lookup agreement pass.
     pub skip_consistency: bool,
+    /// The engine's tunables (cache and group index on by default); the conformance tests run
+    /// every file with each accelerator on and off.
+    pub engine: EngineConfig,
 }
 
 /// What validating one file (or one merged group of files) found.
@@ -116,7 +119,7 @@ pub fn validate_parsed(
         },
     )
     .map_err(|e| ValidateError::TempStore(e.to_string()))?;
-    let engine = Engine::new(Arc::new(store), EngineConfig::default())?;
+    let engine = Engine::new(Arc::new(store), options.engine.clone())?;
 
     let schema = files
         .iter()

@@ -14,7 +14,7 @@ use zanzi::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
 use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
-use crate::support::{engine_with, expr_over, Expr};
+use crate::support::{configs, engine_with, engine_with_config, expr_over, Expr};
 
 fn context(value: serde_json::Value) -> Context {
     value.as_object().unwrap().clone()
@@ -528,12 +528,24 @@ impl Reference<'_> {
     }
 }
 
-fn check_kind(engine: &Engine, resource: &str, permission: &str, user: &str, ctx: &Context) -> Tri {
+/// Checks twice (the second answer may come from the cache), records the full answer in
+/// `transcript`, and returns its kind.
+fn check_kind(
+    engine: &Engine,
+    resource: &str,
+    permission: &str,
+    user: &str,
+    ctx: &Context,
+    transcript: &mut Vec<String>,
+) -> Tri {
     let (object_type, id) = resource.split_once(':').unwrap();
     let resource = ObjectRef::new(object_type, id).unwrap();
     let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
-    let answer = engine.check(&resource, permission, &subject, ctx).unwrap();
-    Tri::of(&answer.permissionship)
+    let first = engine.check(&resource, permission, &subject, ctx).unwrap();
+    let again = engine.check(&resource, permission, &subject, ctx).unwrap();
+    assert_eq!(first, again, "a repeated check changed its answer");
+    transcript.push(format!("{:?}", first.permissionship));
+    Tri::of(&first.permissionship)
 }
 
 proptest! {
@@ -547,43 +559,55 @@ proptest! {
         let rels = unique(rels);
         let texts: Vec<String> = rels.iter().map(Rel::text).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let (engine, _dir) = engine_with(&schema(&view), &refs);
-        for request in REQUESTS {
-            let ctx = request.context();
-            let reference = Reference { rels: &rels, request };
-            for user in USERS {
-                for group in GROUPS {
-                    let expected = reference.member(group, user);
-                    let actual = check_kind(&engine, &format!("group:{group}"), "member", user, &ctx);
-                    prop_assert_eq!(
-                        actual, expected,
-                        "check group:{}#member@user:{} context {:?} rels {:?}",
-                        group, user, ctx, texts
-                    );
-                }
-                let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
-                let (found, _) = engine.lookup_resources("doc", "view", &subject, &ctx).unwrap();
-                let looked_up: BTreeMap<String, Tri> =
-                    found.iter().map(|(id, p)| (id.clone(), Tri::of(p))).collect();
-                let mut wanted = BTreeMap::new();
-                for doc in DOC_IDS {
-                    let expected = reference.view(&view, doc, user);
-                    let actual = check_kind(&engine, &format!("doc:{doc}"), "view", user, &ctx);
-                    prop_assert_eq!(
-                        actual, expected,
-                        "check doc:{}#view@user:{} view = {} context {:?} rels {:?}",
-                        doc, user, view.text(), ctx, texts
-                    );
-                    if expected != Tri::No {
-                        wanted.insert(doc.to_string(), expected);
+        // Every configuration must agree with the reference, and give the very same answers
+        // (missing parameters included) as the plain walk.
+        let mut transcripts: Vec<(&str, Vec<String>)> = Vec::new();
+        for (config_name, config) in configs() {
+            let mut transcript = Vec::new();
+            let (engine, _dir) = engine_with_config(&schema(&view), &refs, config);
+            for request in REQUESTS {
+                let ctx = request.context();
+                let reference = Reference { rels: &rels, request };
+                for user in USERS {
+                    for group in GROUPS {
+                        let expected = reference.member(group, user);
+                        let actual = check_kind(&engine, &format!("group:{group}"), "member", user, &ctx, &mut transcript);
+                        prop_assert_eq!(
+                            actual, expected,
+                            "{}: check group:{}#member@user:{} context {:?} rels {:?}",
+                            config_name, group, user, ctx, texts
+                        );
                     }
+                    let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
+                    let (found, _) = engine.lookup_resources("doc", "view", &subject, &ctx).unwrap();
+                    transcript.push(format!("{found:?}"));
+                    let looked_up: BTreeMap<String, Tri> =
+                        found.iter().map(|(id, p)| (id.clone(), Tri::of(p))).collect();
+                    let mut wanted = BTreeMap::new();
+                    for doc in DOC_IDS {
+                        let expected = reference.view(&view, doc, user);
+                        let actual = check_kind(&engine, &format!("doc:{doc}"), "view", user, &ctx, &mut transcript);
+                        prop_assert_eq!(
+                            actual, expected,
+                            "{}: check doc:{}#view@user:{} view = {} context {:?} rels {:?}",
+                            config_name, doc, user, view.text(), ctx, texts
+                        );
+                        if expected != Tri::No {
+                            wanted.insert(doc.to_string(), expected);
+                        }
+                    }
+                    prop_assert_eq!(
+                        looked_up, wanted,
+                        "{}: lookup-resources doc#view for user:{} view = {} context {:?} rels {:?}",
+                        config_name, user, view.text(), ctx, texts
+                    );
                 }
-                prop_assert_eq!(
-                    looked_up, wanted,
-                    "lookup-resources doc#view for user:{} view = {} context {:?} rels {:?}",
-                    user, view.text(), ctx, texts
-                );
             }
+            transcripts.push((config_name, transcript));
+        }
+        let (plain_name, plain) = &transcripts[0];
+        for (name, answers) in &transcripts[1..] {
+            prop_assert_eq!(answers, plain, "{} and {} disagree; rels {:?}", name, plain_name, texts);
         }
     }
 }

@@ -1,34 +1,42 @@
 //! The conformance suite: SpiceDB validation files from `../shared/conformance` through
 //! `zanzi validate`, and the loader cases with the outcomes their `EXPECTED.tsv` gives.
+//! Every validation file runs in each engine configuration (plain walk, check cache, group
+//! index, both): a cache hit or an index probe must never change an answer.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{conformance_dir, yaml_files};
+use crate::support::{configs, conformance_dir, yaml_files};
+use zanzi::engine::EngineConfig;
 use zanzi::validate::{self, ValidateOptions};
 
 /// Validation options with "now" pinned, so expiration files answer the same on any date
 /// (their relationships expire in 2023, 2223 or 2323).
-fn pinned_clock() -> ValidateOptions {
+fn pinned_clock(engine: EngineConfig) -> ValidateOptions {
     ValidateOptions {
         now: Some(zanzi::tuple::parse_expiration("2025-06-01T00:00:00Z").unwrap()),
+        engine,
         ..ValidateOptions::default()
     }
 }
 
+/// Validates every file of `dir` once per engine configuration; returns the files run and
+/// every failure, labelled with its configuration.
 fn run_dir(dir: &Path) -> (usize, Vec<String>) {
     let mut ran = 0;
     let mut failures = Vec::new();
     for file in yaml_files(dir) {
         ran += 1;
-        match validate::validate_files(&[file.as_path()], &pinned_clock()) {
-            Ok(report) if report.passed() => {}
-            Ok(report) => failures.push(format!(
-                "{}:\n    {}",
-                file.display(),
-                report.failures.join("\n    ")
-            )),
-            Err(err) => failures.push(format!("{}: {err}", file.display())),
+        for (name, config) in configs() {
+            match validate::validate_files(&[file.as_path()], &pinned_clock(config)) {
+                Ok(report) if report.passed() => {}
+                Ok(report) => failures.push(format!(
+                    "{} ({name}):\n    {}",
+                    file.display(),
+                    report.failures.join("\n    ")
+                )),
+                Err(err) => failures.push(format!("{} ({name}): {err}", file.display())),
+            }
         }
     }
     (ran, failures)

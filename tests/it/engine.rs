@@ -10,7 +10,7 @@ use zanzi::store::{
 };
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
-use crate::support::{check, engine_with, expr_over, Expr};
+use crate::support::{check, configs, engine_with, engine_with_config, expr_over, Expr};
 
 const DOCS: &str = "
 definition user {}
@@ -391,21 +391,27 @@ proptest! {
             view.text()
         );
         let refs: Vec<&str> = rels.iter().map(String::as_str).collect();
-        let (engine, _dir) = engine_with(&schema, &refs);
         let reference = Reference::new(&rels, view.clone());
-        for user in USERS {
-            let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
-            let (found, _) = engine.lookup_resources("doc", "view", &subject, &Context::new()).unwrap();
-            let looked_up: BTreeSet<String> = found.into_iter().map(|(id, _)| id).collect();
-            for doc in DOC_IDS {
-                let expected = reference.view(&view, doc, user, 0);
-                let actual = check(&engine, &format!("doc:{doc}#view@user:{user}"));
-                prop_assert_eq!(actual.is_has(), expected, "check doc:{}#view@user:{} with view = {}", doc, user, view.text());
-                prop_assert_eq!(looked_up.contains(doc), expected, "lookup-resources for {} with view = {}", doc, view.text());
-                let resource = ObjectRef::new("doc", doc).unwrap();
-                let (subjects, _) = engine.lookup_subjects(&resource, "view", "user", None, &Context::new()).unwrap();
-                let listed = subjects.iter().any(|s| s.subject_id == user || (s.subject_id == "*" && !s.excluded_ids.iter().any(|e| e == user)));
-                prop_assert_eq!(listed, expected, "lookup-subjects for {} on {} with view = {}", user, doc, view.text());
+        // Every configuration must agree with the reference, so with each other.
+        for (config_name, config) in configs() {
+            let (engine, _dir) = engine_with_config(&schema, &refs, config);
+            for user in USERS {
+                let subject = SubjectRef::parse(&format!("user:{user}")).unwrap();
+                let (found, _) = engine.lookup_resources("doc", "view", &subject, &Context::new()).unwrap();
+                let looked_up: BTreeSet<String> = found.into_iter().map(|(id, _)| id).collect();
+                for doc in DOC_IDS {
+                    let expected = reference.view(&view, doc, user, 0);
+                    // Twice: the second answer may come from the cache.
+                    for _ in 0..2 {
+                        let actual = check(&engine, &format!("doc:{doc}#view@user:{user}"));
+                        prop_assert_eq!(actual.is_has(), expected, "{}: check doc:{}#view@user:{} with view = {}", config_name, doc, user, view.text());
+                    }
+                    prop_assert_eq!(looked_up.contains(doc), expected, "{}: lookup-resources for {} with view = {}", config_name, doc, view.text());
+                    let resource = ObjectRef::new("doc", doc).unwrap();
+                    let (subjects, _) = engine.lookup_subjects(&resource, "view", "user", None, &Context::new()).unwrap();
+                    let listed = subjects.iter().any(|s| s.subject_id == user || (s.subject_id == "*" && !s.excluded_ids.iter().any(|e| e == user)));
+                    prop_assert_eq!(listed, expected, "{}: lookup-subjects for {} on {} with view = {}", config_name, user, doc, view.text());
+                }
             }
         }
     }

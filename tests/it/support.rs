@@ -25,11 +25,44 @@ pub fn yaml_files(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// Every engine configuration whose answers must agree: the plain walk, the check cache alone,
+/// the nested-group index alone, and both (the default).
+pub fn configs() -> Vec<(&'static str, EngineConfig)> {
+    let plain = EngineConfig::plain();
+    vec![
+        ("plain walk", plain.clone()),
+        (
+            "cache only",
+            EngineConfig {
+                cache_bytes: 1 << 20,
+                ..plain.clone()
+            },
+        ),
+        (
+            "group index only",
+            EngineConfig {
+                group_index: true,
+                ..plain
+            },
+        ),
+        ("cache and group index", EngineConfig::default()),
+    ]
+}
+
 /// An engine over a fresh RocksDB store; keep the `TempDir` alive as long as the engine.
 pub fn engine_with(schema: &str, relationships: &[&str]) -> (Engine, TempDir) {
+    engine_with_config(schema, relationships, EngineConfig::default())
+}
+
+/// [`engine_with`] under the given configuration.
+pub fn engine_with_config(
+    schema: &str,
+    relationships: &[&str],
+    config: EngineConfig,
+) -> (Engine, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let engine = Engine::new(Arc::new(store), EngineConfig::default()).unwrap();
+    let engine = Engine::new(Arc::new(store), config).unwrap();
     engine.write_schema(schema).unwrap();
     let updates: Vec<Update> = relationships
         .iter()

@@ -1,0 +1,276 @@
+//! The engine's accelerators and what keeps them exact: the check cache, the nested-group
+//! index, and the log follower that feeds every committed write (the engine's own, direct store
+//! writes, expiry sweeps) into the write tracker and the index.
+//!
+//! Nothing here has to be updated before a write becomes visible. Instead, every use checks
+//! that the follower has read the log up to the revision in question: a cached answer from
+//! revision E is used for a request at revision R only when the tracker has applied every log
+//! entry up to `max(E, R)` and none of the answer's dependencies was written in
+//! `(min(E, R), max(E, R)]`; the group index answers a request at R only when it has applied
+//! the log up to R and its relation has not changed after R. Because the log entry of a revision
+//! is written in the same atomic batch as its relationships, "the follower has applied R" means
+//! it has seen every change a snapshot at R shows. A reader that finds the follower behind
+//! simply walks (and may bring the follower up to date first).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use super::cache::{CacheStats, CheckCache};
+use super::freshness::Tracker;
+use super::groups::{GroupIndex, RelationIndex};
+use super::plan::{MemberKey, Plan};
+use super::EngineError;
+use crate::revision::Revision;
+use crate::schema::Schema;
+use crate::store::{Change, Snapshot, TupleStore, Update, UpdateOp};
+use crate::tuple::Relationship;
+
+/// Log entries read per step while catching up.
+const FOLLOW_BATCH: usize = 256;
+
+/// The cache, the group index and the log follower of one engine.
+#[derive(Debug)]
+pub(crate) struct Accel {
+    cache: Option<CheckCache>,
+    index_enabled: bool,
+    tracker: RwLock<Tracker>,
+    groups: RwLock<Option<GroupIndex>>,
+    /// Held while reading the log or rebuilding the index: one follower at a time.
+    following: Mutex<()>,
+    /// The revision up to which both the tracker and the index have applied the log.
+    position: AtomicU64,
+}
+
+impl Accel {
+    /// Accelerators starting at `snapshot`'s revision, with the index built from it when
+    /// enabled and a schema is installed.
+    pub(crate) fn new(
+        cache_bytes: u64,
+        index_enabled: bool,
+        snapshot: &dyn Snapshot,
+        schema: Option<(&Schema, &Plan)>,
+    ) -> Result<Self, EngineError> {
+        let revision = snapshot.revision();
+        let groups = match schema {
+            Some((schema, plan)) if index_enabled => {
+                Some(GroupIndex::build(schema, plan, snapshot)?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            cache: (cache_bytes > 0).then(|| CheckCache::new(cache_bytes)),
+            index_enabled,
+            tracker: RwLock::new(Tracker::new(revision)),
+            groups: RwLock::new(groups),
+            following: Mutex::new(()),
+            position: AtomicU64::new(revision.0),
+        })
+    }
+
+    /// The check cache, when enabled.
+    pub(crate) fn cache(&self) -> Option<&CheckCache> {
+        self.cache.as_ref()
+    }
+
+    /// Cache counters (all zero when the cache is off).
+    pub(crate) fn cache_stats(&self) -> CacheStats {
+        self.cache
+            .as_ref()
+            .map(CheckCache::stats)
+            .unwrap_or_default()
+    }
+
+    /// Whether anything here needs the write log.
+    fn active(&self) -> bool {
+        self.cache.is_some() || self.index_enabled
+    }
+
+    /// Brings the tracker and the index up to the store's head. With `wait`, waits for another
+    /// thread that is already doing it; without, leaves it to that thread. Failures to read the
+    /// log only leave the accelerators behind (so unused), never wrong.
+    pub(crate) fn follow(&self, store: &dyn TupleStore, wait: bool) {
+        if !self.active()
+            || Revision(self.position.load(Ordering::Acquire)) >= store.head_revision()
+        {
+            return;
+        }
+        let _guard = if wait {
+            self.following
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        } else {
+            match self.following.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            }
+        };
+        self.follow_locked(store);
+    }
+
+    fn follow_locked(&self, store: &dyn TupleStore) {
+        loop {
+            let from = self.read_position();
+            let entries = match store.changes_since(from, FOLLOW_BATCH) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the write log; cache and group index wait");
+                    return;
+                }
+            };
+            let Some((last, _)) = entries.last() else {
+                return;
+            };
+            let last = *last;
+            let changes: Vec<(Revision, bool, &Relationship)> = entries
+                .iter()
+                .flat_map(|(revision, changes)| {
+                    changes
+                        .iter()
+                        .map(move |c| (*revision, c.op == UpdateOp::Delete, &c.relationship))
+                })
+                .collect();
+            self.apply(&changes, &entries, last);
+            self.position.store(last.0, Ordering::Release);
+        }
+    }
+
+    /// Feeds changes (in revision order, up to and including revision `through`) to the
+    /// index and the tracker; `entries` lists every revision with its changes' relationships
+    /// for the tracker.
+    fn apply(
+        &self,
+        changes: &[(Revision, bool, &Relationship)],
+        entries: &[(Revision, Vec<Change>)],
+        through: Revision,
+    ) {
+        {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = groups.as_mut() {
+                index.apply(changes, through);
+            }
+        }
+        let mut tracker = self.tracker.write().unwrap_or_else(PoisonError::into_inner);
+        for (revision, changes) in entries {
+            tracker.record(*revision, changes.iter().map(|c| &c.relationship));
+        }
+    }
+
+    /// After the engine's own write at `revision`: when the accelerators have read every
+    /// revision before it, `updates` are exactly that revision's changes (a delete of something
+    /// absent is logged as nothing, and recording it anyway only makes the tracker more
+    /// cautious and leaves the index as it is), so they are applied without reading the log
+    /// back; otherwise the log is read as usual.
+    pub(crate) fn after_own_write(
+        &self,
+        store: &dyn TupleStore,
+        revision: Revision,
+        updates: &[Update],
+    ) {
+        if !self.active() {
+            return;
+        }
+        let _guard = self
+            .following
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.read_position().next() != revision {
+            self.follow_locked(store);
+            return;
+        }
+        let changes: Vec<(Revision, bool, &Relationship)> = updates
+            .iter()
+            .map(|u| (revision, u.op == UpdateOp::Delete, &u.relationship))
+            .collect();
+        {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = groups.as_mut() {
+                index.apply(&changes, revision);
+            }
+        }
+        self.tracker
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(revision, updates.iter().map(|u| &u.relationship));
+        self.position.store(revision.0, Ordering::Release);
+    }
+
+    /// The revision both the tracker and the index have applied.
+    fn read_position(&self) -> Revision {
+        let tracker = self
+            .tracker
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .applied();
+        let groups = self
+            .groups
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(tracker, GroupIndex::applied);
+        tracker.min(groups)
+    }
+
+    /// A new schema is in force: drops every cached answer and rebuilds the index for it.
+    pub(crate) fn schema_changed(
+        &self,
+        store: &dyn TupleStore,
+        schema: &Schema,
+        plan: &Plan,
+    ) -> Result<(), EngineError> {
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+        if !self.index_enabled {
+            return Ok(());
+        }
+        let _guard = self
+            .following
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = None;
+        let snapshot = store.snapshot()?;
+        let index = GroupIndex::build(schema, plan, snapshot.as_ref())?;
+        drop(snapshot);
+        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
+        // The tracker may be behind the snapshot the index was built from: catch both up.
+        self.follow_locked(store);
+        Ok(())
+    }
+
+    /// Whether none of `dependencies` was written between revisions `a` and `b`.
+    pub(crate) fn unchanged_between(
+        &self,
+        dependencies: &[MemberKey],
+        a: Revision,
+        b: Revision,
+    ) -> bool {
+        self.tracker
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unchanged_between(dependencies, a, b)
+    }
+
+    /// Runs `f` on the index of `object_type#relation` if it is exact for `revision` under
+    /// schema `generation` and not being updated right now; `None` otherwise (then walk).
+    pub(crate) fn with_group_index<R>(
+        &self,
+        generation: u64,
+        revision: Revision,
+        object_type: &str,
+        relation: &str,
+        f: impl FnOnce(&RelationIndex) -> R,
+    ) -> Option<R> {
+        if !self.index_enabled {
+            return None;
+        }
+        let groups = self.groups.try_read().ok()?;
+        let index = groups.as_ref()?;
+        if index.generation() != generation {
+            return None;
+        }
+        index
+            .relation(generation, object_type, relation, revision)
+            .map(f)
+    }
+}
