@@ -168,14 +168,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let engine = Arc::clone(state.service.engine());
-    let (size, head) =
-        match tokio::task::spawn_blocking(move || (engine.store_size(), engine.head_revision().0))
-            .await
-        {
-            Ok(sampled) => sampled,
-            Err(err) => return ApiError::internal(&err).into_response(),
-        };
-    match state.service.metrics().render(size, head) {
+    let sample = move || {
+        (
+            engine.store_size(),
+            engine.head_revision().0,
+            engine.cache_stats(),
+        )
+    };
+    let (size, head, cache) = match tokio::task::spawn_blocking(sample).await {
+        Ok(sampled) => sampled,
+        Err(err) => return ApiError::internal(&err).into_response(),
+    };
+    match state.service.metrics().render(size, head, &cache) {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(err) => ApiError::internal(&err).into_response(),
     }

@@ -6,7 +6,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::engine::Permissionship;
+use crate::engine::{CacheStats, Permissionship};
 
 /// Every metric zanzi exports, in one registry.
 #[derive(Debug)]
@@ -19,6 +19,9 @@ pub struct Metrics {
     deleted: IntCounter,
     store_bytes: IntGauge,
     head_revision: IntGauge,
+    cache_hits: IntGauge,
+    cache_misses: IntGauge,
+    cache_bytes: IntGauge,
 }
 
 /// Why the metrics could not be set up or rendered.
@@ -65,6 +68,18 @@ impl Metrics {
         )?;
         let store_bytes = IntGauge::new("zanzi_store_size_bytes", "Approximate store size")?;
         let head_revision = IntGauge::new("zanzi_head_revision", "The store's head revision")?;
+        let cache_hits = IntGauge::new(
+            "zanzi_check_cache_hits_total",
+            "Check sub-answers served from the cache",
+        )?;
+        let cache_misses = IntGauge::new(
+            "zanzi_check_cache_misses_total",
+            "Check cache look-ups that found nothing usable",
+        )?;
+        let cache_bytes = IntGauge::new("zanzi_check_cache_bytes", "Estimated cache size")?;
+        registry.register(Box::new(cache_hits.clone()))?;
+        registry.register(Box::new(cache_misses.clone()))?;
+        registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(checks.clone()))?;
@@ -81,6 +96,9 @@ impl Metrics {
             deleted,
             store_bytes,
             head_revision,
+            cache_hits,
+            cache_misses,
+            cache_bytes,
         })
     }
 
@@ -112,8 +130,17 @@ impl Metrics {
         self.deleted.inc_by(count as u64);
     }
 
-    /// The text exposition, after sampling the store's size and head revision.
-    pub fn render(&self, store_bytes: u64, head_revision: u64) -> Result<String, MetricsError> {
+    /// The text exposition, after sampling the store's size, head revision and cache counters.
+    pub fn render(
+        &self,
+        store_bytes: u64,
+        head_revision: u64,
+        cache: &CacheStats,
+    ) -> Result<String, MetricsError> {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.cache_hits.set(gauge(cache.hits));
+        self.cache_misses.set(gauge(cache.misses));
+        self.cache_bytes.set(gauge(cache.bytes));
         self.store_bytes
             .set(i64::try_from(store_bytes).unwrap_or(i64::MAX));
         self.head_revision

@@ -782,6 +782,8 @@ fn metrics_count_requests_and_checks() {
     assert!(text.contains("zanzi_relationships_written_total 1"));
     assert!(text.contains("zanzi_request_duration_seconds_bucket"));
     assert!(text.contains("zanzi_store_size_bytes"));
+    assert!(text.contains("zanzi_check_cache_hits_total"));
+    assert!(text.contains("zanzi_check_cache_misses_total"));
 }
 
 #[test]
