@@ -439,7 +439,7 @@ fn print_found(found: &[(String, bool)]) {
 
 /// The engine of a local data folder, or a client of a running server.
 enum Backend {
-    Local(Engine),
+    Local(Box<Engine>),
     Remote(Client),
 }
 
@@ -460,7 +460,7 @@ impl Backend {
                 };
                 Ok(Backend::Remote(Client::new(endpoint, &key)))
             }
-            None => Ok(Backend::Local(open_engine(&target.data_dir)?)),
+            None => Ok(Backend::Local(Box::new(open_engine(&target.data_dir)?))),
         }
     }
 }
