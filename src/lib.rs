@@ -2,12 +2,16 @@
 //!
 //! The library is organised as `tuple` (names and relationships), `schema` (text → checked
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
-//! expand, lookups, writes) and `validate` (SpiceDB validation files). See `ARCHITECTURE.md`.
+//! expand, lookups, writes), `validate` (SpiceDB validation files) and `proto` (SpiceDB's
+//! `authzed.api.v1` wire types and gRPC services). See `ARCHITECTURE.md`.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod client;
 pub mod clock;
 pub mod engine;
+pub mod proto;
 pub mod revision;
 pub mod schema;
 pub mod server;

@@ -1,5 +1,7 @@
 //! The `zanzi` binary: command-line parsing and wiring of the library's parts.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

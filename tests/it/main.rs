@@ -8,5 +8,6 @@ mod conformance;
 mod engine;
 mod http;
 mod process;
+mod proto;
 mod server_support;
 mod support;

@@ -1,0 +1,25 @@
+//! Compiles our `authzed.api.v1` protobuf files (under `proto/`) into Rust with `tonic-build`,
+//! parsing them with `protox` so the build needs no system `protoc`.
+//!
+//! Well-known types (`google.protobuf.Struct`, `Timestamp`, `Duration`, `Any`) come from
+//! protox's bundled copies and map to `prost-types`; `google.rpc.Status` is ours, in
+//! `proto/google/rpc/status.proto`.
+
+use std::error::Error;
+
+/// The service files; everything they import is compiled with them.
+const PROTOS: &[&str] = &[
+    "proto/authzed/api/v1/permission_service.proto",
+    "proto/authzed/api/v1/schema_service.proto",
+    "proto/authzed/api/v1/watch_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    tonic_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}
