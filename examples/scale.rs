@@ -9,7 +9,7 @@
 //!
 //! The load runs in one process and the measurements in a second one (`--measure DIR`), so the
 //! resident memory is that of an engine opened over data already on disk, not what the load
-//! left behind.
+//! left behind. `--load-only` stops after the load (for profiling it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +43,7 @@ struct Args {
     dir: Option<PathBuf>,
     measure: Option<PathBuf>,
     checks: usize,
+    load_only: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -52,9 +53,14 @@ fn parse_args() -> Result<Args, Error> {
         dir: None,
         measure: None,
         checks: 20_000,
+        load_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--load-only" {
+            args.load_only = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--relationships" => args.relationships = value.parse()?,
@@ -308,6 +314,9 @@ fn main() -> Result<(), Error> {
         }
     };
     load(&dir, &args)?;
+    if args.load_only {
+        return Ok(());
+    }
     // Measure in a fresh process, as a restarted server would run.
     let status = Command::new(std::env::current_exe()?)
         .arg("--measure")

@@ -129,6 +129,10 @@ fn column_family_options(name: &str) -> Options {
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
         options.set_block_based_table_factory(&table);
+        // The same for the memtable: a write's existence reads and a direct check for an
+        // absent relationship skip the skiplist search.
+        options.set_memtable_prefix_bloom_ratio(0.02);
+        options.set_memtable_whole_key_filtering(true);
     }
     options
 }
