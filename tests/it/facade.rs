@@ -576,3 +576,18 @@ fn custom_resources_take_policies_and_inherit_from_their_project() {
         400
     );
 }
+
+#[test]
+fn zanzi_token_prints_a_token_the_server_accepts() {
+    let f = Frontier::start();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zanzi"))
+        .args(["token", "--user", "zed", "--jwt-secret", SECRET, "--ttl", "5m"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let reply = f.call_with(Some(&format!("Bearer {token}")), &[], "GET", "/v1beta1/users/self", None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["user"]["id"], "zed");
+}
