@@ -584,7 +584,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         args.superusers
     };
     let config = ServeConfig {
-        facade: (jwt_secret.is_some() || jwt_public_key.is_some()).then(|| FacadeConfig {
+        facade: (jwt_secret.is_some() || jwt_public_key.is_some()).then_some(FacadeConfig {
             jwt_secret,
             jwt_public_key,
             superusers,

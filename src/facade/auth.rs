@@ -96,7 +96,10 @@ impl TokenVerifier {
             if secret.is_empty() {
                 return Err(KeyError::EmptySecret);
             }
-            keys.push((Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes())));
+            keys.push((
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            ));
         }
         if let Some(path) = public_key_path {
             let pem = std::fs::read(path).map_err(|source| KeyError::Io {
@@ -177,7 +180,10 @@ pub fn issue_token(
             if secret.is_empty() {
                 return Err(KeyError::EmptySecret);
             }
-            (Algorithm::HS256, EncodingKey::from_secret(secret.as_bytes()))
+            (
+                Algorithm::HS256,
+                EncodingKey::from_secret(secret.as_bytes()),
+            )
         }
         SigningKey::PrivatePem(pem) => {
             if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
@@ -208,7 +214,11 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         "m" => value.saturating_mul(60),
         "h" => value.saturating_mul(3600),
         "d" => value.saturating_mul(86_400),
-        _ => return Err(format!("invalid duration `{text}`: unit must be s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration `{text}`: unit must be s, m, h or d"
+            ))
+        }
     };
     Ok(Duration::from_secs(seconds))
 }
@@ -267,7 +277,10 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(verifier.verify(&bad).unwrap_err().contains("not a valid user id"));
+        assert!(verifier
+            .verify(&bad)
+            .unwrap_err()
+            .contains("not a valid user id"));
     }
 
     #[test]

@@ -119,8 +119,14 @@ mod tests {
 
     #[test]
     fn names_are_slugs_or_come_from_titles() {
-        assert_eq!(slug_name(Some("eng-team_1"), None).ok().as_deref(), Some("eng-team_1"));
-        assert_eq!(slug_name(Some(""), Some("Data Team")).ok().as_deref(), Some("data-team"));
+        assert_eq!(
+            slug_name(Some("eng-team_1"), None).ok().as_deref(),
+            Some("eng-team_1")
+        );
+        assert_eq!(
+            slug_name(Some(""), Some("Data Team")).ok().as_deref(),
+            Some("data-team")
+        );
         assert!(slug_name(Some("bad name"), None).is_err());
         assert!(slug_name(None, None).is_err());
         assert!(slug_name(Some("x"), None).is_err());

@@ -16,8 +16,8 @@ use super::organizations::{self, ORG_TYPE};
 use super::policies::{self, Principal};
 use super::records::{Keyspace, Tx};
 use super::roles::{self, PRINCIPAL_TYPES};
-use super::{now, new_id, object, parse_body, users, Answer, Authed, Cx, Facade, FacadeError};
 use super::USER_TYPE;
+use super::{new_id, now, object, parse_body, users, Answer, Authed, Cx, Facade, FacadeError};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// The group type.
@@ -79,7 +79,9 @@ fn load_in_org(cx: &Cx<'_>, org: &str, id: &str) -> Result<Group, FacadeError> {
 
 /// The group as JSON with its member count.
 fn with_count(cx: &Cx<'_>, group: &Group) -> Result<Value, FacadeError> {
-    let members = cx.subjects(&object(GROUP_TYPE, &group.id)?, "member")?.len();
+    let members = cx
+        .subjects(&object(GROUP_TYPE, &group.id)?, "member")?
+        .len();
     let mut value = json!(group);
     if let Some(map) = value.as_object_mut() {
         map.insert("memberCount".to_string(), json!(members));
@@ -124,7 +126,14 @@ pub async fn create(
             ));
             let owner =
                 roles::find(roles::GROUP_OWNER).ok_or_else(|| FacadeError::not_found("role"))?;
-            policies::grant(cx, tx, &object, owner, &Principal::User(cx.caller.user_id.clone()), "")?;
+            policies::grant(
+                cx,
+                tx,
+                &object,
+                owner,
+                &Principal::User(cx.caller.user_id.clone()),
+                "",
+            )?;
             tx.touch(Relationship::new(object, "member", cx.me()?));
             tx.require_absent(&GROUP_NAMES, &key);
             tx.put(&GROUP_NAMES, &key, &group.id)?;

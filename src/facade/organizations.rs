@@ -15,7 +15,7 @@ use super::fields::{self, NamedBody, UserIdsBody};
 use super::policies::{self, Principal};
 use super::records::{Keyspace, Tx};
 use super::roles;
-use super::{groups, now, new_id, object, parse_body, projects, users, Answer, Authed, Cx};
+use super::{groups, new_id, now, object, parse_body, projects, users, Answer, Authed, Cx};
 use super::{Facade, FacadeError, USER_TYPE};
 use crate::engine::Context;
 use crate::store::RelationshipFilter;
@@ -85,8 +85,16 @@ pub async fn create(
                 "platform",
                 SubjectRef::new(PLATFORM.0, PLATFORM.1, None)?,
             ));
-            let owner = roles::find(roles::ORG_OWNER).ok_or_else(|| FacadeError::not_found("role"))?;
-            policies::grant(cx, tx, &object, owner, &Principal::User(cx.caller.user_id.clone()), "")?;
+            let owner =
+                roles::find(roles::ORG_OWNER).ok_or_else(|| FacadeError::not_found("role"))?;
+            policies::grant(
+                cx,
+                tx,
+                &object,
+                owner,
+                &Principal::User(cx.caller.user_id.clone()),
+                "",
+            )?;
             tx.require_absent(&ORG_NAMES, &org.name);
             tx.put(&ORG_NAMES, &org.name, &org.id)?;
             tx.put(&ORGS, &org.id, &org)?;
@@ -221,7 +229,11 @@ pub async fn delete_one(
 
 /// Whether `user` holds any binding on the organization `org` itself.
 pub fn is_member(cx: &Cx<'_>, org: &str, user: &str) -> Result<bool, FacadeError> {
-    policies::has_binding(cx, &object(ORG_TYPE, org)?, &Principal::User(user.to_string()))
+    policies::has_binding(
+        cx,
+        &object(ORG_TYPE, org)?,
+        &Principal::User(user.to_string()),
+    )
 }
 
 /// `POST /v1beta1/organizations/{id}/users` `{"userIds": [...]}`: each user not yet in the

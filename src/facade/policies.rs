@@ -28,7 +28,8 @@ use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 pub const BINDING_TYPE: &str = "app/rolebinding";
 
 /// The UUID namespace of binding ids.
-const BINDING_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_0d3e_9b5c_4e27_a8d1_3c5b_7e90_f214);
+const BINDING_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6a1f_0d3e_9b5c_4e27_a8d1_3c5b_7e90_f214);
 
 /// A policy record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,7 +100,10 @@ impl Principal {
 
     fn from_bearer(subject: &SubjectRef) -> Option<Self> {
         let id = subject.object.object_id.clone();
-        match (subject.object.object_type.as_str(), subject.relation.as_deref()) {
+        match (
+            subject.object.object_type.as_str(),
+            subject.relation.as_deref(),
+        ) {
             (USER_TYPE, None) => Some(Self::User(id)),
             (groups::GROUP_TYPE, Some("active_member")) => Some(Self::Group(id)),
             _ => None,
@@ -303,7 +307,8 @@ fn guard(cx: &Cx<'_>, resource: &ObjectRef) -> Result<(), FacadeError> {
 
 /// Parses `type:id` with Frontier's aliases (`project:ID`, `organization:ID`, `group:ID`).
 fn resource_ref(text: &str) -> Result<ObjectRef, FacadeError> {
-    let bad = || FacadeError::InvalidArgument(format!("invalid resource `{text}`: expected `type:id`"));
+    let bad =
+        || FacadeError::InvalidArgument(format!("invalid resource `{text}`: expected `type:id`"));
     let (kind, id) = text.split_once(':').ok_or_else(bad)?;
     let kind = match kind {
         "organization" | "org" => organizations::ORG_TYPE,
@@ -334,7 +339,9 @@ fn create_policy(
     body: PolicyBody,
 ) -> Result<Value, FacadeError> {
     let Some(org) = org_of(cx, resource)? else {
-        return Err(FacadeError::NotFound(format!("resource `{resource}` doesn't exist")));
+        return Err(FacadeError::NotFound(format!(
+            "resource `{resource}` doesn't exist"
+        )));
     };
     guard(cx, resource)?;
     let role = roles::find(&body.role_id).ok_or_else(|| FacadeError::not_found("role"))?;
@@ -360,7 +367,14 @@ fn create_policy(
             }
         }
     }
-    let policy = grant(cx, tx, resource, role, &principal, body.title.as_deref().unwrap_or_default())?;
+    let policy = grant(
+        cx,
+        tx,
+        resource,
+        role,
+        &principal,
+        body.title.as_deref().unwrap_or_default(),
+    )?;
     Ok(json!({ "policy": policy }))
 }
 
@@ -456,7 +470,9 @@ pub async fn list(
         (None, Some(text)) => Some(Principal::parse(text)?),
         (None, None) => None,
     };
-    let role = query.role_id.map(|r| roles::find(&r).map_or(r, |role| role.name.to_string()));
+    let role = query
+        .role_id
+        .map(|r| roles::find(&r).map_or(r, |role| role.name.to_string()));
     facade
         .read(auth, move |cx| {
             if let Some(resource) = &resource {
@@ -465,8 +481,12 @@ pub async fn list(
             let me = Principal::User(cx.caller.user_id.clone()).text();
             let mut policies = Vec::new();
             for (_, policy) in POLICIES.scan(&cx.view, "")? {
-                let wanted = resource.as_ref().is_none_or(|r| policy.resource == r.to_string())
-                    && principal.as_ref().is_none_or(|p| policy.principal == p.text())
+                let wanted = resource
+                    .as_ref()
+                    .is_none_or(|r| policy.resource == r.to_string())
+                    && principal
+                        .as_ref()
+                        .is_none_or(|p| policy.principal == p.text())
                     && role.as_ref().is_none_or(|r| policy.role_id == *r);
                 if !wanted {
                     continue;
@@ -536,17 +556,33 @@ mod tests {
         let a = binding_id(&project, "app_project_viewer", &group);
         assert_eq!(a, binding_id(&project, "app_project_viewer", &group));
         assert_ne!(a, binding_id(&project, "app_project_owner", &group));
-        assert_ne!(a, binding_id(&project, "app_project_viewer", &Principal::User("g1".into())));
+        assert_ne!(
+            a,
+            binding_id(
+                &project,
+                "app_project_viewer",
+                &Principal::User("g1".into())
+            )
+        );
     }
 
     #[test]
     fn principals_parse_with_aliases() {
-        assert_eq!(Principal::parse("user:u1").ok(), Some(Principal::User("u1".into())));
-        assert_eq!(Principal::parse("app/group:g").ok(), Some(Principal::Group("g".into())));
+        assert_eq!(
+            Principal::parse("user:u1").ok(),
+            Some(Principal::User("u1".into()))
+        );
+        assert_eq!(
+            Principal::parse("app/group:g").ok(),
+            Some(Principal::Group("g".into()))
+        );
         assert!(Principal::parse("app/project:p").is_err());
         assert!(Principal::parse("nocolon").is_err());
         assert_eq!(
-            resource_ref("project:p1").ok().map(|r| r.to_string()).as_deref(),
+            resource_ref("project:p1")
+                .ok()
+                .map(|r| r.to_string())
+                .as_deref(),
             Some("app/project:p1")
         );
     }

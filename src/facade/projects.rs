@@ -16,7 +16,7 @@ use super::organizations::{self, delete_all_tuples_of, ORG_TYPE};
 use super::policies::{self, Principal};
 use super::records::{Keyspace, Tx};
 use super::roles;
-use super::{now, new_id, object, parse_body, Answer, Authed, Cx, Facade, FacadeError};
+use super::{new_id, now, object, parse_body, Answer, Authed, Cx, Facade, FacadeError};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// The project type.
@@ -114,7 +114,9 @@ pub async fn create(
     let name = fields::slug_name(body.name.as_deref(), body.title.as_deref())?;
     let metadata = fields::metadata(body.metadata)?;
     let Some(org) = body.org_id.filter(|o| !o.is_empty()) else {
-        return Err(FacadeError::InvalidArgument("orgId is required".to_string()));
+        return Err(FacadeError::InvalidArgument(
+            "orgId is required".to_string(),
+        ));
     };
     facade
         .write(auth, move |cx, tx| {
@@ -143,7 +145,14 @@ pub async fn create(
             ));
             let owner =
                 roles::find(roles::PROJECT_OWNER).ok_or_else(|| FacadeError::not_found("role"))?;
-            policies::grant(cx, tx, &object, owner, &Principal::User(cx.caller.user_id.clone()), "")?;
+            policies::grant(
+                cx,
+                tx,
+                &object,
+                owner,
+                &Principal::User(cx.caller.user_id.clone()),
+                "",
+            )?;
             tx.require_absent(&PROJECT_NAMES, &key);
             tx.put(&PROJECT_NAMES, &key, &project.id)?;
             tx.put(&ORG_PROJECTS, &format!("{org}/{}", project.id), &project.id)?;
@@ -192,7 +201,10 @@ pub fn cascade(cx: &Cx<'_>, tx: &mut Tx, project: &Project) -> Result<(), Facade
             policies::revoke(cx, tx, &binding.id)?;
         }
         delete_all_tuples_of(cx, tx, &object)?;
-        tx.remove(&PROJECT_RESOURCES, &format!("{}/{}", project.id, resource.id));
+        tx.remove(
+            &PROJECT_RESOURCES,
+            &format!("{}/{}", project.id, resource.id),
+        );
         tx.remove(&RESOURCES, &resource.id);
     }
     let object = object(PROJECT_TYPE, &project.id)?;
@@ -200,7 +212,10 @@ pub fn cascade(cx: &Cx<'_>, tx: &mut Tx, project: &Project) -> Result<(), Facade
         policies::revoke(cx, tx, &binding.id)?;
     }
     delete_all_tuples_of(cx, tx, &object)?;
-    tx.remove(&PROJECT_NAMES, &format!("{}/{}", project.org_id, project.name));
+    tx.remove(
+        &PROJECT_NAMES,
+        &format!("{}/{}", project.org_id, project.name),
+    );
     tx.remove(&ORG_PROJECTS, &format!("{}/{}", project.org_id, project.id));
     tx.remove(&PROJECTS, &project.id);
     Ok(())

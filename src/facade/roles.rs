@@ -122,7 +122,9 @@ mod tests {
     fn every_role_slug_is_a_relation_of_the_built_in_schema() {
         let schema = crate::schema::compile(super::super::bootstrap::FRONTIER_SCHEMA)
             .unwrap_or_else(|e| panic!("{e}"));
-        let role = schema.definition(ROLE_TYPE).unwrap_or_else(|| panic!("no role type"));
+        let role = schema
+            .definition(ROLE_TYPE)
+            .unwrap_or_else(|| panic!("no role type"));
         for r in ROLES {
             for slug in r.permissions {
                 assert!(role.relations.contains_key(*slug), "{slug}");
@@ -131,7 +133,10 @@ mod tests {
                 assert!(schema.definition(scope).is_some(), "{scope}");
             }
         }
-        assert_eq!(find("app/role:app_group_owner").map(|r| r.name), Some(GROUP_OWNER));
+        assert_eq!(
+            find("app/role:app_group_owner").map(|r| r.name),
+            Some(GROUP_OWNER)
+        );
         assert!(find("nope").is_none());
     }
 }

@@ -68,7 +68,10 @@ pub fn json_of(cx: &Cx<'_>, id: &str) -> Result<Value, FacadeError> {
 }
 
 /// `GET /v1beta1/users/self`.
-pub async fn get_self(State(facade): State<Arc<Facade>>, auth: Authed) -> Result<Answer, FacadeError> {
+pub async fn get_self(
+    State(facade): State<Arc<Facade>>,
+    auth: Authed,
+) -> Result<Answer, FacadeError> {
     facade
         .read(auth, |cx| {
             let user = load(cx, &cx.caller.user_id)?;

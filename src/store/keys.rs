@@ -211,7 +211,9 @@ impl RecordKey {
     /// The bytes every key of `keyspace` starting with `key_prefix` starts with.
     pub fn prefix(keyspace: &str, key_prefix: &str) -> Result<Vec<u8>, StoreError> {
         if keyspace.is_empty() || keyspace.contains('\0') || key_prefix.contains('\0') {
-            return Err(StoreError::UnstorableRecord(format!("{keyspace}/{key_prefix}")));
+            return Err(StoreError::UnstorableRecord(format!(
+                "{keyspace}/{key_prefix}"
+            )));
         }
         let mut bytes = Vec::with_capacity(keyspace.len() + 1 + key_prefix.len());
         bytes.extend_from_slice(keyspace.as_bytes());

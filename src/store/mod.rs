@@ -44,7 +44,9 @@ pub enum StoreError {
     #[error("relationship `{0}` cannot be stored: names and ids must be non-empty and free of NUL bytes")]
     Unstorable(String),
     /// A record keyspace is empty, or a keyspace or key contains a NUL byte.
-    #[error("record `{0}` cannot be stored: keyspaces must be non-empty and keys free of NUL bytes")]
+    #[error(
+        "record `{0}` cannot be stored: keyspaces must be non-empty and keys free of NUL bytes"
+    )]
     UnstorableRecord(String),
     /// A record precondition did not hold; nothing was written.
     #[error("record `{keyspace}/{key}` {}", if *.exists { "already exists" } else { "does not exist" })]

@@ -40,9 +40,8 @@ use rocksdb::{
 };
 
 use super::keys::{
-    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RelationshipKey,
-    RecordKey, RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV,
-    COLUMN_FAMILIES,
+    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey,
+    RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES,
     FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA, META_STORE_ID,
 };
 use super::{
@@ -1846,7 +1845,10 @@ mod tests {
                 ..Transaction::default()
             })
             .unwrap_err();
-        assert!(matches!(err, StoreError::RecordConflict { exists: true, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::RecordConflict { exists: true, .. }),
+            "{err}"
+        );
         assert_eq!(store.head_revision(), Revision(1));
         assert_eq!(all(&store).len(), 1);
 
@@ -1858,8 +1860,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!(revision, Revision(2));
-        assert_eq!(store.snapshot().unwrap().record("group", "g1").unwrap(), None);
-        assert!(store.changes_since(Revision(1), 10).unwrap()[0].1.is_empty());
+        assert_eq!(
+            store.snapshot().unwrap().record("group", "g1").unwrap(),
+            None
+        );
+        assert!(store.changes_since(Revision(1), 10).unwrap()[0]
+            .1
+            .is_empty());
     }
 
     #[test]

@@ -119,7 +119,10 @@ impl Frontier {
         let text = body.to_string();
         let reply = self.call(Some(user), method, path, Some(&text));
         assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
-        (reply.body, reply.token.expect("every answer carries a token"))
+        (
+            reply.body,
+            reply.token.expect("every answer carries a token"),
+        )
     }
 
     fn status(&self, user: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
@@ -151,13 +154,20 @@ impl Frontier {
 
     /// Relationships matching a `/v1/relationships/read` filter.
     fn tuples(&self, filter: Value) -> Vec<Value> {
-        self.server
-            .stream("/v1/relationships/read", &json!({ "relationshipFilter": filter }))
+        self.server.stream(
+            "/v1/relationships/read",
+            &json!({ "relationshipFilter": filter }),
+        )
     }
 
     /// An org owned by `owner` with `members` added; returns its id.
     fn org(&self, owner: &str, name: &str, members: &[&str]) -> String {
-        let (body, _) = self.ok(owner, "POST", "/v1beta1/organizations", json!({"name": name}));
+        let (body, _) = self.ok(
+            owner,
+            "POST",
+            "/v1beta1/organizations",
+            json!({"name": name}),
+        );
         let id = body["organization"]["id"].as_str().unwrap().to_string();
         if !members.is_empty() {
             self.ok(
@@ -226,7 +236,12 @@ fn the_groups_guide_flow_end_to_end() {
 
     // An organization with two users added.
     let org = f.org("alice", "acme", &["bob", "carol"]);
-    let (users, _) = f.ok("alice", "GET", &format!("/v1beta1/organizations/{org}/users"), Value::Null);
+    let (users, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}/users"),
+        Value::Null,
+    );
     assert_eq!(ids(&users["users"], "id"), ["alice", "bob", "carol"]);
 
     // A group; its creator is the owner.
@@ -244,20 +259,40 @@ fn the_groups_guide_flow_end_to_end() {
         "optionalSubjectFilter": {"subjectType": "app/user", "optionalSubjectId": "bob"}
     }));
     assert_eq!(memberships.len(), 1);
-    let (policies, _) = f.ok("alice", "GET", &format!("/v1beta1/policies?groupId={group}&userId=bob"), Value::Null);
+    let (policies, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/policies?groupId={group}&userId=bob"),
+        Value::Null,
+    );
     assert_eq!(policies["policies"].as_array().unwrap().len(), 1);
-    let (got, _) = f.ok("alice", "GET", &format!("/v1beta1/organizations/{org}/groups/{group}"), Value::Null);
+    let (got, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}/groups/{group}"),
+        Value::Null,
+    );
     assert_eq!(got["group"]["memberCount"], 2);
 
     // The role filter: owners are the creator only, members the member only.
     let relations = format!("/v1beta1/organizations/{org}/groups/{group}/relations");
-    let (owners, _) = f.ok("alice", "GET", &format!("{relations}?subjectType=user&role=owner"), Value::Null);
+    let (owners, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{relations}?subjectType=user&role=owner"),
+        Value::Null,
+    );
     let owners = owners["relations"].as_array().unwrap().clone();
     assert_eq!(owners.len(), 1);
     assert_eq!(owners[0]["user"]["id"], "alice");
     assert_eq!(owners[0]["role"], "owner");
     assert_eq!(owners[0]["subjectType"], "app/user");
-    let (plain, _) = f.ok("alice", "GET", &format!("{relations}?subjectType=user&role=member"), Value::Null);
+    let (plain, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{relations}?subjectType=user&role=member"),
+        Value::Null,
+    );
     let plain = plain["relations"].as_array().unwrap().clone();
     assert_eq!(plain.len(), 1);
     assert_eq!(plain[0]["user"]["id"], "bob");
@@ -265,22 +300,60 @@ fn the_groups_guide_flow_end_to_end() {
     // A project, and the group as its viewer.
     let project = f.project("alice", &org, "web");
     let resource = format!("app/project:{project}");
-    let (_, token) = f.policy("alice", "app_project_viewer", &resource, &format!("app/group:{group}"));
+    let (_, token) = f.policy(
+        "alice",
+        "app_project_viewer",
+        &resource,
+        &format!("app/group:{group}"),
+    );
     assert!(f.can("bob", "get", &resource, &token));
     assert!(!f.can("carol", "get", &resource, &token));
     // The member also reads it through the facade.
-    assert_eq!(f.ok("bob", "GET", &format!("/v1beta1/projects/{project}"), Value::Null).0["project"]["id"], project);
-    assert_eq!(f.status("carol", "GET", &format!("/v1beta1/projects/{project}"), Value::Null).0, 403);
+    assert_eq!(
+        f.ok(
+            "bob",
+            "GET",
+            &format!("/v1beta1/projects/{project}"),
+            Value::Null
+        )
+        .0["project"]["id"],
+        project
+    );
+    assert_eq!(
+        f.status(
+            "carol",
+            "GET",
+            &format!("/v1beta1/projects/{project}"),
+            Value::Null
+        )
+        .0,
+        403
+    );
 
     // Disable: the member loses access at once; enable: it comes back.
     let group_path = format!("/v1beta1/organizations/{org}/groups/{group}");
     let (_, token) = f.ok("alice", "POST", &format!("{group_path}/disable"), json!({}));
     assert!(!f.can("bob", "get", &resource, &token));
-    let (disabled, _) = f.ok("alice", "GET", &format!("/v1beta1/organizations/{org}/groups?state=disabled"), Value::Null);
-    assert_eq!(ids(&disabled["groups"], "id"), [group.clone()]);
-    let (enabled, _) = f.ok("alice", "GET", &format!("/v1beta1/organizations/{org}/groups"), Value::Null);
+    let (disabled, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}/groups?state=disabled"),
+        Value::Null,
+    );
+    assert_eq!(ids(&disabled["groups"], "id"), std::slice::from_ref(&group));
+    let (enabled, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}/groups"),
+        Value::Null,
+    );
     assert!(enabled["groups"].as_array().unwrap().is_empty());
-    let (_, token) = f.ok("alice", "POST", &format!("{group_path}/enable"), Value::Null);
+    let (_, token) = f.ok(
+        "alice",
+        "POST",
+        &format!("{group_path}/enable"),
+        Value::Null,
+    );
     assert!(f.can("bob", "get", &resource, &token));
 
     // Delete: the member cannot, and no policy with the group as principal is left.
@@ -288,14 +361,21 @@ fn the_groups_guide_flow_end_to_end() {
     assert!(!f.can("bob", "get", &resource, &token));
     let reply = f.call(Some("alice"), "GET", &group_path, None);
     assert_eq!(reply.status, 404);
-    let (left, _) = f.ok("alice", "GET", &format!("/v1beta1/policies?principal=app/group:{group}"), Value::Null);
+    let (left, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/policies?principal=app/group:{group}"),
+        Value::Null,
+    );
     assert!(left["policies"].as_array().unwrap().is_empty(), "{left}");
     let bindings = f.tuples(json!({
         "resourceType": "app/rolebinding", "optionalRelation": "bearer",
         "optionalSubjectFilter": {"subjectType": "app/group", "optionalSubjectId": group}
     }));
     assert!(bindings.is_empty(), "{bindings:?}");
-    assert!(f.tuples(json!({"resourceType": "app/group", "optionalResourceId": group})).is_empty());
+    assert!(f
+        .tuples(json!({"resourceType": "app/group", "optionalResourceId": group}))
+        .is_empty());
     // The project itself is untouched.
     assert!(f.can("alice", "get", &resource, &token));
 }
@@ -320,8 +400,18 @@ fn a_user_in_two_groups_gets_the_higher_role() {
     add(&viewers, "dave");
     let project = f.project("alice", &org, "web");
     let resource = format!("app/project:{project}");
-    f.policy("alice", "app_project_viewer", &resource, &format!("app/group:{viewers}"));
-    let (_, token) = f.policy("alice", "app_project_manager", &resource, &format!("group:{managers}"));
+    f.policy(
+        "alice",
+        "app_project_viewer",
+        &resource,
+        &format!("app/group:{viewers}"),
+    );
+    let (_, token) = f.policy(
+        "alice",
+        "app_project_manager",
+        &resource,
+        &format!("group:{managers}"),
+    );
     assert!(f.can("bob", "update", &resource, &token));
     assert!(f.can("bob", "get", &resource, &token));
     assert!(f.can("dave", "get", &resource, &token));
@@ -342,11 +432,17 @@ fn every_endpoint_answers_401_without_a_token_and_403_without_the_permission() {
         json!({"name": "vm-1", "namespace": "compute/instance"}),
     );
     let resource = resource["resource"]["id"].as_str().unwrap().to_string();
-    let (policy, _) = f.policy("alice", "app_project_viewer", &format!("app/project:{project}"), "app/user:bob");
+    let (policy, _) = f.policy(
+        "alice",
+        "app_project_viewer",
+        &format!("app/project:{project}"),
+        "app/user:bob",
+    );
     let g = format!("/v1beta1/organizations/{org}/groups/{group}");
     let users = json!({"userIds": ["bob"]}).to_string();
     let named = json!({"name": "other"}).to_string();
-    let grant = json!({"roleId": "app_project_viewer", "principal": "app/user:mallory"}).to_string();
+    let grant =
+        json!({"roleId": "app_project_viewer", "principal": "app/user:mallory"}).to_string();
     let full_grant = json!({"roleId": "app_project_viewer", "resource": format!("app/project:{project}"), "principal": "app/user:mallory"}).to_string();
     let project_body = json!({"name": "p2", "orgId": org}).to_string();
     let resource_body = json!({"name": "vm-2", "namespace": "compute/instance"}).to_string();
@@ -354,16 +450,56 @@ fn every_endpoint_answers_401_without_a_token_and_403_without_the_permission() {
     let endpoints: Vec<(&str, String, Option<String>, bool)> = vec![
         ("GET", "/v1beta1/users/self".into(), None, false),
         ("GET", "/v1beta1/roles".into(), None, false),
-        ("POST", "/v1beta1/organizations".into(), Some(json!({"name": "mine"}).to_string()), false),
+        (
+            "POST",
+            "/v1beta1/organizations".into(),
+            Some(json!({"name": "mine"}).to_string()),
+            false,
+        ),
         ("GET", "/v1beta1/organizations".into(), None, false),
         ("GET", format!("/v1beta1/organizations/{org}"), None, true),
-        ("PUT", format!("/v1beta1/organizations/{org}"), Some(json!({"title": "t"}).to_string()), true),
-        ("POST", format!("/v1beta1/organizations/{org}/users"), Some(users.clone()), true),
-        ("GET", format!("/v1beta1/organizations/{org}/users"), None, true),
-        ("DELETE", format!("/v1beta1/organizations/{org}/users/bob"), None, true),
-        ("GET", format!("/v1beta1/organizations/{org}/projects"), None, true),
-        ("POST", format!("/v1beta1/organizations/{org}/groups"), Some(named.clone()), true),
-        ("GET", format!("/v1beta1/organizations/{org}/groups"), None, true),
+        (
+            "PUT",
+            format!("/v1beta1/organizations/{org}"),
+            Some(json!({"title": "t"}).to_string()),
+            true,
+        ),
+        (
+            "POST",
+            format!("/v1beta1/organizations/{org}/users"),
+            Some(users.clone()),
+            true,
+        ),
+        (
+            "GET",
+            format!("/v1beta1/organizations/{org}/users"),
+            None,
+            true,
+        ),
+        (
+            "DELETE",
+            format!("/v1beta1/organizations/{org}/users/bob"),
+            None,
+            true,
+        ),
+        (
+            "GET",
+            format!("/v1beta1/organizations/{org}/projects"),
+            None,
+            true,
+        ),
+        (
+            "POST",
+            format!("/v1beta1/organizations/{org}/groups"),
+            Some(named.clone()),
+            true,
+        ),
+        (
+            "GET",
+            format!("/v1beta1/organizations/{org}/groups"),
+            None,
+            true,
+        ),
         ("GET", "/v1beta1/admin/groups".into(), None, true),
         ("GET", g.clone(), None, true),
         ("PUT", g.clone(), Some(named.clone()), true),
@@ -375,28 +511,71 @@ fn every_endpoint_answers_401_without_a_token_and_403_without_the_permission() {
         ("POST", format!("{g}/enable"), None, true),
         ("POST", "/v1beta1/projects".into(), Some(project_body), true),
         ("GET", format!("/v1beta1/projects/{project}"), None, true),
-        ("POST", format!("/v1beta1/projects/{project}/resources"), Some(resource_body), true),
-        ("GET", format!("/v1beta1/projects/{project}/resources"), None, true),
-        ("POST", format!("/v1beta1/projects/{project}/policies"), Some(grant.clone()), true),
-        ("POST", format!("/v1beta1/resources/{resource}/policies"), Some(grant.clone()), true),
+        (
+            "POST",
+            format!("/v1beta1/projects/{project}/resources"),
+            Some(resource_body),
+            true,
+        ),
+        (
+            "GET",
+            format!("/v1beta1/projects/{project}/resources"),
+            None,
+            true,
+        ),
+        (
+            "POST",
+            format!("/v1beta1/projects/{project}/policies"),
+            Some(grant.clone()),
+            true,
+        ),
+        (
+            "POST",
+            format!("/v1beta1/resources/{resource}/policies"),
+            Some(grant.clone()),
+            true,
+        ),
         ("POST", "/v1beta1/policies".into(), Some(full_grant), true),
         ("GET", "/v1beta1/policies".into(), None, false),
-        ("GET", format!("/v1beta1/policies?projectId={project}"), None, true),
+        (
+            "GET",
+            format!("/v1beta1/policies?projectId={project}"),
+            None,
+            true,
+        ),
         ("GET", format!("/v1beta1/policies/{}", policy), None, true),
-        ("DELETE", format!("/v1beta1/policies/{}", policy), None, true),
+        (
+            "DELETE",
+            format!("/v1beta1/policies/{}", policy),
+            None,
+            true,
+        ),
         ("DELETE", format!("/v1beta1/projects/{project}"), None, true),
         ("DELETE", g.clone(), None, true),
-        ("DELETE", format!("/v1beta1/organizations/{org}"), None, true),
+        (
+            "DELETE",
+            format!("/v1beta1/organizations/{org}"),
+            None,
+            true,
+        ),
     ];
     for (method, path, body, forbidden) in &endpoints {
         let reply = f.call(None, method, path, body.as_deref());
-        assert_eq!(reply.status, 401, "{method} {path} without a token: {}", reply.body);
+        assert_eq!(
+            reply.status, 401,
+            "{method} {path} without a token: {}",
+            reply.body
+        );
         assert_eq!(reply.body["code"], 16, "{method} {path}");
         let reply = f.call_with(Some("Bearer not-a-jwt"), &[], method, path, body.as_deref());
         assert_eq!(reply.status, 401, "{method} {path} with a malformed token");
         if *forbidden {
             let reply = f.call(Some("mallory"), method, path, body.as_deref());
-            assert_eq!(reply.status, 403, "{method} {path} as mallory: {}", reply.body);
+            assert_eq!(
+                reply.status, 403,
+                "{method} {path} as mallory: {}",
+                reply.body
+            );
             assert_eq!(reply.body["code"], 7);
             assert_eq!(reply.body["message"], "not authorized");
         }
@@ -419,12 +598,25 @@ fn the_last_owner_stays_and_owners_can_be_added() {
     let (status, body) = f.status("alice", "DELETE", &me, Value::Null);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], 9);
-    assert!(body["message"].as_str().unwrap().contains("at least one owner"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("at least one owner"));
     // The org's last owner is protected the same way.
-    let (status, _) = f.status("alice", "DELETE", &format!("/v1beta1/organizations/{org}/users/alice"), Value::Null);
+    let (status, _) = f.status(
+        "alice",
+        "DELETE",
+        &format!("/v1beta1/organizations/{org}/users/alice"),
+        Value::Null,
+    );
     assert_eq!(status, 400);
     // With a second owner, the first may leave.
-    f.policy("alice", "app_group_owner", &format!("app/group:{group}"), "app/user:bob");
+    f.policy(
+        "alice",
+        "app_group_owner",
+        &format!("app/group:{group}"),
+        "app/user:bob",
+    );
     f.ok("alice", "DELETE", &me, Value::Null);
     let relations = format!("/v1beta1/organizations/{org}/groups/{group}/relations?role=owner");
     let (owners, _) = f.ok("bob", "GET", &relations, Value::Null);
@@ -448,17 +640,53 @@ fn deleting_an_organization_cascades_to_everything_in_it() {
         json!({"userIds": ["bob"]}),
     );
     let project = f.project("alice", &org, "web");
-    f.policy("alice", "app_project_viewer", &format!("app/project:{project}"), &format!("app/group:{group}"));
-    let (_, token) = f.ok("alice", "DELETE", &format!("/v1beta1/organizations/{org}"), Value::Null);
+    f.policy(
+        "alice",
+        "app_project_viewer",
+        &format!("app/project:{project}"),
+        &format!("app/group:{group}"),
+    );
+    let (_, token) = f.ok(
+        "alice",
+        "DELETE",
+        &format!("/v1beta1/organizations/{org}"),
+        Value::Null,
+    );
     assert!(!f.can("bob", "get", &format!("app/project:{project}"), &token));
-    for resource_type in ["app/organization", "app/group", "app/project", "app/rolebinding"] {
+    for resource_type in [
+        "app/organization",
+        "app/group",
+        "app/project",
+        "app/rolebinding",
+    ] {
         let left = f.tuples(json!({"resourceType": resource_type}));
         assert!(left.is_empty(), "{resource_type}: {left:?}");
     }
     let (policies, _) = f.ok(ROOT, "GET", "/v1beta1/policies", Value::Null);
-    assert!(policies["policies"].as_array().unwrap().is_empty(), "{policies}");
-    assert_eq!(f.call(Some("alice"), "GET", &format!("/v1beta1/organizations/{org}"), None).status, 404);
-    assert_eq!(f.call(Some("alice"), "GET", &format!("/v1beta1/projects/{project}"), None).status, 404);
+    assert!(
+        policies["policies"].as_array().unwrap().is_empty(),
+        "{policies}"
+    );
+    assert_eq!(
+        f.call(
+            Some("alice"),
+            "GET",
+            &format!("/v1beta1/organizations/{org}"),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        f.call(
+            Some("alice"),
+            "GET",
+            &format!("/v1beta1/projects/{project}"),
+            None
+        )
+        .status,
+        404
+    );
     // The name is free again.
     f.org("alice", "acme", &[]);
 }
@@ -470,9 +698,23 @@ fn names_are_unique_per_organization_and_groups_live_in_their_own() {
     let acme = f.org("alice", "acme", &[]);
     let other = f.org("alice", "other", &[]);
     let group = f.group("alice", &acme, "eng");
-    let (status, body) = f.status("alice", "POST", &format!("/v1beta1/organizations/{acme}/groups"), json!({"name": "eng"}));
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &format!("/v1beta1/organizations/{acme}/groups"),
+        json!({"name": "eng"}),
+    );
     assert_eq!((status, body["code"].clone()), (409, json!(6)), "{body}");
-    assert_eq!(f.status("alice", "POST", "/v1beta1/organizations", json!({"name": "acme"})).0, 409);
+    assert_eq!(
+        f.status(
+            "alice",
+            "POST",
+            "/v1beta1/organizations",
+            json!({"name": "acme"})
+        )
+        .0,
+        409
+    );
     // The same name in another organization is fine.
     f.group("alice", &other, "eng");
     // A group asked for under another organization is not found, whoever asks.
@@ -480,12 +722,21 @@ fn names_are_unique_per_organization_and_groups_live_in_their_own() {
         format!("/v1beta1/organizations/{other}/groups/{group}"),
         format!("/v1beta1/organizations/{other}/groups/{group}/users"),
     ] {
-        assert_eq!(f.call(Some("alice"), "GET", &path, None).status, 404, "{path}");
+        assert_eq!(
+            f.call(Some("alice"), "GET", &path, None).status,
+            404,
+            "{path}"
+        );
         assert_eq!(f.call(Some(ROOT), "GET", &path, None).status, 404, "{path}");
     }
     // Renaming onto a taken name is refused too.
     let second = f.group("alice", &acme, "ops");
-    let (status, _) = f.status("alice", "PUT", &format!("/v1beta1/organizations/{acme}/groups/{second}"), json!({"name": "eng"}));
+    let (status, _) = f.status(
+        "alice",
+        "PUT",
+        &format!("/v1beta1/organizations/{acme}/groups/{second}"),
+        json!({"name": "eng"}),
+    );
     assert_eq!(status, 409);
 }
 
@@ -500,28 +751,74 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
         assert_eq!(reply.body["code"], 3);
     }
-    let (status, body) = f.status("alice", "POST", &groups, json!({"name": "eng", "metadata": ["x"]}));
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &groups,
+        json!({"name": "eng", "metadata": ["x"]}),
+    );
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("metadata"), "{body}");
-    assert_eq!(f.status("alice", "POST", &groups, json!({"name": "bad name"})).0, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("metadata"),
+        "{body}"
+    );
+    assert_eq!(
+        f.status("alice", "POST", &groups, json!({"name": "bad name"}))
+            .0,
+        400
+    );
     let group = f.group("alice", &org, "eng");
     let members = format!("{groups}/{group}/users");
     // Unknown users are 404, users outside the organization 400; nothing is half-added.
-    let (status, body) = f.status("alice", "POST", &members, json!({"userIds": ["bob", "nobody"]}));
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &members,
+        json!({"userIds": ["bob", "nobody"]}),
+    );
     assert_eq!(status, 404, "{body}");
-    assert_eq!(f.status("alice", "POST", &members, json!({"userIds": ["erin"]})).0, 400);
+    assert_eq!(
+        f.status("alice", "POST", &members, json!({"userIds": ["erin"]}))
+            .0,
+        400
+    );
     let (listed, _) = f.ok("alice", "GET", &members, Value::Null);
     assert_eq!(ids(&listed["users"], "id"), ["alice"]);
-    assert_eq!(f.status("alice", "POST", &format!("/v1beta1/organizations/{org}/users"), json!({"userIds": ["nobody"]})).0, 404);
+    assert_eq!(
+        f.status(
+            "alice",
+            "POST",
+            &format!("/v1beta1/organizations/{org}/users"),
+            json!({"userIds": ["nobody"]})
+        )
+        .0,
+        404
+    );
     // Unknown roles and out-of-scope roles.
     let project = f.project("alice", &org, "web");
     let bad_role = json!({"roleId": "app_nope", "resource": format!("app/project:{project}"), "principal": "app/user:bob"});
-    assert_eq!(f.status("alice", "POST", "/v1beta1/policies", bad_role).0, 404);
+    assert_eq!(
+        f.status("alice", "POST", "/v1beta1/policies", bad_role).0,
+        404
+    );
     let wrong_scope = json!({"roleId": "app_group_owner", "resource": format!("app/project:{project}"), "principal": "app/user:bob"});
-    assert_eq!(f.status("alice", "POST", "/v1beta1/policies", wrong_scope).0, 400);
+    assert_eq!(
+        f.status("alice", "POST", "/v1beta1/policies", wrong_scope)
+            .0,
+        400
+    );
     // A disabled group takes no new members.
-    f.ok("alice", "POST", &format!("{groups}/{group}/disable"), Value::Null);
-    assert_eq!(f.status("alice", "POST", &members, json!({"userIds": ["bob"]})).0, 400);
+    f.ok(
+        "alice",
+        "POST",
+        &format!("{groups}/{group}/disable"),
+        Value::Null,
+    );
+    assert_eq!(
+        f.status("alice", "POST", &members, json!({"userIds": ["bob"]}))
+            .0,
+        400
+    );
     // Tokens: one signed with another secret is 401, a malformed ZedToken 400.
     let forged = issue_token(
         &SigningKey::Secret("another-secret".into()),
@@ -531,13 +828,34 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
         None,
     )
     .unwrap();
-    let reply = f.call_with(Some(&format!("Bearer {forged}")), &[], "GET", "/v1beta1/users/self", None);
+    let reply = f.call_with(
+        Some(&format!("Bearer {forged}")),
+        &[],
+        "GET",
+        "/v1beta1/users/self",
+        None,
+    );
     assert_eq!(reply.status, 401);
     let alice = format!("Bearer {}", token_for("alice"));
-    let reply = f.call_with(Some(&alice), &[("X-ZedToken", "garbage")], "GET", "/v1beta1/users/self", None);
+    let reply = f.call_with(
+        Some(&alice),
+        &[("X-ZedToken", "garbage")],
+        "GET",
+        "/v1beta1/users/self",
+        None,
+    );
     assert_eq!(reply.status, 400, "{}", reply.body);
-    let fresh = f.call(Some("alice"), "GET", "/v1beta1/users/self", None).token.unwrap();
-    let reply = f.call_with(Some(&alice), &[("X-ZedToken", &fresh)], "GET", "/v1beta1/users/self", None);
+    let fresh = f
+        .call(Some("alice"), "GET", "/v1beta1/users/self", None)
+        .token
+        .unwrap();
+    let reply = f.call_with(
+        Some(&alice),
+        &[("X-ZedToken", &fresh)],
+        "GET",
+        "/v1beta1/users/self",
+        None,
+    );
     assert_eq!(reply.status, 200);
 }
 
@@ -572,7 +890,13 @@ fn custom_resources_take_policies_and_inherit_from_their_project() {
     );
     assert!(f.can("carol", "update", &instance, &token));
     assert_eq!(
-        f.status("alice", "POST", &format!("/v1beta1/projects/{project}/resources"), json!({"name": "x1", "namespace": "app/group"})).0,
+        f.status(
+            "alice",
+            "POST",
+            &format!("/v1beta1/projects/{project}/resources"),
+            json!({"name": "x1", "namespace": "app/group"})
+        )
+        .0,
         400
     );
 }
@@ -581,13 +905,31 @@ fn custom_resources_take_policies_and_inherit_from_their_project() {
 fn zanzi_token_prints_a_token_the_server_accepts() {
     let f = Frontier::start();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_zanzi"))
-        .args(["token", "--user", "zed", "--jwt-secret", SECRET, "--ttl", "5m"])
+        .args([
+            "token",
+            "--user",
+            "zed",
+            "--jwt-secret",
+            SECRET,
+            "--ttl",
+            "5m",
+        ])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
-    let reply = f.call_with(Some(&format!("Bearer {token}")), &[], "GET", "/v1beta1/users/self", None);
+    let reply = f.call_with(
+        Some(&format!("Bearer {token}")),
+        &[],
+        "GET",
+        "/v1beta1/users/self",
+        None,
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["user"]["id"], "zed");
 }
