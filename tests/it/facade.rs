@@ -933,3 +933,78 @@ fn zanzi_token_prints_a_token_the_server_accepts() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["user"]["id"], "zed");
 }
+
+/// An engine over a fresh store in `dir`, with `schema` written when given.
+fn engine_with(
+    dir: &tempfile::TempDir,
+    schema: Option<&str>,
+) -> std::sync::Arc<zanzi::engine::Engine> {
+    let store =
+        zanzi::store::RocksStore::open(dir.path(), zanzi::store::StoreOptions::default()).unwrap();
+    let engine = zanzi::engine::Engine::new(
+        std::sync::Arc::new(store),
+        zanzi::engine::EngineConfig::default(),
+    )
+    .unwrap();
+    if let Some(text) = schema {
+        engine.write_schema(text).unwrap();
+    }
+    std::sync::Arc::new(engine)
+}
+
+fn start_facade(
+    engine: std::sync::Arc<zanzi::engine::Engine>,
+) -> Result<zanzi::facade::SchemaOutcome, zanzi::facade::StartError> {
+    let config = FacadeConfig {
+        jwt_secret: Some(SECRET.to_string()),
+        jwt_public_key: None,
+        superusers: vec![ROOT.to_string()],
+    };
+    zanzi::facade::Facade::start(engine, &config, Box::new(|_| {})).map(|(_, outcome)| outcome)
+}
+
+#[test]
+fn the_facade_loads_its_schema_keeps_supersets_and_refuses_other_schemas() {
+    use zanzi::facade::{SchemaOutcome, FRONTIER_SCHEMA};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(&dir, None);
+    assert_eq!(
+        start_facade(std::sync::Arc::clone(&engine)).unwrap(),
+        SchemaOutcome::Written
+    );
+    assert_eq!(engine.schema().unwrap().source, FRONTIER_SCHEMA);
+    // A restart finds it unchanged and writes no bootstrap tuples again.
+    let head = engine.head_revision();
+    assert_eq!(
+        start_facade(std::sync::Arc::clone(&engine)).unwrap(),
+        SchemaOutcome::Unchanged
+    );
+    assert_eq!(engine.head_revision(), head);
+
+    let dir = tempfile::tempdir().unwrap();
+    let extended = format!(
+        "{FRONTIER_SCHEMA}\ndefinition storage/bucket {{\n    relation project: app/project\n}}\n"
+    );
+    let engine = engine_with(&dir, Some(&extended));
+    assert_eq!(
+        start_facade(std::sync::Arc::clone(&engine)).unwrap(),
+        SchemaOutcome::Superset
+    );
+    assert_eq!(engine.schema().unwrap().source, extended);
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(
+        &dir,
+        Some("definition user {}\ndefinition doc {\n    relation viewer: user\n}\n"),
+    );
+    let err = start_facade(std::sync::Arc::clone(&engine))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("type `app/group` is missing") || err.contains("is missing"),
+        "{err}"
+    );
+    assert!(err.contains("zanzi schema write"), "{err}");
+    // Nothing was written to the refused store.
+    assert!(engine.schema().unwrap().definition("app/group").is_none());
+}
