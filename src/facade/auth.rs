@@ -228,7 +228,7 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
-    // A throwaway Ed25519 key pair made for this test only.
+    // Throwaway key pairs made for these tests only.
     const ED_PRIVATE: &str = include_str!("testdata/ed25519-private.pem");
     const ED_PUBLIC: &str = include_str!("testdata/ed25519-public.pem");
 
@@ -298,6 +298,29 @@ mod tests {
         // An HS256-only server does not accept it.
         let hs = TokenVerifier::new(Some("k"), None).unwrap();
         assert!(hs.verify(&token).unwrap_err().contains("not accepted"));
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_a_public_key_file() {
+        const RSA_PRIVATE: &str = include_str!("testdata/rsa-private.pem");
+        let token = issue_token(
+            &SigningKey::PrivatePem(RSA_PRIVATE.as_bytes().to_vec()),
+            "carol",
+            Duration::from_secs(60),
+            None,
+            None,
+        )
+        .unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/facade/testdata/rsa-public.pem"
+        );
+        let verifier = TokenVerifier::new(Some("also-a-secret"), Some(path)).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().user_id, "carol");
+        assert!(matches!(
+            TokenVerifier::new(None, Some("/nonexistent.pem")),
+            Err(KeyError::Io { .. })
+        ));
     }
 
     #[test]
