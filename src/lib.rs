@@ -2,8 +2,9 @@
 //!
 //! The library is organised as `tuple` (names and relationships), `schema` (text → checked
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
-//! expand, lookups, writes), `validate` (SpiceDB validation files) and `proto` (SpiceDB's
-//! `authzed.api.v1` wire types and gRPC services). See `ARCHITECTURE.md`.
+//! expand, lookups, writes), `validate` (SpiceDB validation files), `proto` (SpiceDB's
+//! `authzed.api.v1` wire types and gRPC services) and `facade` (the Frontier-style
+//! `/v1beta1` API over the engine). See `ARCHITECTURE.md`.
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +12,7 @@ pub mod api;
 pub mod client;
 pub mod clock;
 pub mod engine;
+pub mod facade;
 pub mod proto;
 pub mod revision;
 pub mod schema;

@@ -17,6 +17,8 @@ use zanzi::api::auth::{self, KeySource};
 use zanzi::api::service::Limits;
 use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
+use zanzi::facade::auth::{issue_token, parse_ttl, SigningKey};
+use zanzi::facade::FacadeConfig;
 use zanzi::server::{self, ServeConfig};
 use zanzi::store::{RelationshipFilter, RocksStore, StoreOptions, Update, UpdateOp};
 use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};
@@ -122,6 +124,27 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Print a bearer token for the `/v1beta1` facade.
+    Token {
+        /// The user id (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// HS256 secret (the server's --jwt-secret).
+        #[arg(long, env = "ZANZI_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+        /// PEM private key (RSA → RS256, Ed25519 → EdDSA) instead of a secret.
+        #[arg(long, conflicts_with = "jwt_secret")]
+        jwt_private_key: Option<PathBuf>,
+        /// How long the token is valid: seconds, or with a unit (`15m`, `12h`, `7d`).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// An `email` claim.
+        #[arg(long)]
+        email: Option<String>,
+        /// A `name` claim.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +180,17 @@ struct ServeArgs {
     /// Milliseconds between checkpoints on an idle watch stream [default: 1000].
     #[arg(long, env = "ZANZI_WATCH_CHECKPOINT_MS")]
     watch_checkpoint_ms: Option<u64>,
+    /// HS256 secret of the `/v1beta1` facade's bearer tokens; setting it (or
+    /// --jwt-public-key) turns the facade on.
+    #[arg(long, env = "ZANZI_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// PEM public key (RSA for RS256, Ed25519 for EdDSA) of the facade's bearer tokens.
+    #[arg(long, env = "ZANZI_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<PathBuf>,
+    /// A user id that gets `app/platform:platform#admin` in the facade (repeatable;
+    /// comma-separated in ZANZI_SUPERUSERS).
+    #[arg(long = "superuser", env = "ZANZI_SUPERUSERS", value_delimiter = ',')]
+    superusers: Vec<String>,
 }
 
 /// The config file: the same settings as the flags, in snake_case.
@@ -172,6 +206,9 @@ struct ConfigFile {
     snapshot_window: Option<usize>,
     snapshot_max_age_secs: Option<u64>,
     watch_checkpoint_ms: Option<u64>,
+    jwt_secret: Option<String>,
+    jwt_public_key: Option<PathBuf>,
+    superusers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +421,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Command::Relationship { action } => run_relationship(action),
+        Command::Token {
+            user,
+            jwt_secret,
+            jwt_private_key,
+            ttl,
+            email,
+            name,
+        } => {
+            let key = match (jwt_secret, jwt_private_key) {
+                (Some(secret), _) => SigningKey::Secret(secret),
+                (None, Some(path)) => SigningKey::PrivatePem(
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                ),
+                (None, None) => anyhow::bail!("give --jwt-secret or --jwt-private-key"),
+            };
+            let ttl = parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            println!("{}", issue_token(&key, &user, ttl, email, name)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import { target, file } => run_import(&target, &file),
         Command::Export { target } => {
             let mut out = std::io::stdout().lock();
@@ -518,6 +574,22 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 .unwrap_or(1000),
         ),
         expiry_sweep: Duration::from_secs(60),
+        facade: None,
+    };
+    let jwt_secret = args.jwt_secret.or(file.jwt_secret);
+    let jwt_public_key = args.jwt_public_key.or(file.jwt_public_key);
+    let superusers = if args.superusers.is_empty() {
+        file.superusers.unwrap_or_default()
+    } else {
+        args.superusers
+    };
+    let config = ServeConfig {
+        facade: (jwt_secret.is_some() || jwt_public_key.is_some()).then_some(FacadeConfig {
+            jwt_secret,
+            jwt_public_key,
+            superusers,
+        }),
+        ..config
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(server::serve(

@@ -1,5 +1,6 @@
 //! `zanzi serve`: opens the embedded store, starts the expiry sweeper and serves the HTTP API
-//! until a shutdown signal, letting in-flight requests (writes included) finish.
+//! (and, when configured, the `/v1beta1` facade beside it) until a shutdown signal, letting
+//! in-flight requests (writes included) finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
 use crate::api::service::{Limits, Service};
 use crate::engine::{Engine, EngineConfig};
+use crate::facade::{self, Facade, FacadeConfig};
 use crate::store::{RocksStore, StoreOptions};
 
 /// Everything `zanzi serve` needs, resolved from flags, environment and config file.
@@ -36,6 +38,8 @@ pub struct ServeConfig {
     pub watch_checkpoint: Duration,
     /// How often expired relationships are removed from disk.
     pub expiry_sweep: Duration,
+    /// The `/v1beta1` facade, served when configured (it needs a JWT key).
+    pub facade: Option<FacadeConfig>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -56,6 +60,9 @@ pub enum ServeError {
     /// Metrics registry setup failed.
     #[error(transparent)]
     Metrics(#[from] crate::api::metrics::MetricsError),
+    /// The facade could not start.
+    #[error("starting the /v1beta1 facade: {0}")]
+    Facade(#[from] facade::StartError),
 }
 
 /// A running server's facts, reported once it listens.
@@ -99,14 +106,28 @@ pub async fn serve(
         config.limits.clone(),
         Arc::new(Metrics::new()?),
     ));
+    let extra = match &config.facade {
+        Some(facade_config) => {
+            let notify = Arc::clone(&service);
+            let (facade, outcome) = Facade::start(
+                Arc::clone(&engine),
+                facade_config,
+                Box::new(move |revision| notify.publish(revision)),
+            )?;
+            tracing::info!(schema = ?outcome, "serving the /v1beta1 facade");
+            facade::router(Arc::new(facade))
+        }
+        None => axum::Router::new(),
+    };
     let (stopping, stopping_rx) = watch::channel(false);
-    let router = http::router(
+    let router = http::router_with(
         service,
         HttpOptions {
             preshared_key: key.clone(),
             watch_checkpoint: config.watch_checkpoint,
             shutdown: stopping_rx,
         },
+        extra,
     );
     let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
     let started = Started {

@@ -155,7 +155,11 @@ fn store_error(err: &StoreError) -> ApiError {
     let code = match err {
         StoreError::AlreadyExists(_) => Code::AlreadyExists,
         StoreError::PreconditionFailed(_) => Code::FailedPrecondition,
-        StoreError::DuplicateUpdate(_) | StoreError::Unstorable(_) => Code::InvalidArgument,
+        StoreError::DuplicateUpdate(_)
+        | StoreError::Unstorable(_)
+        | StoreError::UnstorableRecord(_) => Code::InvalidArgument,
+        StoreError::RecordConflict { exists: true, .. } => Code::AlreadyExists,
+        StoreError::RecordConflict { exists: false, .. } => Code::NotFound,
         StoreError::RevisionUnavailable { .. } => Code::FailedPrecondition,
         StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::FormatVersion { .. } => {
             return ApiError::internal(err)

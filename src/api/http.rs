@@ -61,6 +61,12 @@ impl IntoResponse for ApiError {
 
 /// The router: the `/v1/` API behind the preshared key, health and metrics open.
 pub fn router(service: Arc<Service>, options: HttpOptions) -> Router {
+    router_with(service, options, Router::new())
+}
+
+/// [`router`] with `extra` routes (their own state applied, their own authentication)
+/// merged in, sharing the request ids, tracing and per-endpoint metrics.
+pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -> Router {
     let state = AppState {
         service,
         options: Arc::new(options),
@@ -86,7 +92,9 @@ pub fn router(service: Arc<Service>, options: HttpOptions) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .with_state(state.clone())
+        .merge(extra)
+        .layer(middleware::from_fn_with_state(state, record_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -99,7 +107,6 @@ pub fn router(service: Arc<Service>, options: HttpOptions) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
 async fn not_found(request: Request) -> ApiError {

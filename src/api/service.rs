@@ -177,6 +177,11 @@ impl Service {
         self.head.subscribe()
     }
 
+    /// Tells watchers about a revision committed outside this service (e.g. by the facade).
+    pub fn publish(&self, revision: Revision) {
+        self.published(revision);
+    }
+
     fn published(&self, revision: Revision) -> Revision {
         self.head.send_if_modified(|head| {
             let newer = revision > *head;

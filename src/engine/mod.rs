@@ -38,7 +38,8 @@ pub use sweeper::ExpirySweeper;
 use crate::revision::{Consistency, Revision};
 use crate::schema::{self, Member, Schema};
 use crate::store::{
-    Change, DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreId, TupleStore, Update,
+    Change, DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreError, StoreId,
+    Transaction, TupleStore, Update,
 };
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 use accel::Accel;
@@ -234,6 +235,22 @@ impl Engine {
         // Readers would catch up by themselves; the writer doing it keeps them from paying.
         self.accel
             .after_own_write(self.store.as_ref(), revision, updates);
+        Ok(revision)
+    }
+
+    /// Validates the transaction's relationship updates and preconditions against the schema,
+    /// then applies it atomically: relationship updates and record changes at one revision.
+    pub fn transact(&self, transaction: &Transaction) -> Result<Revision, EngineError> {
+        let schema = self.schema()?;
+        for update in &transaction.updates {
+            write::validate_update(&schema, update)?;
+        }
+        for precondition in &transaction.preconditions {
+            write::validate_filter(&schema, &precondition.filter)?;
+        }
+        let revision = self.store.transact(transaction)?;
+        self.accel
+            .after_own_write(self.store.as_ref(), revision, &transaction.updates);
         Ok(revision)
     }
 
@@ -443,6 +460,37 @@ impl ReadView<'_> {
             out.push(rel?);
         }
         Ok(out)
+    }
+
+    /// The record `key` of `keyspace` at this revision.
+    pub fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.snapshot.record(keyspace, key)?)
+    }
+
+    /// Every record of `keyspace` whose key starts with `key_prefix`, in key order.
+    pub fn records(
+        &self,
+        keyspace: &str,
+        key_prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
+        Ok(self
+            .snapshot
+            .records(keyspace, key_prefix)
+            .collect::<Result<Vec<_>, StoreError>>()?)
+    }
+
+    /// Every relationship `resource_type:*#relation@subject` for this exact subject (the
+    /// reverse index), in resource id order.
+    pub fn resources_with_subject(
+        &self,
+        subject: &SubjectRef,
+        resource_type: &str,
+        relation: &str,
+    ) -> Result<Vec<Relationship>, EngineError> {
+        Ok(self
+            .snapshot
+            .resources_with_subject(subject, resource_type, relation)
+            .collect::<Result<Vec<_>, StoreError>>()?)
     }
 
     /// Does `subject` have `permission` on `resource`?

@@ -15,6 +15,7 @@
 //! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
 //! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
 //! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; 16 random bytes |
+//! | `records`     | `keyspace 0 key` ([`RecordKey`])                                 | the record's bytes, as the facade wrote them |
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
 //! cannot trigger huge allocations). Caveat contexts are stored as JSON text inside the value.
@@ -41,7 +42,7 @@ pub const CF_REV: &str = "rev";
 pub const CF_LOG: &str = "log";
 /// Column family of store metadata.
 pub const CF_META: &str = "meta";
-/// Column family reserved for the facade's records (empty for now).
+/// Column family of the facade's records (see [`RecordKey`]).
 pub const CF_RECORDS: &str = "records";
 /// Every column family the store opens, in order.
 pub const COLUMN_FAMILIES: [&str; 5] = [CF_FWD, CF_REV, CF_LOG, CF_META, CF_RECORDS];
@@ -191,6 +192,46 @@ fn subject_relation(part: &str) -> Option<String> {
         None
     } else {
         Some(part.to_string())
+    }
+}
+
+/// A key of the `records` column family: `keyspace 0 key`. The keyspace is a non-empty name
+/// without `0` bytes; the key is any text without `0` bytes (it may be empty), so every key of
+/// one keyspace starts with `keyspace 0` and a key prefix scan is a byte prefix scan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey(Vec<u8>);
+
+impl RecordKey {
+    /// The key of `key` in `keyspace`; fails when either contains a `0` byte or the keyspace
+    /// is empty.
+    pub fn new(keyspace: &str, key: &str) -> Result<Self, StoreError> {
+        Ok(Self(Self::prefix(keyspace, key)?))
+    }
+
+    /// The bytes every key of `keyspace` starting with `key_prefix` starts with.
+    pub fn prefix(keyspace: &str, key_prefix: &str) -> Result<Vec<u8>, StoreError> {
+        if keyspace.is_empty() || keyspace.contains('\0') || key_prefix.contains('\0') {
+            return Err(StoreError::UnstorableRecord(format!(
+                "{keyspace}/{key_prefix}"
+            )));
+        }
+        let mut bytes = Vec::with_capacity(keyspace.len() + 1 + key_prefix.len());
+        bytes.extend_from_slice(keyspace.as_bytes());
+        bytes.push(SEP);
+        bytes.extend_from_slice(key_prefix.as_bytes());
+        Ok(bytes)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The keyspace and key of stored key bytes.
+    pub fn decode(bytes: &[u8]) -> Result<(String, String), StoreError> {
+        const WHAT: &str = "record key";
+        let [keyspace, key] = split_components::<2>(WHAT, bytes)?;
+        Ok((non_empty(WHAT, keyspace)?.to_string(), key.to_string()))
     }
 }
 
@@ -604,6 +645,25 @@ mod tests {
 
     fn rk(text: &str) -> RelationshipKey {
         RelationshipKey::of(&rel(text))
+    }
+
+    #[test]
+    fn record_keys_round_trip_and_sort_by_keyspace_then_key() {
+        let a = RecordKey::new("group", "a").unwrap();
+        assert_eq!(a.as_bytes(), b"group\x00a");
+        assert_eq!(
+            RecordKey::decode(a.as_bytes()).unwrap(),
+            ("group".to_string(), "a".to_string())
+        );
+        let empty = RecordKey::new("group", "").unwrap();
+        assert_eq!(RecordKey::decode(empty.as_bytes()).unwrap().1, "");
+        // `group` keys never interleave with `group_name` keys, and keys sort as text.
+        let other = RecordKey::new("group_name", "").unwrap();
+        let b = RecordKey::new("group", "b").unwrap();
+        assert!(empty < a && a < b && b < other);
+        assert!(RecordKey::new("", "x").is_err());
+        assert!(RecordKey::new("group", "a\0b").is_err());
+        assert!(RecordKey::decode(b"group").is_err());
     }
 
     #[test]

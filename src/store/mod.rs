@@ -43,6 +43,21 @@ pub enum StoreError {
     /// layout cannot represent (checked names and ids never do).
     #[error("relationship `{0}` cannot be stored: names and ids must be non-empty and free of NUL bytes")]
     Unstorable(String),
+    /// A record keyspace is empty, or a keyspace or key contains a NUL byte.
+    #[error(
+        "record `{0}` cannot be stored: keyspaces must be non-empty and keys free of NUL bytes"
+    )]
+    UnstorableRecord(String),
+    /// A record precondition did not hold; nothing was written.
+    #[error("record `{keyspace}/{key}` {}", if *.exists { "already exists" } else { "does not exist" })]
+    RecordConflict {
+        /// The keyspace.
+        keyspace: String,
+        /// The key.
+        key: String,
+        /// Whether the record exists (the precondition wanted the opposite).
+        exists: bool,
+    },
     /// A read at exactly a revision that is no longer (or not) retained.
     #[error("revision {requested} is no longer readable at exactly its state: the oldest retained revision is {oldest} and the head is {head}")]
     RevisionUnavailable {
@@ -174,6 +189,45 @@ pub struct Change {
     pub relationship: Relationship,
 }
 
+/// One change of a facade record: `value` `None` deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// The record's keyspace (e.g. `group`).
+    pub keyspace: String,
+    /// The record's key within its keyspace.
+    pub key: String,
+    /// The new bytes, or `None` to delete the record.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A condition on one record, evaluated against the head state before a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPrecondition {
+    /// The record's keyspace.
+    pub keyspace: String,
+    /// The record's key.
+    pub key: String,
+    /// `true`: the record must exist; `false`: it must not.
+    pub must_exist: bool,
+}
+
+/// Relationship updates and record changes applied as one atomic write, after every
+/// precondition holds against the head state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transaction {
+    /// Relationship updates.
+    pub updates: Vec<Update>,
+    /// Relationship preconditions.
+    pub preconditions: Vec<Precondition>,
+    /// Record puts and deletes (the last write of a key wins).
+    pub records: Vec<RecordWrite>,
+    /// Record preconditions.
+    pub record_preconditions: Vec<RecordPrecondition>,
+}
+
+/// A boxed stream of records read from a snapshot: `(key, value)` in key order.
+pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(String, Vec<u8>), StoreError>> + 'a>;
+
 /// A boxed stream of relationships read from a snapshot.
 pub type RelationshipIter<'a> = Box<dyn Iterator<Item = Result<Relationship, StoreError>> + 'a>;
 
@@ -201,6 +255,12 @@ pub trait TupleStore: Send + Sync {
         updates: &[Update],
         preconditions: &[Precondition],
     ) -> Result<Revision, StoreError>;
+
+    /// Applies a [`Transaction`] atomically: every precondition (relationship and record) is
+    /// checked against the head state, then the relationship updates (validated as in
+    /// [`TupleStore::write`]) and the record changes are written in one batch at one new
+    /// revision, which is returned. Either everything is written or nothing is.
+    fn transact(&self, transaction: &Transaction) -> Result<Revision, StoreError>;
 
     /// Deletes relationships matching `filter` (at most `limit`, if given) atomically, after
     /// checking `preconditions`.
@@ -263,6 +323,12 @@ pub trait Snapshot {
         resource_type: &str,
         relation: &str,
     ) -> RelationshipIter<'_>;
+
+    /// The record `key` of `keyspace`, if present at this revision.
+    fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every record of `keyspace` whose key starts with `key_prefix`, in key order.
+    fn records(&self, keyspace: &str, key_prefix: &str) -> RecordIter<'_>;
 
     /// Every relationship matching `filter`, in forward-key order, starting strictly after
     /// `after` when given (for cursors).

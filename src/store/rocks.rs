@@ -40,13 +40,14 @@ use rocksdb::{
 };
 
 use super::keys::{
-    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RelationshipKey,
-    RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_REV, COLUMN_FAMILIES,
+    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey,
+    RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES,
     FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA, META_STORE_ID,
 };
 use super::{
-    Change, DeleteOutcome, Precondition, PreconditionOp, RelationshipFilter, RelationshipIter,
-    Snapshot, StoreError, StoreId, TupleStore, Update, UpdateOp,
+    Change, DeleteOutcome, Precondition, PreconditionOp, RecordIter, RecordPrecondition,
+    RecordWrite, RelationshipFilter, RelationshipIter, Snapshot, StoreError, StoreId, Transaction,
+    TupleStore, Update, UpdateOp,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::revision::Revision;
@@ -319,6 +320,7 @@ impl RocksStore {
             snap,
             fwd: self.cf(CF_FWD)?,
             rev: self.cf(CF_REV)?,
+            records: self.cf(CF_RECORDS)?,
             revision,
             now: self.options.clock.now(),
         })
@@ -359,6 +361,106 @@ impl RocksStore {
         self.retain_snapshot(revision);
         self.head.store(revision.0, Ordering::Release);
         Ok(revision)
+    }
+}
+
+impl RocksStore {
+    /// The one write path: preconditions (relationships and records) against a fresh head
+    /// snapshot under the write lock, then relationship updates and record changes in one
+    /// batch at the next revision.
+    fn write_all(
+        &self,
+        updates: &[Update],
+        preconditions: &[Precondition],
+        records: &[RecordWrite],
+        record_preconditions: &[RecordPrecondition],
+    ) -> Result<Revision, StoreError> {
+        // Forward keys once, in key order: duplicates end up adjacent, the existence lookups
+        // run as one sorted batched read, and the batch inserts into each memtable in order.
+        let keys = updates
+            .iter()
+            .map(|update| ForwardKey::of(&update.relationship))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        if let Some(pair) = order.windows(2).find(|pair| keys[pair[0]] == keys[pair[1]]) {
+            return Err(StoreError::DuplicateUpdate(
+                updates[pair[1]].relationship.key_string(),
+            ));
+        }
+
+        let record_keys = records
+            .iter()
+            .map(|write| RecordKey::new(&write.keyspace, &write.key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let condition_keys = record_preconditions
+            .iter()
+            .map(|condition| RecordKey::new(&condition.keyspace, &condition.key))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let _guard = self.lock_writer();
+        let snapshot = self.snapshot_at_head()?;
+        check_preconditions(&snapshot, preconditions)?;
+        for (condition, key) in record_preconditions.iter().zip(&condition_keys) {
+            let exists = snapshot.raw_record(key)?.is_some();
+            if exists != condition.must_exist {
+                return Err(StoreError::RecordConflict {
+                    keyspace: condition.keyspace.clone(),
+                    key: condition.key.clone(),
+                    exists,
+                });
+            }
+        }
+        let found = snapshot.get_values(order.iter().map(|&index| &keys[index]))?;
+        let mut existing_by_update = vec![None; updates.len()];
+        for (&index, value) in order.iter().zip(found) {
+            existing_by_update[index] = value;
+        }
+
+        let mut batch = self.batch(snapshot.revision.next());
+        let mut forward = Vec::with_capacity(updates.len());
+        let mut reverse = Vec::with_capacity(updates.len());
+        for ((update, key), existing) in updates.iter().zip(keys).zip(existing_by_update) {
+            let relationship = &update.relationship;
+            match update.op {
+                UpdateOp::Create | UpdateOp::Touch => {
+                    if update.op == UpdateOp::Create
+                        && existing.is_some_and(|value| !value.is_expired(snapshot.now))
+                    {
+                        return Err(StoreError::AlreadyExists(relationship.key_string()));
+                    }
+                    let value = RelationshipValue::of(relationship, batch.revision).encode()?;
+                    reverse.push((ReverseKey::of(relationship)?, Some(value.clone())));
+                    forward.push((key, Some(value)));
+                    batch.entry.changes.push(Change {
+                        op: UpdateOp::Touch,
+                        relationship: relationship.clone(),
+                    });
+                }
+                UpdateOp::Delete => {
+                    if let Some(value) = existing {
+                        reverse.push((ReverseKey::of(relationship)?, None));
+                        forward.push((key, None));
+                        batch.entry.changes.push(Change {
+                            op: UpdateOp::Delete,
+                            relationship: RelationshipKey::of(relationship)
+                                .into_relationship(value),
+                        });
+                    }
+                }
+            }
+        }
+        forward.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        reverse.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        batch.apply_sorted(&forward, &reverse)?;
+        let records_cf = self.cf(CF_RECORDS)?;
+        for (write, key) in records.iter().zip(&record_keys) {
+            match &write.value {
+                Some(value) => batch.batch.put_cf(records_cf, key.as_bytes(), value),
+                None => batch.batch.delete_cf(records_cf, key.as_bytes()),
+            }
+        }
+        self.commit(batch)
     }
 }
 
@@ -542,66 +644,16 @@ impl TupleStore for RocksStore {
         updates: &[Update],
         preconditions: &[Precondition],
     ) -> Result<Revision, StoreError> {
-        // Forward keys once, in key order: duplicates end up adjacent, the existence lookups
-        // run as one sorted batched read, and the batch inserts into each memtable in order.
-        let keys = updates
-            .iter()
-            .map(|update| ForwardKey::of(&update.relationship))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
-        if let Some(pair) = order.windows(2).find(|pair| keys[pair[0]] == keys[pair[1]]) {
-            return Err(StoreError::DuplicateUpdate(
-                updates[pair[1]].relationship.key_string(),
-            ));
-        }
+        self.write_all(updates, preconditions, &[], &[])
+    }
 
-        let _guard = self.lock_writer();
-        let snapshot = self.snapshot_at_head()?;
-        check_preconditions(&snapshot, preconditions)?;
-        let found = snapshot.get_values(order.iter().map(|&index| &keys[index]))?;
-        let mut existing_by_update = vec![None; updates.len()];
-        for (&index, value) in order.iter().zip(found) {
-            existing_by_update[index] = value;
-        }
-
-        let mut batch = self.batch(snapshot.revision.next());
-        let mut forward = Vec::with_capacity(updates.len());
-        let mut reverse = Vec::with_capacity(updates.len());
-        for ((update, key), existing) in updates.iter().zip(keys).zip(existing_by_update) {
-            let relationship = &update.relationship;
-            match update.op {
-                UpdateOp::Create | UpdateOp::Touch => {
-                    if update.op == UpdateOp::Create
-                        && existing.is_some_and(|value| !value.is_expired(snapshot.now))
-                    {
-                        return Err(StoreError::AlreadyExists(relationship.key_string()));
-                    }
-                    let value = RelationshipValue::of(relationship, batch.revision).encode()?;
-                    reverse.push((ReverseKey::of(relationship)?, Some(value.clone())));
-                    forward.push((key, Some(value)));
-                    batch.entry.changes.push(Change {
-                        op: UpdateOp::Touch,
-                        relationship: relationship.clone(),
-                    });
-                }
-                UpdateOp::Delete => {
-                    if let Some(value) = existing {
-                        reverse.push((ReverseKey::of(relationship)?, None));
-                        forward.push((key, None));
-                        batch.entry.changes.push(Change {
-                            op: UpdateOp::Delete,
-                            relationship: RelationshipKey::of(relationship)
-                                .into_relationship(value),
-                        });
-                    }
-                }
-            }
-        }
-        forward.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        reverse.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        batch.apply_sorted(&forward, &reverse)?;
-        self.commit(batch)
+    fn transact(&self, transaction: &Transaction) -> Result<Revision, StoreError> {
+        self.write_all(
+            &transaction.updates,
+            &transaction.preconditions,
+            &transaction.records,
+            &transaction.record_preconditions,
+        )
     }
 
     fn delete_matching(
@@ -708,6 +760,7 @@ struct RocksSnapshot<'a> {
     snap: Arc<OwnedSnapshot>,
     fwd: &'a ColumnFamily,
     rev: &'a ColumnFamily,
+    records: &'a ColumnFamily,
     revision: Revision,
     now: DateTime<Utc>,
 }
@@ -767,6 +820,14 @@ impl RocksSnapshot<'_> {
             });
             decoded.transpose()
         }))
+    }
+
+    /// The stored bytes of a record.
+    fn raw_record(&self, key: &RecordKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.snap
+            .borrow_dependent()
+            .get_cf(self.records, key.as_bytes())
+            .map_err(backend)
     }
 
     /// The stored value under `key`, expired or not.
@@ -861,6 +922,22 @@ impl Snapshot for RocksSnapshot<'_> {
                 && found.resource.object_type == resource_type
                 && found.relation == relation
         })
+    }
+
+    fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw_record(&RecordKey::new(keyspace, key)?)
+    }
+
+    fn records(&self, keyspace: &str, key_prefix: &str) -> RecordIter<'_> {
+        let prefix = match RecordKey::prefix(keyspace, key_prefix) {
+            Ok(prefix) => prefix,
+            Err(err) => return Box::new(std::iter::once(Err(err))),
+        };
+        Box::new(self.scan(self.records, prefix, None).map(|item| {
+            let (key, value) = item?;
+            let (_, key) = RecordKey::decode(&key)?;
+            Ok((key, value.into_vec()))
+        }))
     }
 
     fn read(
@@ -1862,6 +1939,97 @@ mod tests {
         let id = open(&first).store_id();
         assert_ne!(id, open(&second).store_id());
         assert_eq!(id, open(&first).store_id());
+    }
+
+    fn record_write(keyspace: &str, key: &str, value: Option<&str>) -> RecordWrite {
+        RecordWrite {
+            keyspace: keyspace.to_string(),
+            key: key.to_string(),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        }
+    }
+
+    fn records_of(snapshot: &dyn Snapshot, keyspace: &str, prefix: &str) -> Vec<(String, String)> {
+        snapshot
+            .records(keyspace, prefix)
+            .map(|item| {
+                let (key, value) = item.unwrap();
+                (key, String::from_utf8(value).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transactions_write_records_and_relationships_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let before = store.snapshot().unwrap();
+        let revision = store
+            .transact(&Transaction {
+                updates: vec![update(UpdateOp::Touch, "app/group:g1#member@app/user:ann")],
+                records: vec![
+                    record_write("group", "g1", Some("{\"name\":\"eng\"}")),
+                    record_write("group_name", "o1/eng", Some("g1")),
+                ],
+                record_preconditions: vec![RecordPrecondition {
+                    keyspace: "group_name".into(),
+                    key: "o1/eng".into(),
+                    must_exist: false,
+                }],
+                ..Transaction::default()
+            })
+            .unwrap();
+        assert_eq!(revision, Revision(1));
+        // The older snapshot sees neither part; the new one sees both.
+        assert_eq!(before.record("group", "g1").unwrap(), None);
+        let after = store.snapshot().unwrap();
+        assert_eq!(
+            after.record("group", "g1").unwrap().as_deref(),
+            Some(&b"{\"name\":\"eng\"}"[..])
+        );
+        assert_eq!(
+            records_of(after.as_ref(), "group", ""),
+            [("g1".to_string(), "{\"name\":\"eng\"}".to_string())]
+        );
+        assert_eq!(records_of(after.as_ref(), "group_name", "o1/").len(), 1);
+        assert_eq!(records_of(after.as_ref(), "group_name", "o2/").len(), 0);
+        assert_eq!(all(&store), ["app/group:g1#member@app/user:ann"]);
+
+        // A failing record precondition writes nothing, relationships included.
+        let err = store
+            .transact(&Transaction {
+                updates: vec![update(UpdateOp::Touch, "app/group:g2#member@app/user:bob")],
+                records: vec![record_write("group_name", "o1/eng", Some("g2"))],
+                record_preconditions: vec![RecordPrecondition {
+                    keyspace: "group_name".into(),
+                    key: "o1/eng".into(),
+                    must_exist: false,
+                }],
+                ..Transaction::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::RecordConflict { exists: true, .. }),
+            "{err}"
+        );
+        assert_eq!(store.head_revision(), Revision(1));
+        assert_eq!(all(&store).len(), 1);
+
+        // A records-only transaction still gets its own revision; deletes remove records.
+        let revision = store
+            .transact(&Transaction {
+                records: vec![record_write("group", "g1", None)],
+                ..Transaction::default()
+            })
+            .unwrap();
+        assert_eq!(revision, Revision(2));
+        assert_eq!(
+            store.snapshot().unwrap().record("group", "g1").unwrap(),
+            None
+        );
+        assert!(store.changes_since(Revision(1), 10).unwrap()[0]
+            .1
+            .is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod architecture;
 mod caveats;
 mod conformance;
 mod engine;
+mod facade;
 mod http;
 mod process;
 mod proto;

@@ -33,6 +33,7 @@ pub fn config(dir: &TempDir) -> ServeConfig {
         snapshot_max_age: Duration::from_secs(3600),
         watch_checkpoint: Duration::from_millis(200),
         expiry_sweep: Duration::from_secs(60),
+        facade: None,
     }
 }
 
