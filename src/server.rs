@@ -13,7 +13,7 @@ use crate::api::auth::{self, KeySource};
 use crate::api::grpc::{self, GrpcOptions, TlsFiles};
 use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
-use crate::api::service::{Limits, Service};
+use crate::api::service::{stopped, Limits, Service};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::store::{RocksStore, StoreOptions};
@@ -170,15 +170,13 @@ pub async fn serve(
                 tracing::info!("shutting down: finishing in-flight requests");
                 let _ = signal.send(true);
             }
-            _ = http_stop.wait_for(|stopping| *stopping) => {}
+            () = stopped(&mut http_stop) => {}
         }
     });
     let grpc = async move {
         match grpc {
             Some((router, listener)) => {
-                let stop = async move {
-                    let _ = grpc_stop.wait_for(|stopping| *stopping).await;
-                };
+                let stop = async move { stopped(&mut grpc_stop).await };
                 grpc::serve(router, listener, stop).await
             }
             None => Ok(()),

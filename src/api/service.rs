@@ -548,13 +548,18 @@ impl Service {
                             return;
                         }
                     }
-                    _ = shutdown.wait_for(|stopping| *stopping) => return,
+                    () = stopped(&mut shutdown) => return,
                     () = sender.closed() => return,
                 }
             }
         });
         receiver
     }
+}
+
+/// Resolves once `shutdown` turns `true` (or its sender is gone).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await.map(|_| ());
 }
 
 /// One step of a watch stream.

@@ -168,7 +168,7 @@ definition group { relation member: user | group#member }
 definition doc {
     relation parent: folder
     relation owner: user
-    relation viewer: user | user:* | group#member
+    relation viewer: user | user:* | group#member | user with on_weekday
     relation banned: user
     permission edit = owner
     permission view = (viewer + edit + parent->view) - banned
@@ -202,7 +202,7 @@ async fn collect<T>(mut stream: tonic::Streaming<T>) -> Vec<T> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_calls_and_reflection() {
     let server = TestServer::start();
     let mut c = Clients::connect(&server, &server.key).await;
@@ -232,7 +232,8 @@ async fn schema_calls_and_reflection() {
     assert_eq!(names, ["doc", "folder", "group", "user"]);
     let doc = &reflected.definitions[0];
     let viewer = doc.relations.iter().find(|r| r.name == "viewer").unwrap();
-    assert_eq!(viewer.subject_types.len(), 3);
+    assert_eq!(viewer.subject_types.len(), 4);
+    assert_eq!(viewer.subject_types[3].optional_caveat_name, "on_weekday");
     assert_eq!(
         viewer.subject_types[1].typeref,
         Some(v1::reflection_type_reference::Typeref::IsPublicWildcard(
@@ -350,7 +351,7 @@ async fn schema_calls_and_reflection() {
     assert_eq!(err.code(), Code::InvalidArgument);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_checks_bulk_checks_and_expand() {
     use v1::relationship_update::Operation;
     let server = TestServer::start();
@@ -492,7 +493,7 @@ async fn writes_checks_bulk_checks_and_expand() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_stream_with_cursors() {
     let server = TestServer::start();
     let mut c = with_schema(&server).await;
@@ -562,7 +563,7 @@ async fn lookups_stream_with_cursors() {
     assert_eq!(subjects, ["ann", "tom", "zed"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_deletes_import_and_export() {
     let server = TestServer::start();
     let mut c = with_schema(&server).await;
@@ -697,7 +698,7 @@ async fn reads_deletes_import_and_export() {
     assert!(left.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_streams_writes_and_checkpoints() {
     let server = TestServer::start();
     let mut c = with_schema(&server).await;
@@ -756,11 +757,11 @@ async fn watch_streams_writes_and_checkpoints() {
     assert_eq!(err.code(), Code::InvalidArgument);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_spicedb_status_codes() {
     use v1::relationship_update::Operation;
     let server = TestServer::start_with(|config| {
-        config.engine.max_depth = 3;
+        config.engine.max_depth = 5;
         config.limits.max_import_bytes = 2_000;
     });
     let mut c = with_schema(&server).await;
@@ -893,7 +894,7 @@ async fn errors_carry_spicedb_status_codes() {
     assert_eq!(err.code(), Code::InvalidArgument);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_wire_formats_share_one_engine() {
     let server = TestServer::start();
     let mut c = with_schema(&server).await;
@@ -930,7 +931,7 @@ async fn both_wire_formats_share_one_engine() {
     assert_eq!(answer["permissionship"], "PERMISSIONSHIP_HAS_PERMISSION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_are_served_without_a_key() {
     let server = TestServer::start();
     let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))
@@ -953,7 +954,7 @@ async fn health_and_reflection_are_served_without_a_key() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_clients_connect_with_the_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();

@@ -50,10 +50,7 @@ const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() <= EXACT_INTEGER {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "INVARIANT: integral and within ±2^53, so exact in an i64"
-        )]
+        // INVARIANT: integral and within ±2^53, so the cast is exact.
         return Value::Number(Number::from(n as i64));
     }
     Number::from_f64(n).map_or(Value::Null, Value::Number)
@@ -108,11 +105,8 @@ pub fn timestamp(value: &prost_types::Timestamp, what: &str) -> Result<DateTime<
 pub fn to_timestamp(at: &DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
-        #[expect(
-            clippy::cast_possible_wrap,
-            reason = "INVARIANT: sub-second nanoseconds are below 2^31"
-        )]
-        nanos: at.timestamp_subsec_nanos() as i32,
+        // INVARIANT: sub-second nanoseconds are below 10^9 < 2^31.
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or_default(),
     }
 }
 
