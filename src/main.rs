@@ -14,10 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use zanzi::api::auth::{self, KeySource};
+use zanzi::api::grpc::TlsFiles;
 use zanzi::api::service::Limits;
 use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
-use zanzi::api::grpc::TlsFiles;
 use zanzi::server::{self, ServeConfig};
 use zanzi::store::{RelationshipFilter, RocksStore, StoreOptions, Update, UpdateOp};
 use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};

@@ -9,9 +9,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
-use zanzi::proto::v1::{self, permissions_service_client::PermissionsServiceClient};
 use zanzi::proto::v1::schema_service_client::SchemaServiceClient;
 use zanzi::proto::v1::watch_service_client::WatchServiceClient;
+use zanzi::proto::v1::{self, permissions_service_client::PermissionsServiceClient};
 
 use crate::server_support::TestServer;
 
@@ -41,7 +41,10 @@ impl Clients {
     pub fn over(channel: Channel, key: &str) -> Self {
         let bearer = Bearer(format!("Bearer {key}").parse().unwrap());
         Self {
-            permissions: PermissionsServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            permissions: PermissionsServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
             schema: SchemaServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             watch: WatchServiceClient::with_interceptor(channel, bearer),
         }
@@ -228,7 +231,11 @@ async fn schema_calls_and_reflection() {
         .await
         .unwrap()
         .into_inner();
-    let names: Vec<&str> = reflected.definitions.iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = reflected
+        .definitions
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
     assert_eq!(names, ["doc", "folder", "group", "user"]);
     let doc = &reflected.definitions[0];
     let viewer = doc.relations.iter().find(|r| r.name == "viewer").unwrap();
@@ -273,7 +280,13 @@ async fn schema_calls_and_reflection() {
     let found: Vec<(String, String, bool)> = computable
         .permissions
         .iter()
-        .map(|p| (p.definition_name.clone(), p.relation_name.clone(), p.is_permission))
+        .map(|p| {
+            (
+                p.definition_name.clone(),
+                p.relation_name.clone(),
+                p.is_permission,
+            )
+        })
         .collect();
     assert_eq!(
         found,
@@ -308,7 +321,10 @@ async fn schema_calls_and_reflection() {
         "folder#viewer",
         "group#member",
     ] {
-        assert!(deps.contains(&wanted.to_string()), "{wanted} missing from {deps:?}");
+        assert!(
+            deps.contains(&wanted.to_string()),
+            "{wanted} missing from {deps:?}"
+        );
     }
     let err = c
         .schema
@@ -324,7 +340,11 @@ async fn schema_calls_and_reflection() {
     let diff = c
         .schema
         .diff_schema(v1::DiffSchemaRequest {
-            comparison_schema: SCHEMA.replace("relation banned: user", "relation banned: user | group#member")
+            comparison_schema: SCHEMA
+                .replace(
+                    "relation banned: user",
+                    "relation banned: user | group#member",
+                )
                 .replace("definition folder", "definition team {}\ndefinition folder"),
             ..Default::default()
         })
@@ -394,7 +414,10 @@ async fn writes_checks_bulk_checks_and_expand() {
         v1::check_permission_response::Permissionship::ConditionalPermission as i32
     );
     assert_eq!(
-        conditional.partial_caveat_info.unwrap().missing_required_context,
+        conditional
+            .partial_caveat_info
+            .unwrap()
+            .missing_required_context,
         ["day"]
     );
     let mut with_context = check_request("doc:2", "view", "user:cid", None);
@@ -466,7 +489,10 @@ async fn writes_checks_bulk_checks_and_expand() {
             Pair::Error(e) => Err(e.code),
         })
         .collect();
-    assert_eq!(answers, [Ok(HAS), Ok(NO), Err(Code::InvalidArgument as i32)]);
+    assert_eq!(
+        answers,
+        [Ok(HAS), Ok(NO), Err(Code::InvalidArgument as i32)]
+    );
     assert_eq!(bulk.pairs[1].request.as_ref().unwrap().permission, "edit");
 
     // Expand: (viewer + edit + parent->view) - banned.
@@ -558,7 +584,10 @@ async fn lookups_stream_with_cursors() {
             break;
         }
         cursor = page.last().unwrap().after_result_cursor.clone();
-        subjects.extend(page.into_iter().map(|r| r.subject.unwrap().subject_object_id));
+        subjects.extend(
+            page.into_iter()
+                .map(|r| r.subject.unwrap().subject_object_id),
+        );
     }
     assert_eq!(subjects, ["ann", "tom", "zed"]);
 }
@@ -567,7 +596,9 @@ async fn lookups_stream_with_cursors() {
 async fn reads_deletes_import_and_export() {
     let server = TestServer::start();
     let mut c = with_schema(&server).await;
-    let imported: Vec<String> = (0..120).map(|i| format!("doc:d{i:03}#viewer@user:u{}", i % 7)).collect();
+    let imported: Vec<String> = (0..120)
+        .map(|i| format!("doc:d{i:03}#viewer@user:u{}", i % 7))
+        .collect();
     let messages: Vec<v1::ImportBulkRelationshipsRequest> = imported
         .chunks(50)
         .map(|chunk| v1::ImportBulkRelationshipsRequest {
@@ -639,9 +670,17 @@ async fn reads_deletes_import_and_export() {
             .into_inner(),
     )
     .await;
-    let texts: Vec<String> = read.iter().map(|r| text(r.relationship.as_ref().unwrap())).collect();
-    assert_eq!(texts, ["doc:d001#viewer@user:u1", "doc:d008#viewer@user:u1"]);
-    assert!(read.iter().all(|r| r.read_at.is_some() && r.after_result_cursor.is_some()));
+    let texts: Vec<String> = read
+        .iter()
+        .map(|r| text(r.relationship.as_ref().unwrap()))
+        .collect();
+    assert_eq!(
+        texts,
+        ["doc:d001#viewer@user:u1", "doc:d008#viewer@user:u1"]
+    );
+    assert!(read
+        .iter()
+        .all(|r| r.read_at.is_some() && r.after_result_cursor.is_some()));
 
     // Delete by filter with a limit refuses partial deletion unless allowed.
     let doc_filter = v1::RelationshipFilter {
@@ -737,7 +776,10 @@ async fn watch_streams_writes_and_checkpoints() {
             checkpoint = true;
         }
         updates.extend(response.updates.iter().map(|u| {
-            assert_eq!(u.operation, v1::relationship_update::Operation::Touch as i32);
+            assert_eq!(
+                u.operation,
+                v1::relationship_update::Operation::Touch as i32
+            );
             text(u.relationship.as_ref().unwrap())
         }));
     }
@@ -768,7 +810,11 @@ async fn errors_carry_spicedb_status_codes() {
 
     // Wrong or missing key.
     let mut wrong = Clients::connect(&server, "wrong-key").await;
-    let err = wrong.schema.read_schema(v1::ReadSchemaRequest {}).await.unwrap_err();
+    let err = wrong
+        .schema
+        .read_schema(v1::ReadSchemaRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))
         .unwrap()
@@ -835,7 +881,10 @@ async fn errors_carry_spicedb_status_codes() {
         updates: vec![update(Operation::Create, "doc:1#owner@user:ann")],
         ..Default::default()
     };
-    c.permissions.write_relationships(create.clone()).await.unwrap();
+    c.permissions
+        .write_relationships(create.clone())
+        .await
+        .unwrap();
     let err = c.permissions.write_relationships(create).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
 
@@ -1000,6 +1049,10 @@ async fn tls_clients_connect_with_the_configured_certificate() {
         .await;
     if let Ok(channel) = plaintext {
         let mut plain = Clients::over(channel, &server.key);
-        assert!(plain.schema.read_schema(v1::ReadSchemaRequest {}).await.is_err());
+        assert!(plain
+            .schema
+            .read_schema(v1::ReadSchemaRequest {})
+            .await
+            .is_err());
     }
 }

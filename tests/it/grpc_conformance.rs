@@ -101,7 +101,9 @@ fn conformance_files_answer_the_same_over_grpc() {
                     .write_relationships(v1::WriteRelationshipsRequest {
                         updates: chunk
                             .iter()
-                            .map(|r| update(v1::relationship_update::Operation::Touch, &r.to_string()))
+                            .map(|r| {
+                                update(v1::relationship_update::Operation::Touch, &r.to_string())
+                            })
                             .collect(),
                         ..Default::default()
                     })
@@ -146,6 +148,7 @@ fn conformance_files_answer_the_same_over_grpc() {
             }
         });
     }
+    println!("{files_run} files, {checked} assertions checked over gRPC");
     assert!(files_run >= 80, "only {files_run} files ran");
     assert!(checked >= 4_000, "only {checked} assertions checked");
     assert!(

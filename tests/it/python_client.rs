@@ -33,23 +33,34 @@ fn run(command: &mut Command) -> Result<(), String> {
 fn venv_python() -> PathBuf {
     let requirements = python_dir().join("requirements.txt");
     let pins = std::fs::read_to_string(&requirements).unwrap();
-    let tag = pins
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let tag = pins.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let venv = root.join(format!("authzed-venv-{tag:016x}"));
     let python = venv.join("bin/python");
     if python.exists() {
         return python;
     }
-    let building = root.join(format!("authzed-venv-{tag:016x}.building-{}", std::process::id()));
+    let building = root.join(format!(
+        "authzed-venv-{tag:016x}.building-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&building);
     let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&interpreter).args(["-m", "venv"]).arg(&building)).unwrap();
+    run(Command::new(&interpreter)
+        .args(["-m", "venv"])
+        .arg(&building))
+    .unwrap();
     run(Command::new(building.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&requirements))
     .unwrap();
     // A venv's scripts name their folder, so the interpreter is called by its path inside the

@@ -41,7 +41,9 @@ fn value_to_json(value: &prost_types::Value) -> Value {
         Some(Kind::StringValue(s)) => Value::String(s.clone()),
         Some(Kind::NumberValue(n)) => number(*n),
         Some(Kind::StructValue(s)) => Value::Object(struct_to_json(Some(s))),
-        Some(Kind::ListValue(list)) => Value::Array(list.values.iter().map(value_to_json).collect()),
+        Some(Kind::ListValue(list)) => {
+            Value::Array(list.values.iter().map(value_to_json).collect())
+        }
     }
 }
 
@@ -194,16 +196,15 @@ fn wire_filter(filter: &v1::RelationshipFilter) -> WireFilter {
         optional_resource_id: filter.optional_resource_id.clone(),
         optional_resource_id_prefix: filter.optional_resource_id_prefix.clone(),
         optional_relation: filter.optional_relation.clone(),
-        optional_subject_filter: filter
-            .optional_subject_filter
-            .as_ref()
-            .map(|s| WireSubjectFilter {
+        optional_subject_filter: filter.optional_subject_filter.as_ref().map(|s| {
+            WireSubjectFilter {
                 subject_type: s.subject_type.clone(),
                 optional_subject_id: s.optional_subject_id.clone(),
                 optional_relation: s.optional_relation.as_ref().map(|r| WireRelationFilter {
                     relation: r.relation.clone(),
                 }),
-            }),
+            }
+        }),
     }
 }
 

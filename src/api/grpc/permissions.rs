@@ -129,8 +129,10 @@ impl PermissionsService for Permissions {
     ) -> Result<Response<Self::ReadRelationshipsStream>, Status> {
         let request = request.into_inner();
         let filter = convert::filter(request.relationship_filter.as_ref(), true)?;
-        let (consistency, after) =
-            self.resume_read(request.consistency.as_ref(), request.optional_cursor.as_ref())?;
+        let (consistency, after) = self.resume_read(
+            request.consistency.as_ref(),
+            request.optional_cursor.as_ref(),
+        )?;
         Ok(Response::new(self.read_pages(
             consistency,
             filter,
@@ -329,19 +331,19 @@ impl PermissionsService for Permissions {
             )
             .await?;
         let looked_up_at = self.token(revision);
-        let answers: Vec<Result<_, Status>> = found
+        let answers: Vec<v1::LookupResourcesResponse> = found
             .into_iter()
-            .map(|(id, permissionship)| {
-                Ok(v1::LookupResourcesResponse {
-                    looked_up_at: looked_up_at.clone(),
-                    permissionship: convert::lookup_permissionship(&permissionship) as i32,
-                    partial_caveat_info: convert::partial_caveat_info(&permissionship),
-                    after_result_cursor: encode_cursor(revision, id.clone()),
-                    resource_object_id: id,
-                })
+            .map(|(id, permissionship)| v1::LookupResourcesResponse {
+                looked_up_at: looked_up_at.clone(),
+                permissionship: convert::lookup_permissionship(&permissionship) as i32,
+                partial_caveat_info: convert::partial_caveat_info(&permissionship),
+                after_result_cursor: encode_cursor(revision, id.clone()),
+                resource_object_id: id,
             })
             .collect();
-        Ok(Response::new(Box::pin(stream::iter(answers))))
+        Ok(Response::new(Box::pin(stream::iter(
+            answers.into_iter().map(Ok),
+        ))))
     }
 
     async fn lookup_subjects(
@@ -381,7 +383,7 @@ impl PermissionsService for Permissions {
             )
             .await?;
         let looked_up_at = self.token(revision);
-        let answers: Vec<Result<_, Status>> = found
+        let answers: Vec<v1::LookupSubjectsResponse> = found
             .into_iter()
             .filter(|s| !(exclude_wildcards && s.subject_id == WILDCARD_ID))
             .map(|s| {
@@ -396,7 +398,7 @@ impl PermissionsService for Permissions {
                         partial_caveat_info: None,
                     })
                     .collect();
-                Ok(v1::LookupSubjectsResponse {
+                v1::LookupSubjectsResponse {
                     looked_up_at: looked_up_at.clone(),
                     subject_object_id: s.subject_id.clone(),
                     excluded_subject_ids: s.excluded_ids.clone(),
@@ -409,10 +411,12 @@ impl PermissionsService for Permissions {
                     }),
                     excluded_subjects,
                     after_result_cursor: encode_cursor(revision, s.subject_id),
-                })
+                }
             })
             .collect();
-        Ok(Response::new(Box::pin(stream::iter(answers))))
+        Ok(Response::new(Box::pin(stream::iter(
+            answers.into_iter().map(Ok),
+        ))))
     }
 
     async fn import_bulk_relationships(
@@ -453,8 +457,10 @@ impl PermissionsService for Permissions {
     ) -> Result<Response<Self::ExportBulkRelationshipsStream>, Status> {
         let request = request.into_inner();
         let filter = convert::filter(request.optional_relationship_filter.as_ref(), false)?;
-        let (consistency, after) =
-            self.resume_read(request.consistency.as_ref(), request.optional_cursor.as_ref())?;
+        let (consistency, after) = self.resume_read(
+            request.consistency.as_ref(),
+            request.optional_cursor.as_ref(),
+        )?;
         Ok(Response::new(self.read_pages(
             consistency,
             filter,

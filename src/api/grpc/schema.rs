@@ -239,8 +239,7 @@ fn walk_member(
     let Some(def) = schema.definition(object_type) else {
         return;
     };
-    if def.member(member).is_none() || !seen.insert((object_type.to_string(), member.to_string()))
-    {
+    if def.member(member).is_none() || !seen.insert((object_type.to_string(), member.to_string())) {
         return;
     }
     match def.member(member) {
@@ -287,7 +286,10 @@ fn walk_rewrite(
     }
 }
 
-fn reference(schema: &Schema, (object_type, member): &(String, String)) -> v1::ReflectionRelationReference {
+fn reference(
+    schema: &Schema,
+    (object_type, member): &(String, String),
+) -> v1::ReflectionRelationReference {
     v1::ReflectionRelationReference {
         definition_name: object_type.clone(),
         relation_name: member.clone(),
@@ -462,7 +464,10 @@ impl SchemaService for SchemaApi {
         let target = (object_type, relation_name);
         let mut permissions = Vec::new();
         for def in schema.definitions.values() {
-            if !def.name.starts_with(&request.optional_definition_name_filter) {
+            if !def
+                .name
+                .starts_with(&request.optional_definition_name_filter)
+            {
                 continue;
             }
             for member in &def.member_order {
@@ -539,7 +544,10 @@ mod tests {
         let schema = crate::schema::compile(SCHEMA).unwrap();
         let read = reads(&schema, "doc", "view");
         for member in [("doc", "viewer"), ("doc", "parent"), ("group", "member")] {
-            assert!(read.contains(&(member.0.into(), member.1.into())), "{member:?}");
+            assert!(
+                read.contains(&(member.0.into(), member.1.into())),
+                "{member:?}"
+            );
         }
         assert!(!read.contains(&("user".into(), "member".into())));
     }
@@ -554,16 +562,19 @@ mod tests {
                 .replace("n int", "n uint"),
         )
         .unwrap();
-        let diffs: Vec<Diff> = diff(&old, &new).into_iter().filter_map(|d| d.diff).collect();
+        let diffs: Vec<Diff> = diff(&old, &new)
+            .into_iter()
+            .filter_map(|d| d.diff)
+            .collect();
         assert!(diffs
             .iter()
             .any(|d| matches!(d, Diff::RelationSubjectTypeRemoved(_))));
         assert!(diffs
             .iter()
             .any(|d| matches!(d, Diff::PermissionExprChanged(p) if p.name == "view")));
-        assert!(diffs.iter().any(
-            |d| matches!(d, Diff::CaveatParameterTypeChanged(c) if c.previous_type == "int")
-        ));
+        assert!(diffs
+            .iter()
+            .any(|d| matches!(d, Diff::CaveatParameterTypeChanged(c) if c.previous_type == "int")));
         assert!(diff(&old, &old).is_empty());
     }
 
