@@ -536,7 +536,7 @@ mod tests {
             relation viewer: user | group#member | user:*
             permission view = viewer + parent->view
         }
-        caveat ip(allowed list<string>, n int) { n > 1 }
+        caveat ip(allowed list<string>, n int) { n > 1 && allowed.size() > 0 }
     "#;
 
     #[test]
