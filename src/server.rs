@@ -18,6 +18,9 @@ use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::store::{RocksStore, StoreOptions};
 
+/// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
+const GRPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Everything `zanzi serve` needs, resolved from flags, environment and config file.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -173,13 +176,22 @@ pub async fn serve(
             () = stopped(&mut http_stop) => {}
         }
     });
+    let mut grpc_deadline = grpc_stop.clone();
     let grpc = async move {
-        match grpc {
-            Some((router, listener)) => {
-                let stop = async move { stopped(&mut grpc_stop).await };
-                grpc::serve(router, listener, stop).await
-            }
-            None => Ok(()),
+        let Some((router, listener)) = grpc else {
+            return Ok(());
+        };
+        let stop = async move { stopped(&mut grpc_stop).await };
+        // HTTP/2's graceful close waits for every client to acknowledge it; a client that
+        // never does must not keep the server alive forever.
+        let deadline = async move {
+            stopped(&mut grpc_deadline).await;
+            tokio::time::sleep(GRPC_SHUTDOWN_GRACE).await;
+            tracing::warn!("gRPC clients did not close in time; dropping their connections");
+        };
+        tokio::select! {
+            result = grpc::serve(router, listener, stop) => result,
+            () = deadline => Ok(()),
         }
     };
     let (http, grpc) = tokio::join!(
