@@ -14,6 +14,10 @@ import queue
 import grpc
 from authzed.api.v1 import (
     CheckBulkPermissionsRequest,
+    ComputablePermissionsRequest,
+    DependentRelationsRequest,
+    DiffSchemaRequest,
+    ReflectSchemaRequest,
     CheckBulkPermissionsRequestItem,
     CheckPermissionRequest,
     CheckPermissionResponse,
@@ -132,6 +136,23 @@ def main():
     read = client.ReadSchema(ReadSchemaRequest())
     assert "permission view = viewer + edit" in read.schema_text, read.schema_text
     step("WriteSchema, ReadSchema")
+
+    # The reflection calls.
+    reflected = client.ReflectSchema(ReflectSchemaRequest())
+    assert [d.name for d in reflected.definitions] == ["doc", "group", "user"], reflected
+    doc = reflected.definitions[0]
+    assert [r.name for r in doc.relations] == ["owner", "viewer"], doc
+    assert [p.name for p in doc.permissions] == ["edit", "view"], doc
+    dependent = client.DependentRelations(DependentRelationsRequest(definition_name="doc", permission_name="view"))
+    assert {(r.definition_name, r.relation_name) for r in dependent.relations} == {
+        ("doc", "viewer"), ("doc", "edit"), ("doc", "owner"), ("group", "member")
+    }, dependent
+    computable = client.ComputablePermissions(ComputablePermissionsRequest(definition_name="doc", relation_name="owner"))
+    assert {(p.relation_name, p.is_permission) for p in computable.permissions} == {("edit", True), ("view", True)}, computable
+    diff = client.DiffSchema(DiffSchemaRequest(comparison_schema=SCHEMA + "\ndefinition team {}\n"))
+    assert [d.WhichOneof("diff") for d in diff.diffs] == ["definition_added"], diff
+    assert diff.diffs[0].definition_added.name == "team"
+    step("ReflectSchema, DependentRelations, ComputablePermissions, DiffSchema")
 
     # Writes: CREATE and TOUCH, then DELETE guarded by a precondition.
     first = client.WriteRelationships(
