@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use zanzi::api::auth::{self, KeySource};
+use zanzi::api::grpc::TlsFiles;
 use zanzi::api::service::Limits;
 use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
@@ -158,6 +159,15 @@ struct ServeArgs {
     /// HTTP listen address [default: 127.0.0.1:8443].
     #[arg(long, env = "ZANZI_HTTP_ADDR")]
     http_addr: Option<SocketAddr>,
+    /// gRPC listen address (SpiceDB's authzed.api.v1) [default: 127.0.0.1:50051].
+    #[arg(long, env = "ZANZI_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain: serve gRPC over TLS (with --grpc-tls-key).
+    #[arg(long, env = "ZANZI_GRPC_TLS_CERT", requires = "grpc_tls_key")]
+    grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key for --grpc-tls-cert.
+    #[arg(long, env = "ZANZI_GRPC_TLS_KEY", requires = "grpc_tls_cert")]
+    grpc_tls_key: Option<PathBuf>,
     /// Key every /v1/ call must present as `Authorization: Bearer KEY` [default: generated and
     /// stored in the data folder].
     #[arg(long, env = "ZANZI_PRESHARED_KEY", hide_env_values = true)]
@@ -199,6 +209,9 @@ struct ServeArgs {
 struct ConfigFile {
     data_dir: Option<PathBuf>,
     http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
+    grpc_tls_cert: Option<PathBuf>,
+    grpc_tls_key: Option<PathBuf>,
     preshared_key: Option<String>,
     max_body_bytes: Option<usize>,
     max_updates_per_write: Option<usize>,
@@ -533,6 +546,14 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         None => ConfigFile::default(),
     };
     let defaults = Limits::default();
+    let grpc_tls = match (
+        args.grpc_tls_cert.or(file.grpc_tls_cert),
+        args.grpc_tls_key.or(file.grpc_tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("give both --grpc-tls-cert and --grpc-tls-key, or neither"),
+    };
     let config = ServeConfig {
         data_dir: args
             .data_dir
@@ -542,6 +563,13 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             .http_addr
             .or(file.http_addr)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+        grpc_addr: Some(
+            args.grpc_addr
+                .or(file.grpc_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+        ),
+        grpc_tls,
+        clock: None,
         preshared_key: args.preshared_key.or(file.preshared_key),
         limits: Limits {
             max_body_bytes: args
@@ -603,6 +631,9 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 );
             }
             println!("zanzi listening on http://{}", started.http_addr);
+            if let Some(addr) = started.grpc_addr {
+                println!("zanzi listening for gRPC on {addr}");
+            }
         },
         server::shutdown_signal(),
     ))?;

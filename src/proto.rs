@@ -31,3 +31,6 @@ pub mod google {
 }
 
 pub use authzed::api::v1;
+
+/// The encoded `FileDescriptorSet` of every file under `proto/` (served by gRPC reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

@@ -1,6 +1,6 @@
 //! `zanzi serve`: opens the embedded store, starts the expiry sweeper and serves the HTTP API
-//! (and, when configured, the `/v1beta1` facade beside it) until a shutdown signal, letting
-//! in-flight requests (writes included) finish.
+//! and the gRPC API (one shared service), and, when configured, the `/v1beta1` facade beside
+//! them, until a shutdown signal, letting in-flight requests (writes included) finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,12 +10,17 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::auth::{self, KeySource};
+use crate::api::grpc::{self, GrpcOptions, TlsFiles};
 use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
-use crate::api::service::{Limits, Service};
+use crate::api::service::{stopped, Limits, Service};
+use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, Facade, FacadeConfig};
 use crate::store::{RocksStore, StoreOptions};
+
+/// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
+const GRPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Everything `zanzi serve` needs, resolved from flags, environment and config file.
 #[derive(Debug, Clone)]
@@ -24,6 +29,12 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
+    /// gRPC listen address; `None` serves no gRPC.
+    pub grpc_addr: Option<SocketAddr>,
+    /// Serve gRPC over TLS with these PEM files (plaintext without).
+    pub grpc_tls: Option<TlsFiles>,
+    /// The time source for expiration; `None` is the system clock (tests pin it).
+    pub clock: Option<Arc<dyn Clock>>,
     /// The preshared key; `None` means "use the stored one, or generate it".
     pub preshared_key: Option<String>,
     /// Request limits.
@@ -63,6 +74,9 @@ pub enum ServeError {
     /// The facade could not start.
     #[error("starting the /v1beta1 facade: {0}")]
     Facade(#[from] facade::StartError),
+    /// The gRPC listener failed.
+    #[error(transparent)]
+    Grpc(#[from] grpc::GrpcError),
 }
 
 /// A running server's facts, reported once it listens.
@@ -70,6 +84,8 @@ pub enum ServeError {
 pub struct Started {
     /// The bound address (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The bound gRPC address, if gRPC is served.
+    pub grpc_addr: Option<SocketAddr>,
     /// Where the key came from.
     pub key_source: KeySource,
     /// The key itself (printed only when generated).
@@ -82,8 +98,12 @@ pub async fn serve(
     on_start: impl FnOnce(&Started),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    if config.preshared_key.is_none() && !config.http_addr.ip().is_loopback() {
-        return Err(ServeError::NoKeyOnPublicAddress(config.http_addr));
+    if config.preshared_key.is_none() {
+        for addr in std::iter::once(config.http_addr).chain(config.grpc_addr) {
+            if !addr.ip().is_loopback() {
+                return Err(ServeError::NoKeyOnPublicAddress(addr));
+            }
+        }
     }
     std::fs::create_dir_all(&config.data_dir)?;
     let (key, key_source) = auth::resolve_key(config.preshared_key.as_deref(), &config.data_dir)?;
@@ -92,6 +112,10 @@ pub async fn serve(
         StoreOptions {
             snapshot_window: config.snapshot_window,
             snapshot_max_age: config.snapshot_max_age,
+            clock: config
+                .clock
+                .clone()
+                .unwrap_or_else(|| StoreOptions::default().clock),
             ..StoreOptions::default()
         },
     )
@@ -121,29 +145,89 @@ pub async fn serve(
     };
     let (stopping, stopping_rx) = watch::channel(false);
     let router = http::router_with(
-        service,
+        Arc::clone(&service),
         HttpOptions {
             preshared_key: key.clone(),
             watch_checkpoint: config.watch_checkpoint,
-            shutdown: stopping_rx,
+            shutdown: stopping_rx.clone(),
         },
         extra,
     );
     let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
+    let grpc_listener = match config.grpc_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     let started = Started {
         http_addr: listener.local_addr()?,
+        grpc_addr: grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         key_source,
-        key,
+        key: key.clone(),
+    };
+    let grpc = match grpc_listener {
+        Some(listener) => {
+            let options = GrpcOptions {
+                preshared_key: key,
+                watch_checkpoint: config.watch_checkpoint,
+                shutdown: stopping_rx.clone(),
+                tls: config.grpc_tls,
+            };
+            Some((grpc::router(service, options).await?, listener))
+        }
+        None => None,
     };
     on_start(&started);
     tracing::info!(addr = %started.http_addr, "serving HTTP");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
+    if let Some(addr) = started.grpc_addr {
+        tracing::info!(%addr, "serving gRPC");
+    }
+    // Both listeners stop when the shutdown future resolves, or when either of them fails.
+    // Setting `stopping` also ends watch streams, so in-flight requests can finish.
+    let stopping = Arc::new(stopping);
+    let mut http_stop = stopping_rx.clone();
+    let mut grpc_stop = stopping_rx;
+    let signal = Arc::clone(&stopping);
+    let http = axum::serve(listener, router).with_graceful_shutdown(async move {
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = signal.send(true);
+            }
+            () = stopped(&mut http_stop) => {}
+        }
+    });
+    let mut grpc_deadline = grpc_stop.clone();
+    let grpc = async move {
+        let Some((router, listener)) = grpc else {
+            return Ok(());
+        };
+        let stop = async move { stopped(&mut grpc_stop).await };
+        // HTTP/2's graceful close waits for every client to acknowledge it; a client that
+        // never does must not keep the server alive forever.
+        let deadline = async move {
+            stopped(&mut grpc_deadline).await;
+            tokio::time::sleep(GRPC_SHUTDOWN_GRACE).await;
+            tracing::warn!("gRPC clients did not close in time; dropping their connections");
+        };
+        tokio::select! {
+            result = grpc::serve(router, listener, stop) => result,
+            () = deadline => Ok(()),
+        }
+    };
+    let (http, grpc) = tokio::join!(
+        async {
+            let result = http.await;
             let _ = stopping.send(true);
-        })
-        .await?;
+            result
+        },
+        async {
+            let result = grpc.await;
+            let _ = stopping.send(true);
+            result
+        }
+    );
+    http?;
+    grpc?;
     Ok(())
 }
 

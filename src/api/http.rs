@@ -23,7 +23,9 @@ use tower_http::trace::TraceLayer;
 
 use super::auth;
 use super::error::{ApiError, Code};
-use super::service::{BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service};
+use super::service::{
+    BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service, WatchEvent,
+};
 use super::wire::{
     self, Count, ObjectReference, PermissionRelationshipTree, ResolvedSubject, SubjectReference,
     Token, WireConsistency, WireFilter, WirePrecondition, WireRelationship, WireUpdate,
@@ -899,11 +901,6 @@ async fn lookup_subjects(
 
 // ---- watch ----
 
-/// Resolves once the server starts shutting down (or its signal is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await.map(|_| ());
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WatchRequest {
@@ -927,78 +924,51 @@ async fn watch_changes(
         .map(|f| f.to_domain(false))
         .collect::<Result<Vec<_>, _>>()?;
     let service = Arc::clone(&state.service);
-    let head = service.head_revision();
-    let start = match request
-        .optional_start_cursor
-        .as_ref()
-        .filter(|t| !t.token.is_empty())
-    {
-        Some(t) => {
-            let revision = service.revision_of(&t.token)?;
-            if revision > head {
-                return Err(ApiError::invalid(format!(
-                    "watch cursor revision {revision} is in the future: the newest revision is {head}"
-                )));
-            }
-            revision
-        }
-        None => head,
-    };
+    let start = service.watch_start(
+        request
+            .optional_start_cursor
+            .as_ref()
+            .map(|t| t.token.as_str()),
+    )?;
     let types = request.optional_object_types;
     let keep = move |rel: &Relationship| {
         (types.is_empty() || types.contains(&rel.resource.object_type))
             && (filters.is_empty() || filters.iter().any(|f| f.matches(rel)))
     };
+    let mut events = service.watch(
+        start,
+        state.options.watch_checkpoint,
+        state.options.shutdown.clone(),
+    );
     let (sender, receiver) = mpsc::channel(16);
-    let checkpoint = state.options.watch_checkpoint;
-    let mut shutdown = state.options.shutdown.clone();
     tokio::spawn(async move {
-        let mut heads = service.subscribe_head();
-        let mut after = start;
-        loop {
-            let batches = match service.changes_since(after, 100).await {
-                Ok(batches) => batches,
-                Err(err) => {
-                    let _ = sender.send(Err(err)).await;
-                    return;
+        while let Some(event) = events.recv().await {
+            let line = match event {
+                Err(err) => Err(err),
+                Ok(WatchEvent::Checkpoint(after)) => Ok(
+                    json!({"updates": [], "changesThrough": token(&service, after), "isCheckpoint": true}),
+                ),
+                Ok(WatchEvent::Changes { revision, changes }) => {
+                    let updates: Vec<Value> = changes
+                        .iter()
+                        .filter(|c| keep(&c.relationship))
+                        .map(|c| {
+                            let operation = match c.op {
+                                UpdateOp::Delete => "OPERATION_DELETE",
+                                UpdateOp::Create => "OPERATION_CREATE",
+                                UpdateOp::Touch => "OPERATION_TOUCH",
+                            };
+                            json!({"operation": operation, "relationship": WireRelationship::from_domain(&c.relationship)})
+                        })
+                        .collect();
+                    if updates.is_empty() {
+                        continue;
+                    }
+                    Ok(json!({"updates": updates, "changesThrough": token(&service, revision)}))
                 }
             };
-            let idle = batches.is_empty();
-            for (revision, changes) in batches {
-                after = revision;
-                let updates: Vec<Value> = changes
-                    .iter()
-                    .filter(|c| keep(&c.relationship))
-                    .map(|c| {
-                        let operation = match c.op {
-                            UpdateOp::Delete => "OPERATION_DELETE",
-                            UpdateOp::Create => "OPERATION_CREATE",
-                            UpdateOp::Touch => "OPERATION_TOUCH",
-                        };
-                        json!({"operation": operation, "relationship": WireRelationship::from_domain(&c.relationship)})
-                    })
-                    .collect();
-                if updates.is_empty() {
-                    continue;
-                }
-                let line = json!({"updates": updates, "changesThrough": token(&service, revision)});
-                if sender.send(Ok(line)).await.is_err() {
-                    return;
-                }
-            }
-            if !idle {
-                continue;
-            }
-            tokio::select! {
-                changed = heads.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(checkpoint) => {
-                    let line = json!({"updates": [], "changesThrough": token(&service, after), "isCheckpoint": true});
-                    if sender.send(Ok(line)).await.is_err() {
-                        return;
-                    }
-                }
-                () = stopped(&mut shutdown) => return,
-                () = sender.closed() => return,
+            if sender.send(line).await.is_err() {
+                return;
             }
         }
     });

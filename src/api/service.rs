@@ -3,6 +3,7 @@
 //! domain types used here and print the answers back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -492,6 +493,92 @@ impl Service {
     pub fn head_revision(&self) -> Revision {
         self.engine.head_revision()
     }
+
+    /// Where a watch starts: after the token's revision, or after the head without one. A
+    /// token from the future is refused.
+    pub fn watch_start(&self, token: Option<&str>) -> Result<Revision, ApiError> {
+        let head = self.head_revision();
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(head);
+        };
+        let revision = self.revision_of(token)?;
+        if revision > head {
+            return Err(ApiError::invalid(format!(
+                "watch cursor revision {revision} is in the future: the newest revision is {head}"
+            )));
+        }
+        Ok(revision)
+    }
+
+    /// Follows the write log after `start`: every committed revision's changes in order, and
+    /// a checkpoint whenever the stream has been idle for `checkpoint`. Ends when the
+    /// receiver is dropped or `shutdown` becomes `true`.
+    pub fn watch(
+        self: &Arc<Self>,
+        start: Revision,
+        checkpoint: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> mpsc::Receiver<Result<WatchEvent, ApiError>> {
+        let (sender, receiver) = mpsc::channel(16);
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut heads = service.subscribe_head();
+            let mut after = start;
+            loop {
+                let batches = match service.changes_since(after, 100).await {
+                    Ok(batches) => batches,
+                    Err(err) => {
+                        let _ = sender.send(Err(err)).await;
+                        return;
+                    }
+                };
+                let idle = batches.is_empty();
+                for (revision, changes) in batches {
+                    after = revision;
+                    if sender
+                        .send(Ok(WatchEvent::Changes { revision, changes }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if !idle {
+                    continue;
+                }
+                tokio::select! {
+                    changed = heads.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(checkpoint) => {
+                        if sender.send(Ok(WatchEvent::Checkpoint(after))).await.is_err() {
+                            return;
+                        }
+                    }
+                    () = stopped(&mut shutdown) => return,
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        receiver
+    }
+}
+
+/// Resolves once `shutdown` turns `true` (or its sender is gone).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await.map(|_| ());
+}
+
+/// One step of a watch stream.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// The changes committed at `revision`.
+    Changes {
+        /// The revision.
+        revision: Revision,
+        /// What it changed, in order.
+        changes: Vec<Change>,
+    },
+    /// Nothing was committed for a while; everything through this revision has been sent.
+    Checkpoint(Revision),
 }
 
 /// One item of a bulk check.

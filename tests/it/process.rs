@@ -42,6 +42,8 @@ fn serve(data_dir: &Path) -> Served {
         .args([
             "--http-addr",
             &format!("127.0.0.1:{port}"),
+            "--grpc-addr",
+            "127.0.0.1:0",
             "--preshared-key",
             KEY,
         ])
@@ -254,6 +256,17 @@ fn serve_refuses_a_public_address_without_a_key() {
         "--data-dir",
         dir.path().to_str().unwrap(),
         "--http-addr",
+        "0.0.0.0:0",
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("non-loopback"), "{out}");
+    let (code, out) = zanzi(&[
+        "serve",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--http-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
         "0.0.0.0:0",
     ]);
     assert_ne!(code, 0);

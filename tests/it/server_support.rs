@@ -1,4 +1,5 @@
-//! A real zanzi HTTP server on a loopback port for the API tests, and a small JSON client.
+//! A real zanzi server (HTTP and gRPC) on loopback ports for the API tests, and a small JSON
+//! client.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use zanzi::server::{self, ServeConfig};
 /// A server running on its own runtime thread, stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The gRPC listener's address.
+    pub grpc_addr: SocketAddr,
     pub key: String,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -26,6 +29,9 @@ pub fn config(dir: &TempDir) -> ServeConfig {
     ServeConfig {
         data_dir: dir.path().to_path_buf(),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        grpc_tls: None,
+        clock: None,
         preshared_key: Some(KEY.to_string()),
         limits: Limits::default(),
         engine: EngineConfig::default(),
@@ -63,6 +69,7 @@ impl TestServer {
         let started = started_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         Self {
             addr: started.http_addr,
+            grpc_addr: started.grpc_addr.unwrap(),
             key: started.key,
             stop: Some(stop),
             thread: Some(thread),
