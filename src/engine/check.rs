@@ -13,11 +13,16 @@
 //! expiration it read, the depth it needed, and whether it was cut short by a pair on the
 //! caller's part of the path (then it is not cached).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
 use super::cache::{CacheKey, CachedAnswer};
 use super::{caveat, EngineError, Permissionship, Query};
 use crate::schema::{AllowedKind, ArrowMode, Member, RelationDefinition, Rewrite};
+
+/// Targets an `Any` arrow walks forwards before it turns to the subject's side.
+const REVERSE_ARROW_AFTER: usize = 16;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef, WILDCARD_ID};
 
 /// The state of one check walk.
@@ -418,10 +423,22 @@ impl Query<'_> {
         let mut any = Permissionship::No;
         let mut all = Permissionship::Has;
         let mut targets = 0usize;
+        let may_reverse = self.reverse_arrows && mode == ArrowMode::Any && !subject.is_wildcard();
+        let mut visited = HashSet::new();
         for rel in self.snapshot.subjects_of(resource, tupleset) {
             let rel = rel?;
             if rel.subject.is_wildcard() {
                 continue;
+            }
+            if may_reverse && targets == REVERSE_ARROW_AFTER {
+                if let Some(rest) = self.check_arrow_from_subject(
+                    resource, tupleset, computed, subject, depth, walk, &visited,
+                )? {
+                    return Ok(any.union(rest));
+                }
+            }
+            if may_reverse {
+                visited.insert(rel.subject.clone());
             }
             walk.rests_on.read(&rel);
             let target = &rel.subject.object;
@@ -456,5 +473,77 @@ impl Query<'_> {
             ArrowMode::All if targets == 0 => Permissionship::No,
             ArrowMode::All => all,
         })
+    }
+
+    /// The rest of an `Any` arrow whose relation holds many targets, answered from the
+    /// subject's side: the targets on which the subject may hold `computed` (the reverse walk's
+    /// candidates, a superset of every target that does not answer "no"), each kept only if
+    /// `resource#tupleset` names it, then checked as the forward walk would. Targets in
+    /// `visited` were already checked. `None` when the reverse walk cannot give the candidates
+    /// (it ran out of rounds), and the forward walk goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn check_arrow_from_subject(
+        &self,
+        resource: &ObjectRef,
+        tupleset: &str,
+        computed: &str,
+        subject: &SubjectRef,
+        depth: u32,
+        walk: &mut Walk,
+        visited: &HashSet<SubjectRef>,
+    ) -> Result<Option<Permissionship>, EngineError> {
+        let Some(relation) = self
+            .schema
+            .definition(&resource.object_type)
+            .and_then(|def| def.relations.get(tupleset))
+        else {
+            return Ok(None);
+        };
+        let mut targets = Vec::new();
+        let mut shapes = HashSet::new();
+        for allowed in &relation.allowed {
+            let subject_relation = match &allowed.kind {
+                AllowedKind::Wildcard => continue,
+                AllowedKind::SubjectSet(r) => Some(r.clone()),
+                _ => None,
+            };
+            let has_member = self
+                .schema
+                .definition(&allowed.subject_type)
+                .is_some_and(|d| d.member(computed).is_some());
+            if !has_member
+                || !shapes.insert((allowed.subject_type.clone(), subject_relation.clone()))
+            {
+                continue;
+            }
+            let candidates =
+                match self.resource_candidates(&allowed.subject_type, computed, subject) {
+                    Ok(candidates) => candidates,
+                    Err(EngineError::MaxDepthExceeded(_)) => return Ok(None),
+                    Err(other) => return Err(other),
+                };
+            targets.extend(candidates.into_iter().map(|id| SubjectRef {
+                object: ObjectRef::new_unchecked(&allowed.subject_type, &id),
+                relation: subject_relation.clone(),
+            }));
+        }
+        let mut any = Permissionship::No;
+        for target in targets {
+            if visited.contains(&target) {
+                continue;
+            }
+            let Some(rel) = self.snapshot.get(resource, tupleset, &target)? else {
+                continue;
+            };
+            walk.rests_on.read(&rel);
+            let through =
+                self.check_member(&target.object, computed, subject, depth - 1, walk, true)?;
+            let via = caveat::gate(self.schema, rel.caveat.as_ref(), self.context, through)?;
+            any = any.union(via);
+            if any.is_has() {
+                break;
+            }
+        }
+        Ok(Some(any))
     }
 }

@@ -53,7 +53,9 @@ impl Query<'_> {
         Ok(confirmed)
     }
 
-    fn resource_candidates(
+    /// Every resource of `resource_type` on which `subject` may hold `member`: exact for
+    /// unions, a superset where intersections, exclusions, `.all()` or caveats narrow.
+    pub(super) fn resource_candidates(
         &self,
         resource_type: &str,
         member: &str,

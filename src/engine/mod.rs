@@ -62,6 +62,10 @@ pub struct EngineConfig {
     /// Keep the nested-group index of self-recursive relations (`member: user | group#member`)
     /// so membership through any nesting is a bitmap probe. Default on.
     pub group_index: bool,
+    /// Answer an arrow over many relationships (`org->project_get` where the organization has
+    /// a role binding per member) from the subject's side: the targets the subject can reach
+    /// through the reverse index, then a point read of each in the arrow's relation. Default on.
+    pub reverse_arrows: bool,
 }
 
 impl Default for EngineConfig {
@@ -70,16 +74,19 @@ impl Default for EngineConfig {
             max_depth: DEFAULT_MAX_DEPTH,
             cache_bytes: DEFAULT_CACHE_BYTES,
             group_index: true,
+            reverse_arrows: true,
         }
     }
 }
 
 impl EngineConfig {
-    /// The plain walk: no cache, no group index (what the accelerated engine must agree with).
+    /// The plain walk: no cache, no group index, arrows walked forwards (what the accelerated
+    /// engine must agree with).
     pub fn plain() -> Self {
         Self {
             cache_bytes: 0,
             group_index: false,
+            reverse_arrows: false,
             ..Self::default()
         }
     }
@@ -401,6 +408,7 @@ impl Engine {
             plan,
             accel: &self.accel,
             max_depth: self.config.max_depth,
+            reverse_arrows: self.config.reverse_arrows,
         })
     }
 }
@@ -412,6 +420,7 @@ pub struct ReadView<'e> {
     plan: Arc<Plan>,
     accel: &'e Accel,
     max_depth: u32,
+    reverse_arrows: bool,
 }
 
 impl std::fmt::Debug for ReadView<'_> {
@@ -441,6 +450,7 @@ impl ReadView<'_> {
             self.max_depth,
         );
         query.accel = Some(Accelerated::new(self.accel, &self.plan, context));
+        query.reverse_arrows = self.reverse_arrows;
         query
     }
 
@@ -571,6 +581,8 @@ pub(crate) struct Query<'a> {
     max_depth: u32,
     /// The cache and group index, when the request may use them.
     accel: Option<Accelerated<'a>>,
+    /// Whether wide arrows may be answered from the subject's side ([`EngineConfig`]).
+    reverse_arrows: bool,
 }
 
 /// What a request needs to use the engine's cache and group index.
@@ -612,6 +624,7 @@ impl<'a> Query<'a> {
             context,
             max_depth,
             accel: None,
+            reverse_arrows: false,
         }
     }
 

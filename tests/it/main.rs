@@ -13,5 +13,6 @@ mod http;
 mod process;
 mod proto;
 mod python_client;
+mod reverse_arrows;
 mod server_support;
 mod support;

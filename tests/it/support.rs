@@ -26,7 +26,8 @@ pub fn yaml_files(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 /// Every engine configuration whose answers must agree: the plain walk, the check cache alone,
-/// the nested-group index alone, and both (the default).
+/// the nested-group index alone, wide arrows from the subject's side alone, and all of them
+/// (the default).
 pub fn configs() -> Vec<(&'static str, EngineConfig)> {
     let plain = EngineConfig::plain();
     vec![
@@ -42,6 +43,13 @@ pub fn configs() -> Vec<(&'static str, EngineConfig)> {
             "group index only",
             EngineConfig {
                 group_index: true,
+                ..plain.clone()
+            },
+        ),
+        (
+            "reverse arrows only",
+            EngineConfig {
+                reverse_arrows: true,
                 ..plain
             },
         ),
