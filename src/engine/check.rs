@@ -424,21 +424,17 @@ impl Query<'_> {
         let mut all = Permissionship::Has;
         let mut targets = 0usize;
         let may_reverse = self.reverse_arrows && mode == ArrowMode::Any && !subject.is_wildcard();
-        let mut visited = HashSet::new();
         for rel in self.snapshot.subjects_of(resource, tupleset) {
             let rel = rel?;
             if rel.subject.is_wildcard() {
                 continue;
             }
             if may_reverse && targets == REVERSE_ARROW_AFTER {
-                if let Some(rest) = self.check_arrow_from_subject(
-                    resource, tupleset, computed, subject, depth, walk, &visited,
-                )? {
+                if let Some(rest) = self
+                    .check_arrow_from_subject(resource, tupleset, computed, subject, depth, walk)?
+                {
                     return Ok(any.union(rest));
                 }
-            }
-            if may_reverse {
-                visited.insert(rel.subject.clone());
             }
             walk.rests_on.read(&rel);
             let target = &rel.subject.object;
@@ -478,8 +474,9 @@ impl Query<'_> {
     /// The rest of an `Any` arrow whose relation holds many targets, answered from the
     /// subject's side: the targets on which the subject may hold `computed` (the reverse walk's
     /// candidates, a superset of every target that does not answer "no"), each kept only if
-    /// `resource#tupleset` names it, then checked as the forward walk would. Targets in
-    /// `visited` were already checked. `None` when the reverse walk cannot give the candidates
+    /// `resource#tupleset` names it, then checked as the forward walk would (the few targets the
+    /// forward walk already checked may be checked again: cheaper than remembering them on
+    /// every arrow). `None` when the reverse walk cannot give the candidates
     /// (it ran out of rounds), and the forward walk goes on.
     #[allow(clippy::too_many_arguments)]
     fn check_arrow_from_subject(
@@ -490,7 +487,6 @@ impl Query<'_> {
         subject: &SubjectRef,
         depth: u32,
         walk: &mut Walk,
-        visited: &HashSet<SubjectRef>,
     ) -> Result<Option<Permissionship>, EngineError> {
         let Some(relation) = self
             .schema
@@ -529,9 +525,6 @@ impl Query<'_> {
         }
         let mut any = Permissionship::No;
         for target in targets {
-            if visited.contains(&target) {
-                continue;
-            }
             let Some(rel) = self.snapshot.get(resource, tupleset, &target)? else {
                 continue;
             };
