@@ -12,3 +12,4 @@ mod process;
 mod proto;
 mod server_support;
 mod support;
+mod vault;

@@ -409,7 +409,11 @@ fn apply(state: &mut Patched, op: &Operation) -> Result<(), VaultError> {
                     "a path-less operation needs an object value",
                 ));
             };
+            // Azure AD repeats the group's `id` in it; read-only attributes are skipped.
             for (key, value) in map {
+                if ["id", "schemas", "meta"].contains(&key.as_str()) {
+                    continue;
+                }
                 let one = Operation {
                     op: op.op.clone(),
                     path: Some(key.clone()),
