@@ -803,3 +803,42 @@ fn each_endpoint_family_answers_401_403_404_and_400() {
         403,
     );
 }
+
+#[test]
+fn deleting_the_organization_removes_its_groups_collections_and_keys() {
+    let v = Vault::start();
+    let org = v.org("olga", "acme", &["alice"]);
+    let c1 = v.collection("olga", &org, "Shared");
+    let g1 = v.group(
+        "olga",
+        &org,
+        json!({"name": "One", "users": ["alice"], "accessAll": true,
+        "collections": [{"id": c1}]}),
+    );
+    let key = v.new_key("olga", &org, "api-key");
+    v.key(&key, "GET", "/public/groups", Value::Null, 200);
+    v.user(
+        "olga",
+        "DELETE",
+        &format!("/v1beta1/organizations/{org}"),
+        Value::Null,
+        200,
+    );
+    v.key(&key, "GET", "/public/groups", Value::Null, 401);
+    assert!(v
+        .tuples(json!({"resourceType": "app/collection", "optionalResourceId": c1}))
+        .is_empty());
+    assert!(v
+        .tuples(json!({"resourceType": "app/group", "optionalResourceId": g1}))
+        .is_empty());
+    assert!(v.tuples(json!({"resourceType": "app/vault"})).is_empty());
+    assert!(v
+        .tuples(json!({"resourceType": "app/serviceuser"}))
+        .is_empty());
+    assert!(v
+        .tuples(
+            json!({"resourceType": "app/rolebinding", "optionalRelation": "bearer",
+        "optionalSubjectFilter": {"subjectType": "app/serviceuser"}})
+        )
+        .is_empty());
+}

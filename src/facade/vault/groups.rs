@@ -78,16 +78,18 @@ pub fn group_json(group: &VaultGroup) -> Value {
 }
 
 /// `{"object": "groupDetails", ..., "collections": [...]}`.
-fn details_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
+fn details_of(group: &VaultGroup, collections: &[Access]) -> Value {
     let mut value = group_json(group);
     if let Some(map) = value.as_object_mut() {
         map.insert("object".to_string(), json!("groupDetails"));
-        map.insert(
-            "collections".to_string(),
-            json!(model::group_access(cx, &group.id)?),
-        );
+        map.insert("collections".to_string(), json!(collections));
     }
-    Ok(value)
+    value
+}
+
+/// [`details_of`] with the group's stored access.
+fn details_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
+    Ok(details_of(group, &model::group_access(cx, &group.id)?))
 }
 
 /// `{"object": "list", "data": [...], "continuationToken": null}`.
@@ -196,12 +198,7 @@ pub async fn create(
         let group = model::create_group(cx, tx, &org, request.input)?;
         model::set_group_access(cx, tx, &org, &group.id, &request.collections)?;
         model::add_members(cx, tx, &org, &group.id, &request.users)?;
-        let mut value = group_json(&group);
-        if let Some(map) = value.as_object_mut() {
-            map.insert("object".to_string(), json!("groupDetails"));
-            map.insert("collections".to_string(), json!(request.collections));
-        }
-        Ok(value)
+        Ok(details_of(&group, &request.collections))
     })
     .await
 }
@@ -221,12 +218,7 @@ pub async fn update(
         let group = model::update_group(cx, tx, &old, request.input)?;
         model::set_group_access(cx, tx, &org, &id, &request.collections)?;
         model::set_members(cx, tx, &org, &id, &request.users)?;
-        let mut value = group_json(&group);
-        if let Some(map) = value.as_object_mut() {
-            map.insert("object".to_string(), json!("groupDetails"));
-            map.insert("collections".to_string(), json!(request.collections));
-        }
-        Ok(value)
+        Ok(details_of(&group, &request.collections))
     })
     .await
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::errors::BitwardenError;
 use super::{run, Answer, Authed, Facade, FacadeError, Who};
-use crate::facade::organizations::ORG_TYPE;
+use crate::facade::organizations::{self, ORG_TYPE};
 use crate::facade::policies::BINDING_TYPE;
 use crate::facade::records::{Keyspace, Tx};
 use crate::facade::roles::{ORG_OWNER, ROLE_TYPE};
@@ -112,6 +112,35 @@ pub fn verify(
     }
 }
 
+/// The deterministic id of the owner binding of `org`'s `kind` key.
+fn binding_of(kind: KeyKind, org: &str) -> String {
+    let name = format!(
+        "{ORG_TYPE}:{org}|{ORG_OWNER}|{SERVICE_USER_TYPE}:{}",
+        service_user(kind, org)
+    );
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+}
+
+/// Removes both keys of `org`: records, service users' tuples and owner bindings (part of
+/// the organization's delete cascade).
+pub fn delete_keys(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
+    for kind in [KeyKind::Api, KeyKind::Scim] {
+        tx.remove(&ORG_KEYS, &format!("{}/{org}", kind.name()));
+        for resource in [
+            object(SERVICE_USER_TYPE, &service_user(kind, org))?,
+            object(BINDING_TYPE, &binding_of(kind, org))?,
+        ] {
+            organizations::delete_all_tuples_of(cx, tx, &resource)?;
+        }
+        tx.delete(Relationship::new(
+            object(ORG_TYPE, org)?,
+            "granted",
+            SubjectRef::new(BINDING_TYPE, &binding_of(kind, org), None)?,
+        ));
+    }
+    Ok(())
+}
+
 /// Creates or rotates `org`'s `kind` key: the service user's owner binding (touched) and the
 /// new hash. Returns the key text.
 fn issue(tx: &mut Tx, kind: KeyKind, org: &str) -> Result<String, FacadeError> {
@@ -122,9 +151,7 @@ fn issue(tx: &mut Tx, kind: KeyKind, org: &str) -> Result<String, FacadeError> {
     let user = service_user(kind, org);
     let organization = object(ORG_TYPE, org)?;
     let principal = SubjectRef::new(SERVICE_USER_TYPE, &user, None)?;
-    let binding_name = format!("{organization}|{ORG_OWNER}|{SERVICE_USER_TYPE}:{user}");
-    let binding_id =
-        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, binding_name.as_bytes()).to_string();
+    let binding_id = binding_of(kind, org);
     let binding = object(BINDING_TYPE, &binding_id)?;
     tx.touch(Relationship::new(
         object(SERVICE_USER_TYPE, &user)?,

@@ -92,6 +92,13 @@ impl Actor {
     }
 }
 
+/// The organization's Bitwarden-style data, for its delete cascade: groups, collections,
+/// the vault object, and both keys.
+pub(crate) fn delete_org(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
+    model::delete_org(cx, tx, org)?;
+    keys::delete_keys(cx, tx, org)
+}
+
 /// Runs one call on the blocking pool: verifies the caller at the head, then (under the
 /// facade's write lock when `mutate`) runs `work` and commits its [`Tx`] atomically.
 pub(crate) async fn run<F>(

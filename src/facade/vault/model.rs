@@ -194,26 +194,30 @@ pub fn load_collection(cx: &Cx<'_>, org: &str, id: &str) -> Result<Collection, F
         .ok_or_else(|| FacadeError::not_found("collection"))
 }
 
-/// Every group of `org`, in id order.
-pub fn groups_in_org(cx: &Cx<'_>, org: &str) -> Result<Vec<VaultGroup>, FacadeError> {
+/// Every record of `records` listed under `{org}/` in `index`, in id order.
+fn in_org<T: Serialize + serde::de::DeserializeOwned>(
+    cx: &Cx<'_>,
+    index: &Keyspace<String>,
+    records: &Keyspace<T>,
+    org: &str,
+) -> Result<Vec<T>, FacadeError> {
     let mut out = Vec::new();
-    for (_, id) in ORG_VAULT_GROUPS.scan(&cx.view, &format!("{org}/"))? {
-        if let Some(group) = VAULT_GROUPS.get(&cx.view, &id)? {
-            out.push(group);
+    for (_, id) in index.scan(&cx.view, &format!("{org}/"))? {
+        if let Some(record) = records.get(&cx.view, &id)? {
+            out.push(record);
         }
     }
     Ok(out)
 }
 
+/// Every group of `org`, in id order.
+pub fn groups_in_org(cx: &Cx<'_>, org: &str) -> Result<Vec<VaultGroup>, FacadeError> {
+    in_org(cx, &ORG_VAULT_GROUPS, &VAULT_GROUPS, org)
+}
+
 /// Every collection of `org`, in id order.
 pub fn collections_in_org(cx: &Cx<'_>, org: &str) -> Result<Vec<Collection>, FacadeError> {
-    let mut out = Vec::new();
-    for (_, id) in ORG_COLLECTIONS.scan(&cx.view, &format!("{org}/"))? {
-        if let Some(collection) = COLLECTIONS.get(&cx.view, &id)? {
-            out.push(collection);
-        }
-    }
-    Ok(out)
+    in_org(cx, &ORG_COLLECTIONS, &COLLECTIONS, org)
 }
 
 /// The collection access entries of group `id` (decoded from its flag tuples).
@@ -569,6 +573,20 @@ pub fn delete_group(cx: &Cx<'_>, tx: &mut Tx, group: &VaultGroup) -> Result<(), 
     tx.remove(&ORG_VAULT_GROUPS, &key(&group.org_id, &group.id));
     tx.remove(&VAULT_GROUPS, &group.id);
     Ok(())
+}
+
+/// Everything of `org` here: its groups (with their cascades), its collections and their
+/// tuples, its vault object.
+pub fn delete_org(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
+    for group in groups_in_org(cx, org)? {
+        delete_group(cx, tx, &group)?;
+    }
+    for collection in collections_in_org(cx, org)? {
+        organizations::delete_all_tuples_of(cx, tx, &object(COLLECTION_TYPE, &collection.id)?)?;
+        tx.remove(&ORG_COLLECTIONS, &key(org, &collection.id));
+        tx.remove(&COLLECTIONS, &collection.id);
+    }
+    organizations::delete_all_tuples_of(cx, tx, &object(VAULT_TYPE, org)?)
 }
 
 /// Creates a collection in `org`: its record and its `org` and `vault` tuples.

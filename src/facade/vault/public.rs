@@ -19,14 +19,19 @@ use crate::facade::records::Tx;
 use crate::facade::{organizations, parse_body, Cx, FacadeError};
 
 /// `{"object": "group", id, name, externalId, collections}` (no organization, as Bitwarden).
-fn public_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
-    Ok(json!({
+fn public_of(group: &VaultGroup, collections: &[Access]) -> Value {
+    json!({
         "object": "group",
         "id": group.id,
         "name": group.name,
         "externalId": group.external_id,
-        "collections": model::group_access(cx, &group.id)?,
-    }))
+        "collections": collections,
+    })
+}
+
+/// [`public_of`] with the group's stored access.
+fn public_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
+    Ok(public_of(group, &model::group_access(cx, &group.id)?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,13 +120,7 @@ pub async fn create(
         let group = model::create_group(cx, tx, org, input)?;
         let collections = collections.unwrap_or_default();
         model::set_group_access(cx, tx, org, &group.id, &collections)?;
-        Ok(json!({
-            "object": "group",
-            "id": group.id,
-            "name": group.name,
-            "externalId": group.external_id,
-            "collections": collections,
-        }))
+        Ok(public_of(&group, &collections))
     })
     .await
 }
@@ -148,13 +147,7 @@ pub async fn update(
             }
             None => model::group_access(cx, &id)?,
         };
-        Ok(json!({
-            "object": "group",
-            "id": group.id,
-            "name": group.name,
-            "externalId": group.external_id,
-            "collections": collections,
-        }))
+        Ok(public_of(&group, &collections))
     })
     .await
 }

@@ -94,12 +94,15 @@ where
     })
 }
 
+/// The group with the stored members.
 fn group_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
-    let members: Vec<Value> = model::members(cx, &group.id)?
-        .into_iter()
-        .map(|m| json!({ "value": m }))
-        .collect();
-    Ok(json!({
+    Ok(group_of(group, &model::members(cx, &group.id)?))
+}
+
+/// The SCIM group with `members` (a write answers with what it wrote).
+fn group_of(group: &VaultGroup, members: &[String]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({ "value": m })).collect();
+    json!({
         "schemas": [GROUP_SCHEMA],
         "id": group.id,
         "displayName": group.name,
@@ -111,7 +114,7 @@ fn group_json(cx: &Cx<'_>, group: &VaultGroup) -> Result<Value, FacadeError> {
             "lastModified": group.revision_date,
             "location": format!("/scim/v2/{}/Groups/{}", group.org_id, group.id),
         },
-    }))
+    })
 }
 
 fn list_response(all: Vec<Value>, start: usize, count: usize) -> Value {
@@ -289,12 +292,7 @@ pub async fn create_group(
         move |cx, tx, _, org| {
             let group = model::create_group(cx, tx, org, input)?;
             model::add_members(cx, tx, org, &group.id, &members)?;
-            let mut value = group_json(cx, &group)?;
-            if let Some(map) = value.as_object_mut() {
-                let listed: Vec<Value> = members.iter().map(|m| json!({ "value": m })).collect();
-                map.insert("members".to_string(), json!(listed));
-            }
-            Ok(value)
+            Ok(group_of(&group, &members))
         },
     )
     .await
@@ -325,15 +323,14 @@ pub async fn replace_group(
                 access_all: old.access_all,
             };
             let group = model::update_group(cx, tx, &old, input)?;
-            if let Some(members) = &members {
-                model::set_members(cx, tx, org, &id, members)?;
-            }
-            let mut value = group_json(cx, &group)?;
-            if let (Some(members), Some(map)) = (&members, value.as_object_mut()) {
-                let listed: Vec<Value> = members.iter().map(|m| json!({ "value": m })).collect();
-                map.insert("members".to_string(), json!(listed));
-            }
-            Ok(value)
+            let members = match members {
+                Some(members) => {
+                    model::set_members(cx, tx, org, &id, &members)?;
+                    members
+                }
+                None => model::members(cx, &id)?,
+            };
+            Ok(group_of(&group, &members))
         },
     )
     .await
