@@ -185,7 +185,8 @@ pub async fn users(
     .await
 }
 
-/// `POST /api/organizations/{orgId}/groups` `{name, externalId, accessAll, collections, users}`.
+/// `POST /api/organizations/{orgId}/groups` `{name, externalId, accessAll, collections, users}`:
+/// answers the `group` model, as Bitwarden and Vaultwarden do.
 pub async fn create(
     State(facade): State<Arc<Facade>>,
     auth: Result<Authed, FacadeError>,
@@ -198,7 +199,7 @@ pub async fn create(
         let group = model::create_group(cx, tx, &org, request.input)?;
         model::set_group_access(cx, tx, &org, &group.id, &request.collections)?;
         model::add_members(cx, tx, &org, &group.id, &request.users)?;
-        Ok(details_of(&group, &request.collections))
+        Ok(group_json(&group))
     })
     .await
 }
@@ -218,7 +219,7 @@ pub async fn update(
         let group = model::update_group(cx, tx, &old, request.input)?;
         model::set_group_access(cx, tx, &org, &id, &request.collections)?;
         model::set_members(cx, tx, &org, &id, &request.users)?;
-        Ok(details_of(&group, &request.collections))
+        Ok(group_json(&group))
     })
     .await
 }
