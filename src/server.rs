@@ -139,7 +139,8 @@ pub async fn serve(
                 Box::new(move |revision| notify.publish(revision)),
             )?;
             tracing::info!(schema = ?outcome, "serving the /v1beta1 facade");
-            facade::router(Arc::new(facade))
+            let facade = Arc::new(facade);
+            facade::router(Arc::clone(&facade)).merge(facade::vault::router(facade))
         }
         None => axum::Router::new(),
     };

@@ -18,8 +18,13 @@ use super::error::FacadeError;
 use super::records::Tx;
 use super::roles::{PRINCIPAL_TYPES, ROLES, ROLE_TYPE};
 
-/// The built-in schema text.
-pub const FRONTIER_SCHEMA: &str = include_str!("../../schema/frontier.zed");
+/// The built-in schema text: `schema/frontier.zed` followed by `schema/vault.zed` (the
+/// Bitwarden-style collections of [`super::vault`]).
+pub const FRONTIER_SCHEMA: &str = concat!(
+    include_str!("../../schema/frontier.zed"),
+    "\n",
+    include_str!("../../schema/vault.zed")
+);
 
 /// The platform singleton's type and id.
 pub const PLATFORM: (&str, &str) = ("app/platform", "platform");

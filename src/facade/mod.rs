@@ -23,6 +23,7 @@ mod projects;
 pub mod records;
 pub mod roles;
 mod users;
+pub mod vault;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

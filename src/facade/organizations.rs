@@ -201,6 +201,7 @@ fn cascade(cx: &Cx<'_>, tx: &mut Tx, org: &Organization) -> Result<(), FacadeErr
     for project in projects::in_org(cx, &org.id)? {
         projects::cascade(cx, tx, &project)?;
     }
+    super::vault::delete_org(cx, tx, &org.id)?;
     let object = object(ORG_TYPE, &org.id)?;
     for binding in policies::bindings_on(cx, &object)? {
         policies::revoke(cx, tx, &binding.id)?;

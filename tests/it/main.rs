@@ -16,3 +16,4 @@ mod python_client;
 mod reverse_arrows;
 mod server_support;
 mod support;
+mod vault;
