@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use zanzi::engine::{Context, Engine, EngineConfig};
-use zanzi::store::{RocksStore, StoreOptions, TupleStore, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions, TupleStore};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 const SCHEMA: &str = "

@@ -41,7 +41,8 @@ use zanzi::proto::v1::{
     delete_relationships_response::DeletionProgress,
     permissions_service_client::PermissionsServiceClient, relationship_update::Operation,
 };
-use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// Rows per write request when loading, on both sides.

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
-use zanzi::store::{RocksStore, StoreOptions, TupleStore, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions, TupleStore};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 const SCHEMA: &str = "definition user {}

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use serde_json::{json, Value};
 
 use crate::api::wire::WireRelationship;
-use crate::store::{RelationshipFilter, Update, UpdateOp};
+use crate::filter::RelationshipFilter;
+use crate::transaction::{Update, UpdateOp};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// Why a call failed.

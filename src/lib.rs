@@ -1,6 +1,7 @@
 //! zanzi: a Zanzibar-style authorization engine that speaks SpiceDB's schema language.
 //!
-//! The library is organised as `tuple` (names and relationships), `schema` (text → checked
+//! The library is organised as `tuple` (names and relationships), `filter` and
+//! `transaction` (the vocabulary of reads and writes), `schema` (text → checked
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
 //! expand, lookups, writes), `validate` (SpiceDB validation files), `proto` (SpiceDB's
 //! `authzed.api.v1` wire types and gRPC services) and `facade` (the Frontier-style
@@ -13,10 +14,12 @@ pub mod client;
 pub mod clock;
 pub mod engine;
 pub mod facade;
+pub mod filter;
 pub mod proto;
 pub mod revision;
 pub mod schema;
 pub mod server;
 pub mod store;
+pub mod transaction;
 pub mod tuple;
 pub mod validate;

@@ -20,8 +20,10 @@ use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
 use zanzi::facade::auth::{issue_token, parse_ttl, SigningKey};
 use zanzi::facade::FacadeConfig;
+use zanzi::filter::RelationshipFilter;
 use zanzi::server::{self, ServeConfig};
-use zanzi::store::{RelationshipFilter, RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};
 use zanzi::validate::{self, ValidateOptions};
 

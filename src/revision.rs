@@ -6,7 +6,10 @@ use std::fmt;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use crate::store::StoreId;
+/// A store's identity: random bytes fixed when the store is created (its data folder, or its
+/// database), so a revision from one store is never mistaken for a revision of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StoreId(pub [u8; 16]);
 
 /// A store revision. Revision 0 is the empty store; every committed write adds one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -161,9 +161,10 @@ fn store_error(err: &StoreError) -> ApiError {
         StoreError::RecordConflict { exists: true, .. } => Code::AlreadyExists,
         StoreError::RecordConflict { exists: false, .. } => Code::NotFound,
         StoreError::RevisionUnavailable { .. } => Code::FailedPrecondition,
-        StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::FormatVersion { .. } => {
-            return ApiError::internal(err)
-        }
+        StoreError::Backend(_)
+        | StoreError::Corrupt(_)
+        | StoreError::FormatVersion { .. }
+        | StoreError::Rejected(_) => return ApiError::internal(err),
     };
     ApiError::new(code, err.to_string())
 }

@@ -31,8 +31,9 @@ use super::wire::{
     Token, WireConsistency, WireFilter, WirePrecondition, WireRelationship, WireUpdate,
 };
 use crate::engine::Permissionship;
+use crate::filter::RelationshipFilter;
 use crate::revision::Revision;
-use crate::store::{RelationshipFilter, UpdateOp};
+use crate::transaction::UpdateOp;
 use crate::tuple::Relationship;
 
 /// How the HTTP API behaves.

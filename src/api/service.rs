@@ -14,8 +14,9 @@ use super::metrics::Metrics;
 use crate::engine::{
     CheckResult, Context, Engine, EngineError, ExpandTree, FoundSubjects, Permissionship,
 };
+use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
-use crate::store::{Change, DeleteOutcome, Precondition, RelationshipFilter, Update, UpdateOp};
+use crate::transaction::{Change, DeleteOutcome, LoggedRevision, Precondition, Update, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// Request limits (each refusal names the limit).
@@ -484,7 +485,7 @@ impl Service {
         &self,
         after: Revision,
         limit: usize,
-    ) -> Result<Vec<(Revision, Vec<Change>)>, ApiError> {
+    ) -> Result<Vec<LoggedRevision>, ApiError> {
         let engine = Arc::clone(&self.engine);
         blocking(move || Ok(engine.changes_since(after, limit)?)).await
     }
@@ -533,7 +534,10 @@ impl Service {
                     }
                 };
                 let idle = batches.is_empty();
-                for (revision, changes) in batches {
+                for LoggedRevision {
+                    revision, changes, ..
+                } in batches
+                {
                     after = revision;
                     if sender
                         .send(Ok(WatchEvent::Changes { revision, changes }))

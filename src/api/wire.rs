@@ -10,9 +10,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::engine::{ExpandNode, ExpandTree, FoundSubject, Permissionship};
-use crate::store::{
-    Precondition, PreconditionOp, RelationshipFilter, SubjectFilter, Update, UpdateOp,
-};
+use crate::filter::{RelationshipFilter, SubjectFilter};
+use crate::transaction::{Precondition, PreconditionOp, Update, UpdateOp};
 use crate::tuple::{self, ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
 /// `{"objectType": "doc", "objectId": "1"}`.

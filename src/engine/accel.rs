@@ -22,7 +22,8 @@ use super::plan::{MemberKey, Plan};
 use super::EngineError;
 use crate::revision::Revision;
 use crate::schema::Schema;
-use crate::store::{Change, Snapshot, TupleStore, Update, UpdateOp};
+use crate::store::{Snapshot, TupleStore};
+use crate::transaction::{LoggedRevision, Update, UpdateOp};
 use crate::tuple::Relationship;
 
 /// Log entries read per step while catching up.
@@ -118,16 +119,16 @@ impl Accel {
                     return;
                 }
             };
-            let Some((last, _)) = entries.last() else {
+            let Some(last) = entries.last().map(|entry| entry.revision) else {
                 return;
             };
-            let last = *last;
             let changes: Vec<(Revision, bool, &Relationship)> = entries
                 .iter()
-                .flat_map(|(revision, changes)| {
-                    changes
+                .flat_map(|entry| {
+                    entry
+                        .changes
                         .iter()
-                        .map(move |c| (*revision, c.op == UpdateOp::Delete, &c.relationship))
+                        .map(move |c| (entry.revision, c.op == UpdateOp::Delete, &c.relationship))
                 })
                 .collect();
             self.apply(&changes, &entries, last);
@@ -141,7 +142,7 @@ impl Accel {
     fn apply(
         &self,
         changes: &[(Revision, bool, &Relationship)],
-        entries: &[(Revision, Vec<Change>)],
+        entries: &[LoggedRevision],
         through: Revision,
     ) {
         {
@@ -151,8 +152,11 @@ impl Accel {
             }
         }
         let mut tracker = self.tracker.write().unwrap_or_else(PoisonError::into_inner);
-        for (revision, changes) in entries {
-            tracker.record(*revision, changes.iter().map(|c| &c.relationship));
+        for entry in entries {
+            tracker.record(
+                entry.revision,
+                entry.changes.iter().map(|c| &c.relationship),
+            );
         }
     }
 

@@ -28,9 +28,10 @@ use std::collections::{HashMap, HashSet};
 use roaring::RoaringBitmap;
 
 use super::plan::Plan;
+use crate::filter::RelationshipFilter;
 use crate::revision::Revision;
 use crate::schema::{AllowedKind, Schema};
-use crate::store::{RelationshipFilter, Snapshot, StoreError};
+use crate::store::{Snapshot, StoreError};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// The index of every self-recursive relation of one schema generation.

@@ -35,12 +35,11 @@ pub use lookup_subjects::{FoundSubject, FoundSubjects};
 pub use outcome::Permissionship;
 pub use sweeper::ExpirySweeper;
 
-use crate::revision::{Consistency, Revision};
+use crate::filter::RelationshipFilter;
+use crate::revision::{Consistency, Revision, StoreId};
 use crate::schema::{self, Member, Schema};
-use crate::store::{
-    Change, DeleteOutcome, Precondition, RelationshipFilter, Snapshot, StoreError, StoreId,
-    Transaction, TupleStore, Update,
-};
+use crate::store::{apply_transaction, Snapshot, StoreError, TupleStore, Writes};
+use crate::transaction::{DeleteOutcome, LoggedRevision, Precondition, Transaction, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 use accel::Accel;
 use plan::Plan;
@@ -95,20 +94,24 @@ impl EngineConfig {
 /// Caveat parameters supplied with a request.
 pub type Context = Map<String, Value>;
 
-/// The schema in force with what the engine derived from it.
+/// A schema with what the engine derived from it, and the revision that wrote it.
 #[derive(Debug, Clone)]
 struct Installed {
     schema: Arc<Schema>,
     plan: Arc<Plan>,
+    /// The revision that wrote this schema (see [`Snapshot::schema_revision`]).
+    revision: Revision,
 }
 
 /// The authorization engine over one store.
 pub struct Engine {
     store: Arc<dyn TupleStore>,
+    /// The newest schema this engine has seen in the store; reads at a revision with another
+    /// schema use that one instead (see [`Engine::schema_of`]).
     schema: RwLock<Option<Installed>>,
     config: EngineConfig,
     accel: Accel,
-    /// The generation number the next installed schema gets.
+    /// The generation number the next compiled schema gets.
     generations: AtomicU64,
 }
 
@@ -135,25 +138,28 @@ impl Engine {
     /// With the group index on, this builds it from the store (a scan of every self-recursive
     /// relation).
     pub fn new(store: Arc<dyn TupleStore>, config: EngineConfig) -> Result<Self, EngineError> {
-        let installed = match store.read_schema()? {
+        let snapshot = store.snapshot()?;
+        let installed = match snapshot.schema_text()? {
             Some(text) => {
                 let schema = Arc::new(schema::compile(&text)?);
                 let plan = Arc::new(Plan::new(&schema, 1));
-                Some(Installed { schema, plan })
+                Some(Installed {
+                    schema,
+                    plan,
+                    revision: snapshot.schema_revision(),
+                })
             }
             None => None,
         };
-        let accel = {
-            let snapshot = store.snapshot()?;
-            Accel::new(
-                config.cache_bytes,
-                config.group_index,
-                snapshot.as_ref(),
-                installed
-                    .as_ref()
-                    .map(|i| (i.schema.as_ref(), i.plan.as_ref())),
-            )?
-        };
+        let accel = Accel::new(
+            config.cache_bytes,
+            config.group_index,
+            snapshot.as_ref(),
+            installed
+                .as_ref()
+                .map(|i| (i.schema.as_ref(), i.plan.as_ref())),
+        )?;
+        drop(snapshot);
         Ok(Self {
             store,
             schema: RwLock::new(installed),
@@ -163,17 +169,66 @@ impl Engine {
         })
     }
 
-    fn installed(&self) -> Result<Installed, EngineError> {
-        let guard = self
-            .schema
+    fn installed(&self) -> Option<Installed> {
+        self.schema
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.clone().ok_or(EngineError::NoSchema)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
-    /// The current compiled schema.
+    /// The schema in force at `snapshot`: the installed one when the snapshot's schema
+    /// revision is the installed one's; otherwise the snapshot's own schema text, compiled,
+    /// and installed when it is newer (a schema written by another process or node, or by a
+    /// concurrent writer here). Reads never use a schema other than their revision's.
+    fn schema_of(&self, snapshot: &dyn Snapshot) -> Result<Installed, EngineError> {
+        let wanted = snapshot.schema_revision();
+        let current = self.installed();
+        if let Some(installed) = current.as_ref().filter(|i| i.revision == wanted) {
+            return Ok(installed.clone());
+        }
+        let text = snapshot.schema_text()?.ok_or(EngineError::NoSchema)?;
+        let compiled = self.compiled(schema::compile(&text)?, wanted);
+        if current.is_none_or(|c| c.revision < wanted) {
+            self.install(compiled.clone())?;
+        }
+        Ok(compiled)
+    }
+
+    /// `schema` with a new generation's plan, labelled as written at `revision`.
+    fn compiled(&self, schema: Schema, revision: Revision) -> Installed {
+        let schema = Arc::new(schema);
+        let plan = Arc::new(Plan::new(
+            &schema,
+            self.generations.fetch_add(1, Ordering::Relaxed),
+        ));
+        Installed {
+            schema,
+            plan,
+            revision,
+        }
+    }
+
+    /// Makes `newer` the installed schema unless one at least as new is installed already,
+    /// and rebuilds the accelerators for it.
+    fn install(&self, newer: Installed) -> Result<(), EngineError> {
+        {
+            let mut guard = self
+                .schema
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if guard.as_ref().is_some_and(|i| i.revision >= newer.revision) {
+                return Ok(());
+            }
+            *guard = Some(newer.clone());
+        }
+        self.accel
+            .schema_changed(self.store.as_ref(), &newer.schema, &newer.plan)
+    }
+
+    /// The schema in force at the head revision.
     pub fn schema(&self) -> Result<Arc<Schema>, EngineError> {
-        Ok(self.installed()?.schema)
+        let snapshot = self.store.snapshot()?;
+        Ok(self.schema_of(snapshot.as_ref())?.schema)
     }
 
     /// Hit and miss counts and the size of the check cache (zeros when it is off).
@@ -196,33 +251,22 @@ impl Engine {
     }
 
     /// Compiles and stores a new schema, refusing changes that would orphan stored
-    /// relationships.
+    /// relationships. The orphan check reads the head inside the write transaction, so no
+    /// relationship write can slip in between the check and the commit.
     pub fn write_schema(&self, text: &str) -> Result<Revision, EngineError> {
         let compiled = schema::compile(text)?;
-        {
-            let current = self.schema().ok();
-            let snapshot = self.store.snapshot()?;
-            write::check_no_orphans(snapshot.as_ref(), current.as_deref(), &compiled)?;
-        }
-        let revision = self.store.write_schema(text)?;
-        let schema = Arc::new(compiled);
-        let plan = Arc::new(Plan::new(
-            &schema,
-            self.generations.fetch_add(1, Ordering::Relaxed),
-        ));
-        {
-            let mut guard = self
-                .schema
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            *guard = Some(Installed {
-                schema: Arc::clone(&schema),
-                plan: Arc::clone(&plan),
-            });
-        }
-        self.accel
-            .schema_changed(self.store.as_ref(), &schema, &plan)?;
-        Ok(revision)
+        let (outcome, ()) = self.store.write_with(|txn| {
+            let head = txn.head();
+            let current = match head.schema_text()? {
+                Some(_) => Some(self.schema_of(head)?.schema),
+                None => None,
+            };
+            write::check_no_orphans(head, current.as_deref(), &compiled)?;
+            txn.put_schema(text)?;
+            Ok::<_, EngineError>(())
+        })?;
+        self.install(self.compiled(compiled, outcome.revision))?;
+        Ok(outcome.revision)
     }
 
     /// Validates every update against the schema, then applies them atomically.
@@ -231,34 +275,69 @@ impl Engine {
         updates: &[Update],
         preconditions: &[Precondition],
     ) -> Result<Revision, EngineError> {
-        let schema = self.schema()?;
-        for update in updates {
-            write::validate_update(&schema, update)?;
-        }
-        for precondition in preconditions {
-            write::validate_filter(&schema, &precondition.filter)?;
-        }
-        let revision = self.store.write(updates, preconditions)?;
-        // Readers would catch up by themselves; the writer doing it keeps them from paying.
-        self.accel
-            .after_own_write(self.store.as_ref(), revision, updates);
-        Ok(revision)
+        let transaction = Transaction {
+            updates: updates.to_vec(),
+            preconditions: preconditions.to_vec(),
+            ..Transaction::default()
+        };
+        self.transact(&transaction)
     }
 
     /// Validates the transaction's relationship updates and preconditions against the schema,
     /// then applies it atomically: relationship updates and record changes at one revision.
     pub fn transact(&self, transaction: &Transaction) -> Result<Revision, EngineError> {
-        let schema = self.schema()?;
-        for update in &transaction.updates {
-            write::validate_update(&schema, update)?;
+        // Validated against the installed schema outside the write lock; inside, only a
+        // schema written meanwhile makes the transaction validate again, against it.
+        let checked = match self.installed() {
+            Some(installed) => {
+                validate_transaction(&installed.schema, transaction)?;
+                Some(installed.revision)
+            }
+            None => None,
+        };
+        let (outcome, ()) = self.store.write_with(|txn| {
+            if checked != Some(txn.head().schema_revision()) {
+                validate_transaction(&self.schema_of(txn.head())?.schema, transaction)?;
+            }
+            apply_transaction(txn, transaction)?;
+            Ok::<_, EngineError>(())
+        })?;
+        if outcome.committed {
+            // Readers would catch up by themselves; the writer doing it keeps them from paying.
+            self.accel
+                .after_own_write(self.store.as_ref(), outcome.revision, &transaction.updates);
         }
-        for precondition in &transaction.preconditions {
-            write::validate_filter(&schema, &precondition.filter)?;
+        Ok(outcome.revision)
+    }
+
+    /// Builds a transaction from the head state and applies it, both inside one write
+    /// transaction: nothing `build` read can change before the commit, so invariants that
+    /// span several writers (unique names, a last owner) hold on every backend. `build` may
+    /// run more than once (a backend retrying a conflict) and must only read.
+    pub fn transact_with<E>(
+        &self,
+        mut build: impl FnMut(&ReadView<'_>) -> Result<Transaction, E>,
+    ) -> Result<Revision, E>
+    where
+        E: From<EngineError> + std::error::Error + Send + Sync + 'static,
+    {
+        let written = self.store.write_with(|txn| {
+            let caller = |err: EngineError| BodyError::Caller(E::from(err));
+            let installed = self.schema_of(txn.head()).map_err(caller)?;
+            let transaction = {
+                let view = self.view_of(SnapshotHandle::Borrowed(txn.head()), installed.clone());
+                build(&view).map_err(BodyError::Caller)?
+            };
+            validate_transaction(&installed.schema, &transaction).map_err(caller)?;
+            apply_transaction(txn, &transaction)?;
+            Ok::<_, BodyError<E>>(transaction.updates)
+        });
+        let (outcome, updates) = written.map_err(BodyError::into_inner)?;
+        if outcome.committed {
+            self.accel
+                .after_own_write(self.store.as_ref(), outcome.revision, &updates);
         }
-        let revision = self.store.transact(transaction)?;
-        self.accel
-            .after_own_write(self.store.as_ref(), revision, &transaction.updates);
-        Ok(revision)
+        Ok(outcome.revision)
     }
 
     /// Deletes relationships matching `filter` (at most `limit`) atomically.
@@ -353,13 +432,13 @@ impl Engine {
         Ok((found, view.revision()))
     }
 
-    /// The relationship changes committed after `after`, per revision, oldest first (at most
-    /// `limit` revisions; a schema write is a revision with no relationship changes).
+    /// The revisions committed after `after`, oldest first (at most `limit`; a schema write
+    /// is a revision with no relationship changes).
     pub fn changes_since(
         &self,
         after: Revision,
         limit: usize,
-    ) -> Result<Vec<(Revision, Vec<Change>)>, EngineError> {
+    ) -> Result<Vec<LoggedRevision>, EngineError> {
         Ok(self.store.changes_since(after, limit)?)
     }
 
@@ -374,20 +453,20 @@ impl Engine {
     }
 
     /// A read view at the revision `consistency` asks for: every query made through it reads
-    /// that one revision.
+    /// that one revision, under the schema in force at that revision.
     pub fn at(&self, consistency: Consistency) -> Result<ReadView<'_>, EngineError> {
-        let Installed { schema, plan } = self.installed()?;
         let head = self.store.head_revision();
         let snapshot = match consistency {
             Consistency::MinimizeLatency | Consistency::FullyConsistent => self.store.snapshot()?,
             Consistency::AtLeastAsFresh(wanted) => {
-                if wanted > head {
+                let snapshot = self.store.snapshot()?;
+                if wanted > snapshot.revision() {
                     return Err(EngineError::FutureRevision {
                         requested: wanted,
-                        head,
+                        head: snapshot.revision(),
                     });
                 }
-                self.store.snapshot()?
+                snapshot
             }
             Consistency::AtExactSnapshot(wanted) => {
                 if wanted > head {
@@ -399,23 +478,73 @@ impl Engine {
                 self.store.snapshot_at(wanted)?
             }
         };
+        let installed = self.schema_of(snapshot.as_ref())?;
         // Writes that bypassed the engine (expiry sweeps, direct store writes) reach the cache
         // and the index here; if another reader is already catching up, this one walks.
         self.accel.follow(self.store.as_ref(), false);
-        Ok(ReadView {
+        Ok(self.view_of(SnapshotHandle::Owned(snapshot), installed))
+    }
+
+    fn view_of<'e>(&'e self, snapshot: SnapshotHandle<'e>, installed: Installed) -> ReadView<'e> {
+        ReadView {
             snapshot,
-            schema,
-            plan,
+            schema: installed.schema,
+            plan: installed.plan,
             accel: &self.accel,
             max_depth: self.config.max_depth,
             reverse_arrows: self.config.reverse_arrows,
-        })
+        }
+    }
+}
+
+/// A write body's error: the caller's own, or the store's (which the caller's type wraps
+/// through [`EngineError`]).
+#[derive(Debug, thiserror::Error)]
+enum BodyError<E: std::error::Error> {
+    #[error("{0}")]
+    Caller(#[source] E),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl<E: std::error::Error + From<EngineError>> BodyError<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Self::Caller(err) => err,
+            Self::Store(err) => E::from(EngineError::from(err)),
+        }
+    }
+}
+
+/// Every relationship update and precondition of `transaction` checked against `schema`.
+fn validate_transaction(schema: &Schema, transaction: &Transaction) -> Result<(), EngineError> {
+    for update in &transaction.updates {
+        write::validate_update(schema, update)?;
+    }
+    for precondition in &transaction.preconditions {
+        write::validate_filter(schema, &precondition.filter)?;
+    }
+    Ok(())
+}
+
+/// The snapshot a [`ReadView`] reads: its own, or one it borrows (a write transaction's head).
+enum SnapshotHandle<'e> {
+    Owned(Box<dyn Snapshot + 'e>),
+    Borrowed(&'e dyn Snapshot),
+}
+
+impl<'e> SnapshotHandle<'e> {
+    fn get(&self) -> &(dyn Snapshot + 'e) {
+        match self {
+            Self::Owned(snapshot) => snapshot.as_ref(),
+            Self::Borrowed(snapshot) => *snapshot,
+        }
     }
 }
 
 /// One revision of the store with the schema in force: the queries of a request run here.
 pub struct ReadView<'e> {
-    snapshot: Box<dyn Snapshot + 'e>,
+    snapshot: SnapshotHandle<'e>,
     schema: Arc<Schema>,
     plan: Arc<Plan>,
     accel: &'e Accel,
@@ -426,7 +555,7 @@ pub struct ReadView<'e> {
 impl std::fmt::Debug for ReadView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadView")
-            .field("revision", &self.snapshot.revision())
+            .field("revision", &self.snapshot.get().revision())
             .finish_non_exhaustive()
     }
 }
@@ -434,7 +563,7 @@ impl std::fmt::Debug for ReadView<'_> {
 impl ReadView<'_> {
     /// The revision this view reads.
     pub fn revision(&self) -> Revision {
-        self.snapshot.revision()
+        self.snapshot.get().revision()
     }
 
     /// The schema in force.
@@ -443,12 +572,7 @@ impl ReadView<'_> {
     }
 
     fn query<'q>(&'q self, context: &'q Context) -> Query<'q> {
-        let mut query = Query::new(
-            self.snapshot.as_ref(),
-            &self.schema,
-            context,
-            self.max_depth,
-        );
+        let mut query = Query::new(self.snapshot.get(), &self.schema, context, self.max_depth);
         query.accel = Some(Accelerated::new(self.accel, &self.plan, context));
         query.reverse_arrows = self.reverse_arrows;
         query
@@ -463,7 +587,7 @@ impl ReadView<'_> {
     ) -> Result<Vec<Relationship>, EngineError> {
         write::validate_filter(&self.schema, filter)?;
         let mut out = Vec::new();
-        for rel in self.snapshot.read(filter, after) {
+        for rel in self.snapshot.get().read(filter, after) {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -474,7 +598,7 @@ impl ReadView<'_> {
 
     /// The record `key` of `keyspace` at this revision.
     pub fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, EngineError> {
-        Ok(self.snapshot.record(keyspace, key)?)
+        Ok(self.snapshot.get().record(keyspace, key)?)
     }
 
     /// Every record of `keyspace` whose key starts with `key_prefix`, in key order.
@@ -485,6 +609,7 @@ impl ReadView<'_> {
     ) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
         Ok(self
             .snapshot
+            .get()
             .records(keyspace, key_prefix)
             .collect::<Result<Vec<_>, StoreError>>()?)
     }
@@ -499,6 +624,7 @@ impl ReadView<'_> {
     ) -> Result<Vec<Relationship>, EngineError> {
         Ok(self
             .snapshot
+            .get()
             .resources_with_subject(subject, resource_type, relation)
             .collect::<Result<Vec<_>, StoreError>>()?)
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::store::TupleStore;
+use crate::store::{TupleStore, Writes};
 
 /// A thread that sweeps expired relationships every interval until dropped.
 #[derive(Debug)]

@@ -3,8 +3,10 @@
 use std::collections::BTreeSet;
 
 use super::{caveat, EngineError};
+use crate::filter::RelationshipFilter;
 use crate::schema::{AllowedKind, AllowedSubject, Member, Schema};
-use crate::store::{RelationshipFilter, Snapshot, Update, UpdateOp};
+use crate::store::Snapshot;
+use crate::transaction::{Update, UpdateOp};
 use crate::tuple::Relationship;
 
 /// Refuses an update whose relationship the schema does not allow.

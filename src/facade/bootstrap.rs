@@ -10,8 +10,8 @@
 //! something else.
 
 use crate::engine::{Engine, EngineError};
+use crate::filter::RelationshipFilter;
 use crate::schema::{self, Schema};
-use crate::store::RelationshipFilter;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use super::error::FacadeError;
@@ -164,7 +164,7 @@ pub fn exact(rel: &Relationship) -> RelationshipFilter {
         resource_type: Some(rel.resource.object_type.clone()),
         resource_id: Some(rel.resource.object_id.clone()),
         relation: Some(rel.relation.clone()),
-        subject: Some(crate::store::SubjectFilter {
+        subject: Some(crate::filter::SubjectFilter {
             subject_type: rel.subject.object.object_type.clone(),
             subject_id: Some(rel.subject.object.object_id.clone()),
             relation: Some(rel.subject.relation.clone()),

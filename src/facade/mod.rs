@@ -38,8 +38,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::{Context, Engine, Permissionship, ReadView};
+use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
-use crate::store::RelationshipFilter;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 pub use auth::{Caller, TokenVerifier};

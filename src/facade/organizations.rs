@@ -18,7 +18,7 @@ use super::roles;
 use super::{groups, new_id, now, object, parse_body, projects, users, Answer, Authed, Cx};
 use super::{Facade, FacadeError, USER_TYPE};
 use crate::engine::Context;
-use crate::store::RelationshipFilter;
+use crate::filter::RelationshipFilter;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// The organization type.

@@ -21,7 +21,7 @@ use super::{
     groups, now, object, organizations, parse_body, projects, users, Answer, Authed, Cx, Facade,
     FacadeError, USER_TYPE,
 };
-use crate::store::{RelationshipFilter, SubjectFilter};
+use crate::filter::{RelationshipFilter, SubjectFilter};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// The type of role bindings.

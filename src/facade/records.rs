@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::error::FacadeError;
 use crate::engine::ReadView;
-use crate::store::{RecordPrecondition, RecordWrite, Transaction, Update, UpdateOp};
+use crate::transaction::{RecordPrecondition, RecordWrite, Transaction, Update, UpdateOp};
 use crate::tuple::Relationship;
 
 /// A named set of records of one type, stored as JSON.

@@ -14,7 +14,7 @@
 //! | `fwd`         | `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_rel`  | [`RelationshipValue`] |
 //! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
 //! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
-//! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; 16 random bytes |
+//! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_SCHEMA_REVISION`], [`META_OLDEST_REVISION`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; `u64` big-endian; `u64` big-endian; 16 random bytes |
 //! | `records`     | `keyspace 0 key` ([`RecordKey`])                                 | the record's bytes, as the facade wrote them |
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
@@ -24,8 +24,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, RelationshipFilter, StoreError, SubjectFilter, UpdateOp};
+use super::StoreError;
+use crate::filter::{RelationshipFilter, SubjectFilter};
 use crate::revision::Revision;
+use crate::transaction::{Change, UpdateOp};
 use crate::tuple::{ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
 /// The on-disk format this build reads and writes; bump on any layout change.
@@ -53,6 +55,12 @@ pub const META_FORMAT_VERSION: &[u8] = b"format_version";
 pub const META_HEAD_REVISION: &[u8] = b"head_revision";
 /// `meta` key of the schema text (UTF-8).
 pub const META_SCHEMA: &[u8] = b"schema";
+/// `meta` key of the revision that wrote the schema in force (`u64` big-endian; absent in
+/// stores written before it was kept, which then report revision 0).
+pub const META_SCHEMA_REVISION: &[u8] = b"schema_revision";
+/// `meta` key of the oldest revision whose log entry and exact state are kept (`u64`
+/// big-endian; absent until history is first pruned, meaning 0).
+pub const META_OLDEST_REVISION: &[u8] = b"oldest_revision";
 /// `meta` key of the store's identity: 16 random bytes written when the folder is created (or
 /// first opened by a build that knows it), so consistency tokens from another folder are refused.
 pub const META_STORE_ID: &[u8] = b"store_id";
@@ -270,6 +278,11 @@ impl ForwardKey {
     }
 
     /// The encoded bytes.
+    /// The encoded bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -366,6 +379,11 @@ impl ReverseKey {
     }
 
     /// The encoded bytes.
+    /// The encoded bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -559,6 +577,15 @@ struct StoredChange {
 struct StoredLogEntry {
     changes: Vec<StoredChange>,
     schema: Option<String>,
+    /// Microseconds since the Unix epoch.
+    committed_at: i64,
+}
+
+/// A log entry as stores written before entries carried their commit time hold it.
+#[derive(Serialize, Deserialize)]
+struct LegacyLogEntry {
+    changes: Vec<StoredChange>,
+    schema: Option<String>,
 }
 
 /// The value stored under a [`LogKey`]: what one transaction changed.
@@ -568,6 +595,9 @@ pub struct LogEntry {
     pub changes: Vec<Change>,
     /// The new schema text, for a schema write.
     pub schema: Option<String>,
+    /// When the transaction committed, by the store's clock (the Unix epoch for entries
+    /// written before the store kept this).
+    pub committed_at: DateTime<Utc>,
 }
 
 impl LogEntry {
@@ -591,6 +621,7 @@ impl LogEntry {
         let stored = StoredLogEntry {
             changes,
             schema: self.schema.clone(),
+            committed_at: self.committed_at.timestamp_micros(),
         };
         let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
         bincode::serde::encode_to_vec(&stored, config).map_err(|e| {
@@ -604,11 +635,25 @@ impl LogEntry {
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         const WHAT: &str = "log entry";
         let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
-        let (stored, read): (StoredLogEntry, usize) =
-            bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(WHAT, e))?;
-        if read != bytes.len() {
-            return Err(corrupt(WHAT, "trailing bytes"));
-        }
+        let current = bincode::serde::decode_from_slice::<StoredLogEntry, _>(bytes, config);
+        let stored = match current {
+            Ok((stored, read)) if read == bytes.len() => stored,
+            _ => {
+                let (legacy, read): (LegacyLogEntry, usize) =
+                    bincode::serde::decode_from_slice(bytes, config)
+                        .map_err(|e| corrupt(WHAT, e))?;
+                if read != bytes.len() {
+                    return Err(corrupt(WHAT, "trailing bytes"));
+                }
+                StoredLogEntry {
+                    changes: legacy.changes,
+                    schema: legacy.schema,
+                    committed_at: 0,
+                }
+            }
+        };
+        let committed_at = DateTime::<Utc>::from_timestamp_micros(stored.committed_at)
+            .ok_or_else(|| corrupt(WHAT, "commit time out of range"))?;
         let changes = stored
             .changes
             .into_iter()
@@ -629,6 +674,7 @@ impl LogEntry {
         Ok(Self {
             changes,
             schema: stored.schema,
+            committed_at,
         })
     }
 }
@@ -801,17 +847,39 @@ mod tests {
                 },
             ],
             schema: None,
+            committed_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
         };
         let decoded = LogEntry::decode(&entry.encode(Revision(3)).unwrap()).unwrap();
         assert_eq!(decoded, entry);
         let schema = LogEntry {
             changes: vec![],
             schema: Some("definition user {}".to_string()),
+            committed_at: DateTime::UNIX_EPOCH,
         };
         assert_eq!(
             LogEntry::decode(&schema.encode(Revision(4)).unwrap()).unwrap(),
             schema
         );
+    }
+
+    #[test]
+    fn log_entries_written_before_commit_times_were_kept_still_decode() {
+        let legacy = LegacyLogEntry {
+            changes: vec![StoredChange {
+                op: LOG_OP_TOUCH,
+                key: ForwardKey::of(&rel("doc:1#viewer@user:tom"))
+                    .unwrap()
+                    .into_bytes(),
+                value: RelationshipValue::of(&rel("doc:1#viewer@user:tom"), Revision(1))
+                    .encode()
+                    .unwrap(),
+            }],
+            schema: None,
+        };
+        let bytes = bincode::serde::encode_to_vec(&legacy, bincode::config::standard()).unwrap();
+        let decoded = LogEntry::decode(&bytes).unwrap();
+        assert_eq!(decoded.committed_at, DateTime::UNIX_EPOCH);
+        assert_eq!(decoded.changes.len(), 1);
     }
 
     #[test]

@@ -1,16 +1,28 @@
-//! Storage of relationships: the [`TupleStore`] trait and its RocksDB implementation.
+//! Storage of relationships: the seam every backend implements ([`TupleStore`], [`Snapshot`],
+//! [`WriteTxn`]), the write logic that is the same for every backend ([`Writes`]), and the
+//! RocksDB backend.
 //!
-//! Invariants: only `store/rocks.rs` names RocksDB; every byte layout lives in `store/keys.rs`;
-//! a [`Snapshot`] sees exactly one revision; expired relationships are never returned.
+//! A backend only stores and reads: it runs a transaction body at the next revision and
+//! commits what the body staged atomically, with its log entry; it answers reads at one
+//! revision. Preconditions, CREATE's existence rule, delete-by-filter limits and the expiry
+//! sweep's batching are decided once, above the seam, in `writes.rs`.
+//!
+//! Invariants: only `store/rocks.rs` names RocksDB; every RocksDB byte layout lives in
+//! `store/keys.rs`; a [`Snapshot`] sees exactly one revision; expired relationships are never
+//! returned by a read (only by [`Snapshot::expired`] and [`WriteTxn::stored`]).
 
 mod keys;
 mod rocks;
+mod writes;
 
 pub use rocks::{RocksStore, StoreOptions};
+pub use writes::{apply_transaction, WriteOutcome, Writes, SWEEP_BATCH};
 
 use chrono::{DateTime, Utc};
 
-use crate::revision::Revision;
+use crate::filter::RelationshipFilter;
+use crate::revision::{Revision, StoreId};
+use crate::transaction::LoggedRevision;
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// What can go wrong in the store.
@@ -58,6 +70,10 @@ pub enum StoreError {
         /// Whether the record exists (the precondition wanted the opposite).
         exists: bool,
     },
+    /// The transaction body refused to commit; the caller's own error is inside (see
+    /// [`Writes::write_with`], which hands it back as the caller's type).
+    #[error("{0}")]
+    Rejected(Box<dyn std::error::Error + Send + Sync>),
     /// A read at exactly a revision that is no longer (or not) retained.
     #[error("revision {requested} is no longer readable at exactly its state: the oldest retained revision is {oldest} and the head is {head}")]
     RevisionUnavailable {
@@ -70,229 +86,109 @@ pub enum StoreError {
     },
 }
 
-/// A store's identity: random bytes fixed when its folder is created, so a revision from one
-/// store is never mistaken for a revision of another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StoreId(pub [u8; 16]);
-
-/// What a write does to one relationship.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateOp {
-    /// Insert; fails if the relationship already exists.
-    Create,
-    /// Insert or overwrite (caveat and expiration replaced).
-    Touch,
-    /// Remove if present.
-    Delete,
-}
-
-/// One update of a write batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Update {
-    /// What to do.
-    pub op: UpdateOp,
-    /// To which relationship (caveat and expiration are ignored for deletes).
-    pub relationship: Relationship,
-}
-
-/// Matches stored relationships by subject.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SubjectFilter {
-    /// Subject type (required).
-    pub subject_type: String,
-    /// Subject id, if restricted.
-    pub subject_id: Option<String>,
-    /// Subject relation: `None` = any; `Some(None)` = no subject relation (`...`);
-    /// `Some(Some(r))` = exactly `r`.
-    pub relation: Option<Option<String>>,
-}
-
-/// Matches stored relationships. Every field that is `None` matches anything.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RelationshipFilter {
-    /// Resource type.
-    pub resource_type: Option<String>,
-    /// Exact resource id.
-    pub resource_id: Option<String>,
-    /// Resource id prefix (exclusive with `resource_id`).
-    pub resource_id_prefix: Option<String>,
-    /// Relation name.
-    pub relation: Option<String>,
-    /// Subject constraints.
-    pub subject: Option<SubjectFilter>,
-}
-
-impl RelationshipFilter {
-    /// Whether `rel` satisfies every constraint of the filter.
-    pub fn matches(&self, rel: &Relationship) -> bool {
-        let resource_ok = self
-            .resource_type
-            .as_ref()
-            .is_none_or(|t| *t == rel.resource.object_type)
-            && self
-                .resource_id
-                .as_ref()
-                .is_none_or(|id| *id == rel.resource.object_id)
-            && self
-                .resource_id_prefix
-                .as_ref()
-                .is_none_or(|p| rel.resource.object_id.starts_with(p.as_str()))
-            && self.relation.as_ref().is_none_or(|r| *r == rel.relation);
-        let subject_ok = self.subject.as_ref().is_none_or(|s| {
-            s.subject_type == rel.subject.object.object_type
-                && s.subject_id
-                    .as_ref()
-                    .is_none_or(|id| *id == rel.subject.object.object_id)
-                && s.relation
-                    .as_ref()
-                    .is_none_or(|r| *r == rel.subject.relation)
-        });
-        resource_ok && subject_ok
-    }
-}
-
-/// Whether a precondition needs a match or the absence of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreconditionOp {
-    /// At least one stored relationship must match the filter.
-    MustMatch,
-    /// No stored relationship may match the filter.
-    MustNotMatch,
-}
-
-/// A condition evaluated against the head state before a write is applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Precondition {
-    /// Match or no match.
-    pub op: PreconditionOp,
-    /// Which relationships.
-    pub filter: RelationshipFilter,
-}
-
-/// The result of a delete-by-filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeleteOutcome {
-    /// Revision the deletion committed at (the head revision if nothing matched).
-    pub revision: Revision,
-    /// How many relationships were removed.
-    pub deleted: usize,
-    /// True when `limit` stopped the deletion before every match was removed.
-    pub partial: bool,
-}
-
-/// One change recorded in the write log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    /// Touch (created or overwritten) or delete.
-    pub op: UpdateOp,
-    /// The relationship as written (or as it was, for a delete).
-    pub relationship: Relationship,
-}
-
-/// One change of a facade record: `value` `None` deletes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordWrite {
-    /// The record's keyspace (e.g. `group`).
-    pub keyspace: String,
-    /// The record's key within its keyspace.
-    pub key: String,
-    /// The new bytes, or `None` to delete the record.
-    pub value: Option<Vec<u8>>,
-}
-
-/// A condition on one record, evaluated against the head state before a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordPrecondition {
-    /// The record's keyspace.
-    pub keyspace: String,
-    /// The record's key.
-    pub key: String,
-    /// `true`: the record must exist; `false`: it must not.
-    pub must_exist: bool,
-}
-
-/// Relationship updates and record changes applied as one atomic write, after every
-/// precondition holds against the head state.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Transaction {
-    /// Relationship updates.
-    pub updates: Vec<Update>,
-    /// Relationship preconditions.
-    pub preconditions: Vec<Precondition>,
-    /// Record puts and deletes (the last write of a key wins).
-    pub records: Vec<RecordWrite>,
-    /// Record preconditions.
-    pub record_preconditions: Vec<RecordPrecondition>,
-}
-
 /// A boxed stream of records read from a snapshot: `(key, value)` in key order.
 pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(String, Vec<u8>), StoreError>> + 'a>;
 
 /// A boxed stream of relationships read from a snapshot.
 pub type RelationshipIter<'a> = Box<dyn Iterator<Item = Result<Relationship, StoreError>> + 'a>;
 
-/// Durable storage for relationships and the schema text.
-///
-/// Writers are serialised inside the store; readers take a [`Snapshot`].
+/// The body of a write transaction: it reads the head state through the [`WriteTxn`] and
+/// stages changes on it. A backend may run it more than once (a retried serialization
+/// conflict), so it must not have effects outside the transaction.
+pub type WriteBody<'b> = dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + 'b;
+
+/// A storage backend: durable relationships, records, the schema text and the change log,
+/// readable at a revision. What every backend must do and nothing more; the write rules all
+/// backends share live in [`Writes`], implemented for every `TupleStore`.
 pub trait TupleStore: Send + Sync {
-    /// The revision of the last committed write.
+    /// This store's identity.
+    fn store_id(&self) -> StoreId;
+
+    /// The newest revision this process knows to be committed. Exact for an embedded store; a
+    /// shared database may have moved on (a [`TupleStore::snapshot`] finds out).
     fn head_revision(&self) -> Revision;
 
-    /// A consistent read view at the head revision.
+    /// A read view at the newest committed revision.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError>;
 
     /// A read view at exactly `revision`, if that revision is still retained
     /// ([`StoreError::RevisionUnavailable`] otherwise).
     fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError>;
 
-    /// This store's identity.
-    fn store_id(&self) -> StoreId;
+    /// Runs `body` in a write transaction at the revision after the head, then commits what
+    /// it staged, the log entry of those changes and the new head, atomically (and durably,
+    /// when the backend is configured to sync). Writers are serialised: the body sees the head
+    /// as no other writer can change it before the commit.
+    ///
+    /// When the body fails nothing is written and its error is returned. When it staged
+    /// nothing, nothing is committed and the outcome says so (with the head it read).
+    fn write(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, StoreError>;
 
-    /// Applies `updates` atomically after checking `preconditions` against the head state.
-    /// Either everything is written (and synced, if configured) or nothing is.
-    fn write(
-        &self,
-        updates: &[Update],
-        preconditions: &[Precondition],
-    ) -> Result<Revision, StoreError>;
-
-    /// Applies a [`Transaction`] atomically: every precondition (relationship and record) is
-    /// checked against the head state, then the relationship updates (validated as in
-    /// [`TupleStore::write`]) and the record changes are written in one batch at one new
-    /// revision, which is returned. Either everything is written or nothing is.
-    fn transact(&self, transaction: &Transaction) -> Result<Revision, StoreError>;
-
-    /// Deletes relationships matching `filter` (at most `limit`, if given) atomically, after
-    /// checking `preconditions`.
-    fn delete_matching(
-        &self,
-        filter: &RelationshipFilter,
-        preconditions: &[Precondition],
-        limit: Option<usize>,
-    ) -> Result<DeleteOutcome, StoreError>;
-
-    /// The stored schema text, if any.
-    fn read_schema(&self) -> Result<Option<String>, StoreError>;
-
-    /// Replaces the stored schema text; returns the new revision.
-    fn write_schema(&self, text: &str) -> Result<Revision, StoreError>;
-
-    /// The changes committed after `after`, in revision order (at most `limit` revisions).
+    /// The revisions committed after `after`, oldest first (at most `limit` of them).
+    /// [`StoreError::RevisionUnavailable`] when the log no longer reaches back to `after`.
     fn changes_since(
         &self,
         after: Revision,
         limit: usize,
-    ) -> Result<Vec<(Revision, Vec<Change>)>, StoreError>;
+    ) -> Result<Vec<LoggedRevision>, StoreError>;
+
+    /// The oldest revision whose exact state and changes are still kept.
+    fn oldest_revision(&self) -> Revision;
+
+    /// Forgets history before `horizon` (clamped to the head): log entries and exact-snapshot
+    /// reads of older revisions may be dropped, so [`TupleStore::changes_since`] and
+    /// [`TupleStore::snapshot_at`] refuse them afterwards. Returns the new oldest revision.
+    fn prune_history(&self, horizon: Revision) -> Result<Revision, StoreError>;
 
     /// Approximate bytes the store occupies (on disk and in write buffers).
     fn size_on_disk(&self) -> u64;
+}
 
-    /// Removes every relationship that has expired by the store's clock, in one atomic batch
-    /// logged as deletes; returns how many were removed.
-    fn sweep_expired(&self) -> Result<usize, StoreError>;
+/// A write transaction in progress: reads of the head state it started from, and the changes
+/// it stages. Relationship keys are resource, relation and subject; caveat and expiration are
+/// the value.
+pub trait WriteTxn {
+    /// The revision this transaction commits at.
+    fn revision(&self) -> Revision;
+
+    /// The instant deciding what has expired for this transaction.
+    fn now(&self) -> DateTime<Utc>;
+
+    /// The head state the transaction started from (its staged changes are not visible here).
+    fn head(&self) -> &dyn Snapshot;
+
+    /// The stored relationships with the keys of `relationships`, in the same order, expired
+    /// ones included: one batched read.
+    fn stored(
+        &self,
+        relationships: &[&Relationship],
+    ) -> Result<Vec<Option<Relationship>>, StoreError>;
+
+    /// Stores `relationship`, replacing any with its key, and logs it as a touch.
+    fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError>;
+
+    /// Removes the stored relationship with `stored`'s key and logs `stored` (as it was) as a
+    /// delete.
+    fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError>;
+
+    /// Puts (`Some`) or deletes (`None`) the record `key` of `keyspace`.
+    fn put_record(
+        &mut self,
+        keyspace: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the schema text; the transaction's revision becomes the schema revision.
+    fn put_schema(&mut self, text: &str) -> Result<(), StoreError>;
 }
 
 /// A read view pinned at one revision.
+///
+/// Scans come back in a fixed order, which cursors rely on: by resource (type, id), relation,
+/// subject (type, id, relation) when a resource type is given or implied; by subject, then
+/// resource type, relation and resource id for subject-only reads. Names compare byte-wise and
+/// "no subject relation" sorts before any relation.
 pub trait Snapshot {
     /// The revision this view shows.
     fn revision(&self) -> Revision;
@@ -303,6 +199,13 @@ pub trait Snapshot {
     fn now(&self) -> Option<DateTime<Utc>> {
         None
     }
+
+    /// The revision that wrote the schema in force at this view ([`Revision::ZERO`] when no
+    /// schema was ever written, or it was written before stores kept this).
+    fn schema_revision(&self) -> Revision;
+
+    /// The schema text in force at this view, if any.
+    fn schema_text(&self) -> Result<Option<String>, StoreError>;
 
     /// The stored relationship `resource#relation@subject`, if present (a point lookup).
     fn get(
@@ -315,6 +218,20 @@ pub trait Snapshot {
     /// Every relationship `resource#relation@*` (a prefix scan of the forward index).
     fn subjects_of(&self, resource: &ObjectRef, relation: &str) -> RelationshipIter<'_>;
 
+    /// Every relationship `r#relation@*` for each `r` of `resources`, in scan order: one
+    /// multi-range scan (or one query) for them all where the backend can.
+    fn subjects_of_many(&self, resources: &[ObjectRef], relation: &str) -> RelationshipIter<'_> {
+        let mut sorted: Vec<ObjectRef> = resources.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let relation = relation.to_string();
+        Box::new(
+            sorted
+                .into_iter()
+                .flat_map(move |resource| self.subjects_of(&resource, &relation)),
+        )
+    }
+
     /// Every relationship `resource_type:*#relation@subject` for this exact subject
     /// (a prefix scan of the reverse index).
     fn resources_with_subject(
@@ -324,17 +241,39 @@ pub trait Snapshot {
         relation: &str,
     ) -> RelationshipIter<'_>;
 
+    /// Every relationship `resource_type:*#relation@s` for each `s` of `subjects`, in scan
+    /// order: one multi-range scan (or one query) for them all where the backend can.
+    fn resources_with_subjects(
+        &self,
+        subjects: &[SubjectRef],
+        resource_type: &str,
+        relation: &str,
+    ) -> RelationshipIter<'_> {
+        let mut sorted: Vec<SubjectRef> = subjects.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let resource_type = resource_type.to_string();
+        let relation = relation.to_string();
+        Box::new(sorted.into_iter().flat_map(move |subject| {
+            self.resources_with_subject(&subject, &resource_type, &relation)
+        }))
+    }
+
     /// The record `key` of `keyspace`, if present at this revision.
     fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Every record of `keyspace` whose key starts with `key_prefix`, in key order.
     fn records(&self, keyspace: &str, key_prefix: &str) -> RecordIter<'_>;
 
-    /// Every relationship matching `filter`, in forward-key order, starting strictly after
-    /// `after` when given (for cursors).
+    /// Every relationship matching `filter`, in scan order, starting strictly after `after`
+    /// when given (for cursors).
     fn read(
         &self,
         filter: &RelationshipFilter,
         after: Option<&Relationship>,
     ) -> RelationshipIter<'_>;
+
+    /// Up to `limit` relationships that have expired by this view's "now" (which every other
+    /// read hides), for the expiry sweep.
+    fn expired(&self, limit: usize) -> Result<Vec<Relationship>, StoreError>;
 }

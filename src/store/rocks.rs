@@ -1,9 +1,9 @@
 //! [`RocksStore`]: the [`TupleStore`] on RocksDB. The only file that names `rocksdb`.
 //!
-//! Writes are serialised by one mutex: under it a writer takes a fresh snapshot, checks the
-//! batch and its preconditions against it, commits one atomic `WriteBatch` (fwd + rev + log +
-//! head revision, synced to the WAL if configured) and then publishes the new head revision.
-//! Nothing is written when any check fails.
+//! Write transactions are serialised by one mutex: under it a writer takes a fresh snapshot
+//! (the transaction's head), runs the body, which reads it and stages changes, then commits
+//! one atomic `WriteBatch` (fwd + rev + records + log + head revision, synced to the WAL if
+//! configured) and publishes the new head revision. Nothing is written when the body fails.
 //!
 //! Readers pin a RocksDB snapshot and read the head revision from that snapshot's own `meta`
 //! entry, so the revision a [`Snapshot`] reports is exactly the state it shows. Each snapshot
@@ -22,9 +22,9 @@
 //! reads "at exactly revision R" (`at_exact_snapshot` consistency). A retained snapshot owns an
 //! `Arc` of the database, so it can outlive the borrow that made it.
 //!
-//! Every revision from 1 to the head has one `log` entry: relationship writes record their
-//! changes (creates as touches, deletes with the value as it was), schema writes record the new
-//! schema text and no relationship changes.
+//! Every revision after the oldest kept one ([`TupleStore::oldest_revision`]) up to the head
+//! has one `log` entry with its commit time: relationship writes record their changes (creates
+//! as touches, deletes with the value as it was), schema writes record the new schema text.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -42,15 +42,18 @@ use rocksdb::{
 use super::keys::{
     key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey,
     RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES,
-    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_SCHEMA, META_STORE_ID,
+    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA,
+    META_SCHEMA_REVISION, META_STORE_ID,
 };
 use super::{
-    Change, DeleteOutcome, Precondition, PreconditionOp, RecordIter, RecordPrecondition,
-    RecordWrite, RelationshipFilter, RelationshipIter, Snapshot, StoreError, StoreId, Transaction,
-    TupleStore, Update, UpdateOp,
+    RecordIter, RelationshipIter, Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome,
+    WriteTxn,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::filter::RelationshipFilter;
 use crate::revision::Revision;
+use crate::revision::StoreId;
+use crate::transaction::{Change, LoggedRevision, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// How a [`RocksStore`] behaves.
@@ -84,6 +87,9 @@ pub struct RocksStore {
     write_lock: Mutex<()>,
     /// The last committed revision; only changed under `write_lock`.
     head: AtomicU64,
+    /// The oldest revision whose log entry and exact state are kept; only changed under
+    /// `write_lock`.
+    oldest: AtomicU64,
     /// Snapshots of recent revisions, oldest first; the newest is always the head.
     retained: Mutex<VecDeque<Retained>>,
     id: StoreId,
@@ -215,11 +221,16 @@ impl RocksStore {
             }
         };
 
+        let oldest = match db.get_cf(meta, META_OLDEST_REVISION).map_err(backend)? {
+            Some(bytes) => super::keys::decode_revision(&bytes)?,
+            None => Revision::ZERO,
+        };
         let id = load_or_create_store_id(&db)?;
         let store = Self {
             db,
             write_lock: Mutex::new(()),
             head: AtomicU64::new(head.0),
+            oldest: AtomicU64::new(oldest.0),
             retained: Mutex::new(VecDeque::new()),
             id,
             options,
@@ -255,39 +266,6 @@ impl RocksStore {
         self.retained.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Deletes every relationship whose expiration is at or before the clock's "now" in one
-    /// atomic batch, logged as deletes at a new revision; returns how many were removed (no new
-    /// revision when none had expired).
-    fn sweep_expired_now(&self) -> Result<usize, StoreError> {
-        let _guard = self.lock_writer();
-        let snapshot = self.snapshot_at_head()?;
-        let mut expired = Vec::new();
-        for item in snapshot.scan(snapshot.fwd, Vec::new(), None) {
-            let (key, value) = item?;
-            let value = RelationshipValue::decode(&value)?;
-            if value.is_expired(snapshot.now) {
-                expired.push(ForwardKey::decode(&key)?.into_relationship(value));
-            }
-        }
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let mut batch = self.batch(snapshot.revision.next());
-        for relationship in &expired {
-            batch.delete(relationship)?;
-        }
-        let count = expired.len();
-        batch.entry.changes = expired
-            .into_iter()
-            .map(|relationship| Change {
-                op: UpdateOp::Delete,
-                relationship,
-            })
-            .collect();
-        self.commit(batch)?;
-        Ok(count)
-    }
-
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
         column_family(&self.db, name)
     }
@@ -316,7 +294,12 @@ impl RocksStore {
         snap: Arc<OwnedSnapshot>,
         revision: Revision,
     ) -> Result<RocksSnapshot<'_>, StoreError> {
+        let schema_revision = self
+            .meta_revision(&snap, META_SCHEMA_REVISION)?
+            .unwrap_or(Revision::ZERO);
         Ok(RocksSnapshot {
+            meta: self.cf(CF_META)?,
+            schema_revision,
             snap,
             fwd: self.cf(CF_FWD)?,
             rev: self.cf(CF_REV)?,
@@ -326,31 +309,59 @@ impl RocksStore {
         })
     }
 
-    fn batch(&self, revision: Revision) -> Batch<'_> {
-        Batch {
-            store: self,
-            batch: WriteBatch::default(),
+    /// Writes the staged changes of `txn` with its log entry and new head revision atomically,
+    /// then publishes the new head. Must be called under the write lock.
+    fn commit(&self, txn: RocksTxn<'_>) -> Result<Revision, StoreError> {
+        let RocksTxn {
             revision,
-            entry: LogEntry::default(),
-        }
-    }
-
-    /// Writes `batch` with its log entry and new head revision atomically, then publishes the
-    /// new head. Must be called under the write lock.
-    fn commit(&self, batch: Batch<'_>) -> Result<Revision, StoreError> {
-        let Batch {
-            mut batch,
-            revision,
-            entry,
+            mut forward,
+            mut reverse,
+            records,
+            schema,
+            changes,
+            now,
             ..
-        } = batch;
+        } = txn;
+        let mut batch = WriteBatch::default();
+        // Each memtable receives its keys in order (stable: a later change of a key wins).
+        forward.sort_by(|a, b| a.0.cmp(&b.0));
+        reverse.sort_by(|a, b| a.0.cmp(&b.0));
+        for (cf, entries) in [(self.cf(CF_FWD)?, forward), (self.cf(CF_REV)?, reverse)] {
+            for (key, value) in entries {
+                match value {
+                    Some(value) => batch.put_cf(cf, key, value),
+                    None => batch.delete_cf(cf, key),
+                }
+            }
+        }
+        let records_cf = self.cf(CF_RECORDS)?;
+        for (key, value) in records {
+            match value {
+                Some(value) => batch.put_cf(records_cf, key.as_bytes(), value),
+                None => batch.delete_cf(records_cf, key.as_bytes()),
+            }
+        }
+        let meta = self.cf(CF_META)?;
+        if let Some(text) = &schema {
+            batch.put_cf(meta, META_SCHEMA, text.as_bytes());
+            batch.put_cf(
+                meta,
+                META_SCHEMA_REVISION,
+                super::keys::encode_revision(revision),
+            );
+        }
+        let entry = LogEntry {
+            changes,
+            schema,
+            committed_at: now,
+        };
         batch.put_cf(
             self.cf(CF_LOG)?,
             LogKey(revision).encode(),
             entry.encode(revision)?,
         );
         batch.put_cf(
-            self.cf(CF_META)?,
+            meta,
             META_HEAD_REVISION,
             super::keys::encode_revision(revision),
         );
@@ -362,105 +373,119 @@ impl RocksStore {
         self.head.store(revision.0, Ordering::Release);
         Ok(revision)
     }
+
+    /// Reads a `u64` revision stored under `key` in `meta` at `snap` (`None` when absent).
+    fn meta_revision(
+        &self,
+        snap: &OwnedSnapshot,
+        key: &[u8],
+    ) -> Result<Option<Revision>, StoreError> {
+        snap.borrow_dependent()
+            .get_cf(self.cf(CF_META)?, key)
+            .map_err(backend)?
+            .map(|bytes| super::keys::decode_revision(&bytes))
+            .transpose()
+    }
 }
 
-impl RocksStore {
-    /// The one write path: preconditions (relationships and records) against a fresh head
-    /// snapshot under the write lock, then relationship updates and record changes in one
-    /// batch at the next revision.
-    fn write_all(
+/// A write transaction on RocksDB: the head snapshot it read under the write lock, and the
+/// changes staged for one `WriteBatch`.
+struct RocksTxn<'a> {
+    head: RocksSnapshot<'a>,
+    revision: Revision,
+    now: DateTime<Utc>,
+    /// Encoded `fwd` keys with their new value (`None`: delete).
+    forward: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Encoded `rev` keys with their new value (`None`: delete).
+    reverse: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    records: Vec<(RecordKey, Option<Vec<u8>>)>,
+    schema: Option<String>,
+    /// The log entry's changes, in the order they were staged.
+    changes: Vec<Change>,
+}
+
+impl RocksTxn<'_> {
+    fn is_empty(&self) -> bool {
+        self.forward.is_empty() && self.records.is_empty() && self.schema.is_none()
+    }
+}
+
+impl WriteTxn for RocksTxn<'_> {
+    fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    fn head(&self) -> &dyn Snapshot {
+        &self.head
+    }
+
+    fn stored(
         &self,
-        updates: &[Update],
-        preconditions: &[Precondition],
-        records: &[RecordWrite],
-        record_preconditions: &[RecordPrecondition],
-    ) -> Result<Revision, StoreError> {
-        // Forward keys once, in key order: duplicates end up adjacent, the existence lookups
-        // run as one sorted batched read, and the batch inserts into each memtable in order.
-        let keys = updates
+        relationships: &[&Relationship],
+    ) -> Result<Vec<Option<Relationship>>, StoreError> {
+        // Forward keys in key order: the existence reads run as one sorted batched read.
+        let keys = relationships
             .iter()
-            .map(|update| ForwardKey::of(&update.relationship))
+            .map(|relationship| ForwardKey::of(relationship))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
-        if let Some(pair) = order.windows(2).find(|pair| keys[pair[0]] == keys[pair[1]]) {
-            return Err(StoreError::DuplicateUpdate(
-                updates[pair[1]].relationship.key_string(),
-            ));
-        }
-
-        let record_keys = records
-            .iter()
-            .map(|write| RecordKey::new(&write.keyspace, &write.key))
-            .collect::<Result<Vec<_>, _>>()?;
-        let condition_keys = record_preconditions
-            .iter()
-            .map(|condition| RecordKey::new(&condition.keyspace, &condition.key))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let _guard = self.lock_writer();
-        let snapshot = self.snapshot_at_head()?;
-        check_preconditions(&snapshot, preconditions)?;
-        for (condition, key) in record_preconditions.iter().zip(&condition_keys) {
-            let exists = snapshot.raw_record(key)?.is_some();
-            if exists != condition.must_exist {
-                return Err(StoreError::RecordConflict {
-                    keyspace: condition.keyspace.clone(),
-                    key: condition.key.clone(),
-                    exists,
-                });
-            }
-        }
-        let found = snapshot.get_values(order.iter().map(|&index| &keys[index]))?;
-        let mut existing_by_update = vec![None; updates.len()];
+        let found = self
+            .head
+            .get_values(order.iter().map(|&index| &keys[index]))?;
+        let mut stored = vec![None; relationships.len()];
         for (&index, value) in order.iter().zip(found) {
-            existing_by_update[index] = value;
+            stored[index] = value
+                .map(|value| RelationshipKey::of(relationships[index]).into_relationship(value));
         }
+        Ok(stored)
+    }
 
-        let mut batch = self.batch(snapshot.revision.next());
-        let mut forward = Vec::with_capacity(updates.len());
-        let mut reverse = Vec::with_capacity(updates.len());
-        for ((update, key), existing) in updates.iter().zip(keys).zip(existing_by_update) {
-            let relationship = &update.relationship;
-            match update.op {
-                UpdateOp::Create | UpdateOp::Touch => {
-                    if update.op == UpdateOp::Create
-                        && existing.is_some_and(|value| !value.is_expired(snapshot.now))
-                    {
-                        return Err(StoreError::AlreadyExists(relationship.key_string()));
-                    }
-                    let value = RelationshipValue::of(relationship, batch.revision).encode()?;
-                    reverse.push((ReverseKey::of(relationship)?, Some(value.clone())));
-                    forward.push((key, Some(value)));
-                    batch.entry.changes.push(Change {
-                        op: UpdateOp::Touch,
-                        relationship: relationship.clone(),
-                    });
-                }
-                UpdateOp::Delete => {
-                    if let Some(value) = existing {
-                        reverse.push((ReverseKey::of(relationship)?, None));
-                        forward.push((key, None));
-                        batch.entry.changes.push(Change {
-                            op: UpdateOp::Delete,
-                            relationship: RelationshipKey::of(relationship)
-                                .into_relationship(value),
-                        });
-                    }
-                }
-            }
-        }
-        forward.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        reverse.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        batch.apply_sorted(&forward, &reverse)?;
-        let records_cf = self.cf(CF_RECORDS)?;
-        for (write, key) in records.iter().zip(&record_keys) {
-            match &write.value {
-                Some(value) => batch.batch.put_cf(records_cf, key.as_bytes(), value),
-                None => batch.batch.delete_cf(records_cf, key.as_bytes()),
-            }
-        }
-        self.commit(batch)
+    fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError> {
+        let value = RelationshipValue::of(relationship, self.revision).encode()?;
+        self.reverse.push((
+            ReverseKey::of(relationship)?.into_bytes(),
+            Some(value.clone()),
+        ));
+        self.forward
+            .push((ForwardKey::of(relationship)?.into_bytes(), Some(value)));
+        self.changes.push(Change {
+            op: UpdateOp::Touch,
+            relationship: relationship.clone(),
+        });
+        Ok(())
+    }
+
+    fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError> {
+        self.reverse
+            .push((ReverseKey::of(stored)?.into_bytes(), None));
+        self.forward
+            .push((ForwardKey::of(stored)?.into_bytes(), None));
+        self.changes.push(Change {
+            op: UpdateOp::Delete,
+            relationship: stored.clone(),
+        });
+        Ok(())
+    }
+
+    fn put_record(
+        &mut self,
+        keyspace: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.records
+            .push((RecordKey::new(keyspace, key)?, value.map(<[u8]>::to_vec)));
+        Ok(())
+    }
+
+    fn put_schema(&mut self, text: &str) -> Result<(), StoreError> {
+        self.schema = Some(text.to_string());
+        Ok(())
     }
 }
 
@@ -488,112 +513,9 @@ fn column_family<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreEr
         .ok_or_else(|| StoreError::Backend(format!("column family `{name}` is missing")))
 }
 
-/// A write batch being assembled for one revision.
-struct Batch<'a> {
-    store: &'a RocksStore,
-    batch: WriteBatch,
-    revision: Revision,
-    entry: LogEntry,
-}
-
-impl Batch<'_> {
-    /// Adds already-encoded puts (`Some(value)`) and deletes (`None`) to both indexes, each
-    /// list sorted by key, so every memtable receives its keys in order.
-    fn apply_sorted(
-        &mut self,
-        forward: &[(ForwardKey, Option<Vec<u8>>)],
-        reverse: &[(ReverseKey, Option<Vec<u8>>)],
-    ) -> Result<(), StoreError> {
-        let fwd = self.store.cf(CF_FWD)?;
-        for (key, value) in forward {
-            match value {
-                Some(value) => self.batch.put_cf(fwd, key.as_bytes(), value),
-                None => self.batch.delete_cf(fwd, key.as_bytes()),
-            }
-        }
-        let rev = self.store.cf(CF_REV)?;
-        for (key, value) in reverse {
-            match value {
-                Some(value) => self.batch.put_cf(rev, key.as_bytes(), value),
-                None => self.batch.delete_cf(rev, key.as_bytes()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes `relationship` from both indexes.
-    fn delete(&mut self, relationship: &Relationship) -> Result<(), StoreError> {
-        let forward = ForwardKey::of(relationship)?;
-        let reverse = ReverseKey::of(relationship)?;
-        self.batch
-            .delete_cf(self.store.cf(CF_FWD)?, forward.as_bytes());
-        self.batch
-            .delete_cf(self.store.cf(CF_REV)?, reverse.as_bytes());
-        Ok(())
-    }
-}
-
-/// Describes a filter for error messages: `document:1#viewer@user:*`-like, `…` for "any".
-fn describe_filter(filter: &RelationshipFilter) -> String {
-    let any = "…";
-    let resource_id = match (&filter.resource_id, &filter.resource_id_prefix) {
-        (Some(id), _) => id.clone(),
-        (None, Some(prefix)) => format!("{prefix}…"),
-        (None, None) => any.to_string(),
-    };
-    let mut text = format!(
-        "{}:{}#{}",
-        filter.resource_type.as_deref().unwrap_or(any),
-        resource_id,
-        filter.relation.as_deref().unwrap_or(any)
-    );
-    if let Some(subject) = &filter.subject {
-        text.push_str(&format!(
-            "@{}:{}",
-            subject.subject_type,
-            subject.subject_id.as_deref().unwrap_or(any)
-        ));
-        match &subject.relation {
-            None => text.push_str(&format!("#{any}")),
-            Some(None) => {}
-            Some(Some(relation)) => text.push_str(&format!("#{relation}")),
-        }
-    }
-    text
-}
-
-fn check_preconditions(
-    snapshot: &RocksSnapshot<'_>,
-    preconditions: &[Precondition],
-) -> Result<(), StoreError> {
-    for precondition in preconditions {
-        let matched = snapshot
-            .read(&precondition.filter, None)
-            .next()
-            .transpose()?;
-        match (precondition.op, matched) {
-            (PreconditionOp::MustMatch, None) => {
-                return Err(StoreError::PreconditionFailed(format!(
-                    "no relationship matches `{}`",
-                    describe_filter(&precondition.filter)
-                )))
-            }
-            (PreconditionOp::MustNotMatch, Some(found)) => {
-                return Err(StoreError::PreconditionFailed(format!(
-                    "relationship `{}` matches `{}`",
-                    found.key_string(),
-                    describe_filter(&precondition.filter)
-                )))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 impl TupleStore for RocksStore {
-    fn sweep_expired(&self) -> Result<usize, StoreError> {
-        self.sweep_expired_now()
+    fn store_id(&self) -> StoreId {
+        self.id
     }
 
     fn head_revision(&self) -> Revision {
@@ -612,7 +534,7 @@ impl TupleStore for RocksStore {
                 Some(r) => Ok(Arc::clone(&r.snapshot)),
                 None => Err(StoreError::RevisionUnavailable {
                     requested: revision,
-                    oldest,
+                    oldest: oldest.max(self.oldest_revision()),
                     head: self.head_revision(),
                 }),
             }
@@ -620,117 +542,47 @@ impl TupleStore for RocksStore {
         Ok(Box::new(self.view(found?, revision)?))
     }
 
-    fn store_id(&self) -> StoreId {
-        self.id
-    }
-
-    fn size_on_disk(&self) -> u64 {
-        COLUMN_FAMILIES
-            .iter()
-            .filter_map(|name| self.cf(name).ok())
-            .flat_map(|cf| {
-                [
-                    "rocksdb.total-sst-files-size",
-                    "rocksdb.cur-size-all-mem-tables",
-                ]
-                .map(|property| self.db.property_int_value_cf(cf, property))
-            })
-            .map(|value| value.ok().flatten().unwrap_or(0))
-            .sum()
-    }
-
-    fn write(
-        &self,
-        updates: &[Update],
-        preconditions: &[Precondition],
-    ) -> Result<Revision, StoreError> {
-        self.write_all(updates, preconditions, &[], &[])
-    }
-
-    fn transact(&self, transaction: &Transaction) -> Result<Revision, StoreError> {
-        self.write_all(
-            &transaction.updates,
-            &transaction.preconditions,
-            &transaction.records,
-            &transaction.record_preconditions,
-        )
-    }
-
-    fn delete_matching(
-        &self,
-        filter: &RelationshipFilter,
-        preconditions: &[Precondition],
-        limit: Option<usize>,
-    ) -> Result<DeleteOutcome, StoreError> {
+    fn write(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, StoreError> {
         let _guard = self.lock_writer();
-        let snapshot = self.snapshot_at_head()?;
-        check_preconditions(&snapshot, preconditions)?;
-        let mut matches = snapshot.read(filter, None);
-        let mut doomed = Vec::new();
-        let mut partial = false;
-        for item in matches.by_ref() {
-            let relationship = item?;
-            if limit.is_some_and(|limit| doomed.len() >= limit) {
-                partial = true;
-                break;
-            }
-            doomed.push(relationship);
-        }
-        drop(matches);
-        if doomed.is_empty() {
-            return Ok(DeleteOutcome {
-                revision: snapshot.revision,
-                deleted: 0,
-                partial,
+        let head = self.snapshot_at_head()?;
+        let mut txn = RocksTxn {
+            revision: head.revision.next(),
+            now: head.now,
+            head,
+            forward: Vec::new(),
+            reverse: Vec::new(),
+            records: Vec::new(),
+            schema: None,
+            changes: Vec::new(),
+        };
+        body(&mut txn)?;
+        if txn.is_empty() {
+            return Ok(WriteOutcome {
+                revision: txn.head.revision,
+                committed: false,
             });
         }
-        let mut batch = self.batch(snapshot.revision.next());
-        for relationship in &doomed {
-            batch.delete(relationship)?;
-        }
-        let deleted = doomed.len();
-        batch.entry.changes = doomed
-            .into_iter()
-            .map(|relationship| Change {
-                op: UpdateOp::Delete,
-                relationship,
-            })
-            .collect();
-        let revision = self.commit(batch)?;
-        Ok(DeleteOutcome {
-            revision,
-            deleted,
-            partial,
+        Ok(WriteOutcome {
+            revision: self.commit(txn)?,
+            committed: true,
         })
-    }
-
-    fn read_schema(&self) -> Result<Option<String>, StoreError> {
-        let meta = self.cf(CF_META)?;
-        match self.db.get_cf(meta, META_SCHEMA).map_err(backend)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("schema text: {e}"))),
-        }
-    }
-
-    fn write_schema(&self, text: &str) -> Result<Revision, StoreError> {
-        let _guard = self.lock_writer();
-        let mut batch = self.batch(self.head_revision().next());
-        batch
-            .batch
-            .put_cf(self.cf(CF_META)?, META_SCHEMA, text.as_bytes());
-        batch.entry.schema = Some(text.to_string());
-        self.commit(batch)
     }
 
     fn changes_since(
         &self,
         after: Revision,
         limit: usize,
-    ) -> Result<Vec<(Revision, Vec<Change>)>, StoreError> {
+    ) -> Result<Vec<LoggedRevision>, StoreError> {
         // Only published revisions: a batch committed but not yet published stays hidden.
         let head = self.head_revision();
+        let oldest = self.oldest_revision();
+        if after < oldest {
+            return Err(StoreError::RevisionUnavailable {
+                requested: after,
+                oldest,
+                head,
+            });
+        }
         let Some(first) = after.0.checked_add(1) else {
             return Ok(Vec::new());
         };
@@ -749,15 +601,73 @@ impl TupleStore for RocksStore {
             if revision > head {
                 break;
             }
-            out.push((revision, LogEntry::decode(&value)?.changes));
+            let entry = LogEntry::decode(&value)?;
+            out.push(LoggedRevision {
+                revision,
+                committed_at: entry.committed_at,
+                changes: entry.changes,
+                schema: entry.schema,
+            });
         }
         Ok(out)
+    }
+
+    fn oldest_revision(&self) -> Revision {
+        Revision(self.oldest.load(Ordering::Acquire))
+    }
+
+    fn prune_history(&self, horizon: Revision) -> Result<Revision, StoreError> {
+        let _guard = self.lock_writer();
+        let horizon = horizon.min(self.head_revision());
+        let oldest = self.oldest_revision();
+        if horizon <= oldest {
+            return Ok(oldest);
+        }
+        // Log entries (oldest, horizon] go in one range deletion; the new oldest revision is
+        // recorded in the same batch, so a crash leaves one or the other state.
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.cf(CF_LOG)?,
+            LogKey(oldest.next()).encode(),
+            LogKey(horizon.next()).encode(),
+        );
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_OLDEST_REVISION,
+            super::keys::encode_revision(horizon),
+        );
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.options.sync_writes);
+        self.db.write_opt(batch, &write_options).map_err(backend)?;
+        self.oldest.store(horizon.0, Ordering::Release);
+        let mut retained = self.lock_retained();
+        while retained.len() > 1 && retained.front().is_some_and(|r| r.revision < horizon) {
+            retained.pop_front();
+        }
+        Ok(horizon)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| self.cf(name).ok())
+            .flat_map(|cf| {
+                [
+                    "rocksdb.total-sst-files-size",
+                    "rocksdb.cur-size-all-mem-tables",
+                ]
+                .map(|property| self.db.property_int_value_cf(cf, property))
+            })
+            .map(|value| value.ok().flatten().unwrap_or(0))
+            .sum()
     }
 }
 
 /// A read view: a pinned RocksDB snapshot, the head revision it contains, and "now".
 struct RocksSnapshot<'a> {
     snap: Arc<OwnedSnapshot>,
+    meta: &'a ColumnFamily,
+    schema_revision: Revision,
     fwd: &'a ColumnFamily,
     rev: &'a ColumnFamily,
     records: &'a ColumnFamily,
@@ -875,6 +785,39 @@ impl Snapshot for RocksSnapshot<'_> {
         Some(self.now)
     }
 
+    fn schema_revision(&self) -> Revision {
+        self.schema_revision
+    }
+
+    fn schema_text(&self) -> Result<Option<String>, StoreError> {
+        match self
+            .snap
+            .borrow_dependent()
+            .get_cf(self.meta, META_SCHEMA)
+            .map_err(backend)?
+        {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("schema text: {e}"))),
+        }
+    }
+
+    fn expired(&self, limit: usize) -> Result<Vec<Relationship>, StoreError> {
+        let mut expired = Vec::new();
+        for item in self.scan(self.fwd, Vec::new(), None) {
+            if expired.len() >= limit {
+                break;
+            }
+            let (key, value) = item?;
+            let value = RelationshipValue::decode(&value)?;
+            if value.is_expired(self.now) {
+                expired.push(ForwardKey::decode(&key)?.into_relationship(value));
+            }
+        }
+        Ok(expired)
+    }
+
     fn get(
         &self,
         resource: &ObjectRef,
@@ -973,7 +916,12 @@ impl Snapshot for RocksSnapshot<'_> {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::store::SubjectFilter;
+    use crate::filter::SubjectFilter;
+    use crate::store::Writes;
+    use crate::transaction::{
+        DeleteOutcome, Precondition, PreconditionOp, RecordPrecondition, RecordWrite, Transaction,
+        Update,
+    };
     use tempfile::TempDir;
 
     fn rel(text: &str) -> Relationship {
@@ -1000,9 +948,14 @@ mod tests {
         }
     }
 
+    fn write_schema(store: &RocksStore, text: &str) -> Result<Revision, StoreError> {
+        let (outcome, ()) = store.write_with(|txn| txn.put_schema(text))?;
+        Ok(outcome.revision)
+    }
+
     fn touch_all(store: &RocksStore, texts: &[&str]) -> Revision {
         let updates: Vec<_> = texts.iter().map(|t| update(UpdateOp::Touch, t)).collect();
-        store.write(&updates, &[]).unwrap()
+        store.write_updates(&updates, &[]).unwrap()
     }
 
     fn strings(iter: RelationshipIter<'_>) -> Vec<String> {
@@ -1030,14 +983,15 @@ mod tests {
             update(UpdateOp::Delete, "doc:never#viewer@user:written"),
             update(UpdateOp::Touch, "doc:b#viewer@user:x"),
         ];
-        let revision = store.write(&updates, &[]).unwrap();
-        let (logged, changes) = store
+        let revision = store.write_updates(&updates, &[]).unwrap();
+        let logged = store
             .changes_since(Revision(revision.0 - 1), 10)
             .unwrap()
             .pop()
             .unwrap();
-        assert_eq!(logged, revision);
-        let described: Vec<_> = changes
+        assert_eq!(logged.revision, revision);
+        let described: Vec<_> = logged
+            .changes
             .iter()
             .map(|c| format!("{:?} {}", c.op, c.relationship))
             .collect();
@@ -1081,7 +1035,7 @@ mod tests {
             update(UpdateOp::Create, "doc:m#viewer@user:x"),
             update(UpdateOp::Create, "doc:a#viewer@user:a"),
         ];
-        let err = store.write(&updates, &[]).unwrap_err();
+        let err = store.write_updates(&updates, &[]).unwrap_err();
         assert!(
             matches!(err, StoreError::AlreadyExists(ref key) if key.contains("doc:m")),
             "{err}"
@@ -1144,7 +1098,7 @@ mod tests {
         let store = open(&dir);
         assert_eq!(store.head_revision(), Revision::ZERO);
         let r1 = store
-            .write(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[])
+            .write_updates(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[])
             .unwrap();
         assert_eq!(r1, Revision(1));
         assert_eq!(store.head_revision(), r1);
@@ -1160,7 +1114,7 @@ mod tests {
 
         let caveated = r#"doc:1#viewer@user:tom[only_ip:{"allowed":"10.0.0.0/8"}]"#;
         let r2 = store
-            .write(&[update(UpdateOp::Touch, caveated)], &[])
+            .write_updates(&[update(UpdateOp::Touch, caveated)], &[])
             .unwrap();
         assert_eq!(r2, Revision(2));
         let snapshot = store.snapshot().unwrap();
@@ -1171,7 +1125,7 @@ mod tests {
         drop(snapshot);
 
         let r3 = store
-            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .write_updates(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
             .unwrap();
         assert_eq!(r3, Revision(3));
         assert!(store
@@ -1181,11 +1135,11 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(all(&store).is_empty());
-        // Deleting a missing relationship is a no-op that still commits a revision.
+        // Deleting a missing relationship changes nothing and commits no revision.
         let r4 = store
-            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .write_updates(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
             .unwrap();
-        assert_eq!(r4, Revision(4));
+        assert_eq!(r4, Revision(3));
         assert!(all(&store).is_empty());
     }
 
@@ -1208,7 +1162,7 @@ mod tests {
             vec![caveated]
         );
         store
-            .write(
+            .write_updates(
                 &[update(UpdateOp::Delete, "doc:1#viewer@group:eng#member")],
                 &[],
             )
@@ -1216,9 +1170,9 @@ mod tests {
 
         let changes = store.changes_since(Revision::ZERO, 10).unwrap();
         assert_eq!(changes.len(), 2);
-        assert_eq!(changes[0].0, Revision(1));
+        assert_eq!(changes[0].revision, Revision(1));
         assert_eq!(
-            changes[0].1,
+            changes[0].changes,
             vec![
                 Change {
                     op: UpdateOp::Touch,
@@ -1231,15 +1185,13 @@ mod tests {
             ]
         );
         // A delete logs the relationship as it was, caveat and expiration included.
+        assert_eq!(changes[1].revision, Revision(2));
         assert_eq!(
-            changes[1],
-            (
-                Revision(2),
-                vec![Change {
-                    op: UpdateOp::Delete,
-                    relationship: rel(caveated)
-                }]
-            )
+            changes[1].changes,
+            vec![Change {
+                op: UpdateOp::Delete,
+                relationship: rel(caveated)
+            }]
         );
         assert_eq!(store.changes_since(Revision(1), 10).unwrap().len(), 1);
         assert_eq!(store.changes_since(Revision::ZERO, 1).unwrap().len(), 1);
@@ -1262,7 +1214,7 @@ mod tests {
         touch_all(&store, &["doc:1#viewer@user:tom"]);
         let before = (store.head_revision(), all(&store));
         let err = store
-            .write(
+            .write_updates(
                 &[
                     update(UpdateOp::Create, "doc:2#viewer@user:ann"),
                     update(UpdateOp::Create, "doc:1#viewer@user:tom[cav]"),
@@ -1283,7 +1235,7 @@ mod tests {
         let dir = TempDir::new().unwrap();
         let store = open(&dir);
         let err = store
-            .write(
+            .write_updates(
                 &[
                     update(UpdateOp::Touch, "doc:1#viewer@user:tom"),
                     update(UpdateOp::Delete, "doc:1#viewer@user:tom[cav]"),
@@ -1306,7 +1258,7 @@ mod tests {
         let mut bad = rel("doc:1#viewer@user:tom");
         bad.resource.object_id = "a\0b".to_string();
         let err = store
-            .write(
+            .write_updates(
                 &[Update {
                     op: UpdateOp::Touch,
                     relationship: bad,
@@ -1335,7 +1287,7 @@ mod tests {
             filter: tom_on_doc1.clone(),
         };
         let err = store
-            .write(
+            .write_updates(
                 &[update(UpdateOp::Touch, "doc:2#viewer@user:ann")],
                 &[must_not],
             )
@@ -1352,7 +1304,7 @@ mod tests {
             },
         };
         let err = store
-            .write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
+            .write_updates(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
             .unwrap_err();
         assert!(matches!(err, StoreError::PreconditionFailed(_)), "{err}");
         let err = store
@@ -1374,7 +1326,7 @@ mod tests {
             filter: tom_on_doc1,
         };
         store
-            .write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
+            .write_updates(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must])
             .unwrap();
         assert_eq!(all(&store).len(), 2);
     }
@@ -1671,7 +1623,7 @@ mod tests {
         assert!(all(&store).is_empty());
         let log = store.changes_since(Revision(3), 10).unwrap();
         assert_eq!(log.len(), 1);
-        assert!(log[0].1.iter().all(|c| c.op == UpdateOp::Delete));
+        assert!(log[0].changes.iter().all(|c| c.op == UpdateOp::Delete));
     }
 
     #[test]
@@ -1713,16 +1665,16 @@ mod tests {
             filter: tom_filter.clone(),
         };
         assert!(matches!(
-            store.write(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must]),
+            store.write_updates(&[update(UpdateOp::Touch, "doc:2#viewer@user:ann")], &[must]),
             Err(StoreError::PreconditionFailed(_))
         ));
         let renewed = "doc:1#viewer@user:tom[expiration:2031-01-01T00:00:00Z]";
         store
-            .write(&[update(UpdateOp::Create, renewed)], &[])
+            .write_updates(&[update(UpdateOp::Create, renewed)], &[])
             .unwrap();
         assert_eq!(read(&store, &tom_filter), vec![renewed]);
         assert!(matches!(
-            store.write(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[]),
+            store.write_updates(&[update(UpdateOp::Create, "doc:1#viewer@user:tom")], &[]),
             Err(StoreError::AlreadyExists(_))
         ));
     }
@@ -1746,15 +1698,14 @@ mod tests {
         assert_eq!(store.sweep_expired().unwrap(), 1);
         assert_eq!(store.head_revision(), Revision(2));
         let log = store.changes_since(Revision(1), 10).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].revision, Revision(2));
         assert_eq!(
-            log,
-            vec![(
-                Revision(2),
-                vec![Change {
-                    op: UpdateOp::Delete,
-                    relationship: rel("doc:1#viewer@user:tom[expiration:2030-02-01T00:00:00Z]"),
-                }]
-            )]
+            log[0].changes,
+            vec![Change {
+                op: UpdateOp::Delete,
+                relationship: rel("doc:1#viewer@user:tom[expiration:2030-02-01T00:00:00Z]"),
+            }]
         );
         // Gone from both indexes, even for a clock set back in time.
         clock.set(at("2029-01-01T00:00:00Z"));
@@ -1777,11 +1728,11 @@ mod tests {
                 &["doc:1#viewer@user:tom", "doc:2#viewer@group:eng#member"],
             );
             assert_eq!(
-                store.write_schema("definition user {}").unwrap(),
+                write_schema(&store, "definition user {}").unwrap(),
                 Revision(2)
             );
             store
-                .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+                .write_updates(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
                 .unwrap();
         }
         let store = open(&dir);
@@ -1794,9 +1745,13 @@ mod tests {
         );
         // Every revision has a log entry; the schema write has no relationship changes.
         let log = store.changes_since(Revision::ZERO, 10).unwrap();
-        let revisions: Vec<_> = log.iter().map(|(r, c)| (r.0, c.len())).collect();
+        let revisions: Vec<_> = log
+            .iter()
+            .map(|e| (e.revision.0, e.changes.len()))
+            .collect();
         assert_eq!(revisions, vec![(1, 2), (2, 0), (3, 1)]);
-        assert_eq!(store.write(&[], &[]).unwrap(), Revision(4));
+        // A write that changes nothing commits no revision.
+        assert_eq!(store.write_updates(&[], &[]).unwrap(), Revision(3));
     }
 
     #[test]
@@ -1804,8 +1759,8 @@ mod tests {
         let dir = TempDir::new().unwrap();
         let store = open(&dir);
         assert_eq!(store.read_schema().unwrap(), None);
-        assert_eq!(store.write_schema("a").unwrap(), Revision(1));
-        assert_eq!(store.write_schema("b").unwrap(), Revision(2));
+        assert_eq!(write_schema(&store, "a").unwrap(), Revision(1));
+        assert_eq!(write_schema(&store, "b").unwrap(), Revision(2));
         assert_eq!(store.read_schema().unwrap().as_deref(), Some("b"));
     }
 
@@ -1872,7 +1827,7 @@ mod tests {
         let before = store.snapshot().unwrap();
         touch_all(&store, &["doc:1#viewer@user:ann"]);
         store
-            .write(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
+            .write_updates(&[update(UpdateOp::Delete, "doc:1#viewer@user:tom")], &[])
             .unwrap();
         assert_eq!(before.revision(), Revision(1));
         assert_eq!(
@@ -2028,7 +1983,7 @@ mod tests {
             None
         );
         assert!(store.changes_since(Revision(1), 10).unwrap()[0]
-            .1
+            .changes
             .is_empty());
     }
 
@@ -2053,7 +2008,7 @@ mod tests {
                         .map(|i| {
                             let text = format!("doc:t{t}i{i}#viewer@user:tom");
                             store
-                                .write(&[update(UpdateOp::Create, &text)], &[])
+                                .write_updates(&[update(UpdateOp::Create, &text)], &[])
                                 .unwrap()
                                 .0
                         })

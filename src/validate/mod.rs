@@ -16,7 +16,8 @@ pub use file::{load, parse, ValidationFile};
 
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
-use crate::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use crate::store::{RocksStore, StoreOptions};
+use crate::transaction::{Update, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// Relationships written per store batch while loading.

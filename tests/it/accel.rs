@@ -11,8 +11,10 @@ use proptest::prelude::*;
 use tempfile::TempDir;
 use zanzi::clock::{Clock, FixedClock};
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
+use zanzi::filter::RelationshipFilter;
 use zanzi::revision::{Consistency, Revision};
-use zanzi::store::{RelationshipFilter, RocksStore, StoreOptions, TupleStore, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions, TupleStore, Writes};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use crate::support::configs;
@@ -275,7 +277,7 @@ fn apply(world: &mut World, op: &Op) {
         Op::StoreWrite(text) => {
             let revision = world
                 .store
-                .write(&[update(UpdateOp::Touch, text)], &[])
+                .write_updates(&[update(UpdateOp::Touch, text)], &[])
                 .unwrap();
             world.record(revision);
         }
@@ -432,7 +434,7 @@ fn writes_that_bypass_the_engine_are_seen() {
     assert_eq!(check(fast, "doc:d0#view@user:u0"), Permissionship::No);
     world
         .store
-        .write(&[update(UpdateOp::Touch, "group:g0#member@user:u0")], &[])
+        .write_updates(&[update(UpdateOp::Touch, "group:g0#member@user:u0")], &[])
         .unwrap();
     assert_eq!(check(fast, "doc:d0#view@user:u0"), Permissionship::Has);
 

@@ -11,7 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use proptest::prelude::*;
 use zanzi::clock::FixedClock;
 use zanzi::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
-use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use crate::support::{configs, engine_with, engine_with_config, expr_over, Expr};

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use zanzi::engine::{Context, EngineError, Permissionship};
-use zanzi::store::{
-    Precondition, PreconditionOp, RelationshipFilter, StoreError, Update, UpdateOp,
-};
+use zanzi::filter::RelationshipFilter;
+use zanzi::store::StoreError;
+use zanzi::transaction::{Precondition, PreconditionOp, Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use crate::support::{check, configs, engine_with, engine_with_config, expr_over, Expr};

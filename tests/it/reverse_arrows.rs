@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
-use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
 const SCHEMA: &str = "

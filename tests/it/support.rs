@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tempfile::TempDir;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
-use zanzi::store::{RocksStore, StoreOptions, Update, UpdateOp};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::Relationship;
 
 /// The shared conformance folder (`../shared/conformance` beside the repository).

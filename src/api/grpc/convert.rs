@@ -15,8 +15,9 @@ use crate::api::wire::{
     WireRelationFilter, WireRelationship, WireSubjectFilter,
 };
 use crate::engine::{Context, ExpandNode, ExpandTree, Permissionship};
+use crate::filter::RelationshipFilter;
 use crate::proto::v1;
-use crate::store::{Precondition, RelationshipFilter, Update, UpdateOp};
+use crate::transaction::{Precondition, Update, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 // ---- google.protobuf.Struct ⇄ JSON ----

@@ -70,7 +70,7 @@ impl Permissions {
     fn read_pages<T: Send + 'static>(
         &self,
         consistency: Consistency,
-        filter: crate::store::RelationshipFilter,
+        filter: crate::filter::RelationshipFilter,
         after: Option<Relationship>,
         limit: Option<usize>,
         answer: impl Fn(&Service, Revision, Vec<Relationship>) -> Vec<T> + Send + 'static,

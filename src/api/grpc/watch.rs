@@ -13,7 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::service::{Service, WatchEvent};
 use crate::proto::v1;
 use crate::proto::v1::watch_service_server::WatchService;
-use crate::store::UpdateOp;
+use crate::transaction::UpdateOp;
 use crate::tuple::Relationship;
 
 /// The WatchService implementation.
