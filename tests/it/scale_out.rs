@@ -156,10 +156,12 @@ fn a_token_from_one_node_is_honoured_by_another() {
         );
     }
     let seen = watch
-        .map(Result::unwrap)
-        .filter(|line| line.contains("updates"))
-        .map(|line| serde_json::from_str::<Value>(&line).unwrap())
-        .next()
+        .map(|line| serde_json::from_str::<Value>(&line.unwrap()).unwrap())
+        .find(|event| {
+            event["result"]["updates"]
+                .as_array()
+                .is_some_and(|updates| !updates.is_empty())
+        })
         .expect("B's watch stream ended");
     assert_eq!(
         seen["result"]["updates"][0]["relationship"]["resource"]["objectId"], "0",

@@ -1184,7 +1184,8 @@ pub fn snapshots_at_a_revision_show_exactly_that_revision(backend: &dyn Backend)
         .unwrap()
         .is_none());
     // A revision not committed yet is refused, and says what the head is.
-    match store.snapshot_at(Revision(r3.0 + 5)) {
+    let future = store.snapshot_at(Revision(r3.0 + 5));
+    match future {
         Err(StoreError::RevisionUnavailable {
             requested, head, ..
         }) => {

@@ -85,19 +85,6 @@ pub(super) fn migrate(pool: &Pool, dialect: Dialect) -> Result<Migrated, StoreEr
     })
 }
 
-/// The layout version of the database (0 when zanzi never ran there), refusing a newer one.
-pub(super) fn check_version(pool: &Pool) -> Result<i64, StoreError> {
-    let version = pool.read(|conn| {
-        let exists = conn.query("SELECT to_regclass('zanzi_migrations') IS NOT NULL", &[])?;
-        match exists.first() {
-            Some(row) if row.try_get::<_, bool>(0)? => first_version(&conn.query(APPLIED, &[])?),
-            _ => Ok(0),
-        }
-    })?;
-    refuse_newer(pool, version)?;
-    Ok(version)
-}
-
 fn refuse_newer(pool: &Pool, found: i64) -> Result<(), StoreError> {
     if found > LATEST_VERSION {
         return Err(StoreError::NewerLayout {
