@@ -21,7 +21,7 @@ use crate::support::{conformance_dir, yaml_files};
 
 const SECRET: &str = "scale-out-test-secret";
 
-/// A node serving `db`, with the facade on; its data folder only holds nothing of note.
+/// A node serving `db` (its data folder holds nothing of note).
 struct Node {
     served: Served,
     _dir: TempDir,
@@ -29,15 +29,24 @@ struct Node {
 
 impl Node {
     fn start(db: &TestDb) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// A node with the `/v1beta1` facade on.
+    fn with_facade(db: &TestDb) -> Self {
+        Self::start_with(db, &["--jwt-secret", SECRET])
+    }
+
+    fn start_with(db: &TestDb, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let served = serve_with(&[
+        let mut args = vec![
             "--datastore",
-            &db.url,
+            db.url.as_str(),
             "--data-dir",
             dir.path().to_str().unwrap(),
-            "--jwt-secret",
-            SECRET,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let served = serve_with(&args);
         Self { served, _dir: dir }
     }
 
@@ -185,8 +194,8 @@ fn a_token_from_one_node_is_honoured_by_another() {
 #[test]
 fn two_nodes_creating_one_group_name_at_once_make_exactly_one() {
     let db = pg_support::database();
-    let a = Arc::new(Node::start(&db));
-    let b = Arc::new(Node::start(&db));
+    let a = Arc::new(Node::with_facade(&db));
+    let b = Arc::new(Node::with_facade(&db));
     let (status, body) = a.as_user("alice", "GET", "/v1beta1/users/self", None);
     assert_eq!(status, 200, "{body}");
     let (status, body) = a.as_user(
@@ -392,13 +401,30 @@ fn a_database_that_stops_gives_clear_errors_then_the_node_recovers() {
     assert_eq!(status, 200);
 }
 
+/// The folders of `examples/` that hold validation files (each example, and its
+/// `validations/`).
+fn example_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(conformance_dir().join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.is_dir())
+        .flat_map(|dir| [dir.clone(), dir.join("validations")])
+        .filter(|dir| dir.is_dir() && !yaml_files(dir).is_empty())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 #[test]
 fn every_conformance_file_passes_through_validate_on_the_database() {
     let db = pg_support::database();
     let mut files: Vec<String> = Vec::new();
-    for dir in ["spicedb", "spicedb-oracle", "examples"] {
+    for dir in example_dirs()
+        .into_iter()
+        .chain(["spicedb", "spicedb-oracle"].map(|d| conformance_dir().join(d)))
+    {
         files.extend(
-            yaml_files(&conformance_dir().join(dir))
+            yaml_files(&dir)
                 .iter()
                 .map(|f| f.to_str().unwrap().to_string()),
         );
@@ -427,8 +453,7 @@ fn validate_refuses_a_database_holding_data_unless_told_to_clear_it() {
     node.post("/v1/schema/write", &json!({ "schema": SCHEMA }))
         .unwrap();
     drop(node);
-    let file = conformance_dir().join("examples");
-    let file = yaml_files(&file).remove(0);
+    let file = yaml_files(&example_dirs()[0]).remove(0);
     let file = file.to_str().unwrap();
     let (code, out) = zanzi(&["validate", "--datastore", &db.url, file]);
     assert_ne!(code, 0, "{out}");
