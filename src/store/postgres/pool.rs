@@ -346,7 +346,7 @@ impl Pool {
     ) -> Result<T, StoreError> {
         loop {
             let lease = self.get()?;
-            match read(&*lease) {
+            match read(&lease) {
                 Ok(value) => return Ok(value),
                 Err(err) if classify(&err) == Failure::Unavailable && !lease.fresh => {
                     drop(lease);

@@ -18,6 +18,9 @@ use crate::store::{Snapshot, StoreError, WriteTxn};
 use crate::transaction::{Change, UpdateOp};
 use crate::tuple::Relationship;
 
+/// A record's identity: keyspace and key.
+type RecordId = (String, String);
+
 /// A write transaction in progress: its head view and what it staged.
 pub(super) struct PgTxn<'s> {
     pub(super) head: PgSnapshot<'s>,
@@ -29,8 +32,8 @@ pub(super) struct PgTxn<'s> {
     /// Where each key sits in `relationships`.
     positions: HashMap<Key, usize>,
     /// Records in the order first staged, with their final value.
-    records: Vec<((String, String), Option<Vec<u8>>)>,
-    record_positions: HashMap<(String, String), usize>,
+    records: Vec<(RecordId, Option<Vec<u8>>)>,
+    record_positions: HashMap<RecordId, usize>,
     schema: Option<String>,
     /// The log entry's changes, in the order they were staged.
     changes: Vec<Change>,
