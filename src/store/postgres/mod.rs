@@ -117,6 +117,13 @@ impl PgStore {
     pub fn open(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let pool = Pool::new(url, options.max_connections)?;
         let dialect = detect_dialect(&pool)?;
+        if dialect == Dialect::Postgres {
+            // Every statement is a parameterised index lookup: one plan per statement and
+            // connection, instead of planning each call again with its values (PostgreSQL's
+            // default for the first executions, and for ever when it judges the generic plan
+            // no better), which costs as much as the lookup itself.
+            pool.set_up_sessions("SET plan_cache_mode = force_generic_plan");
+        }
         migrate::migrate(&pool, dialect)?;
         let id = load_or_create_store_id(&pool)?;
         let store = Self {

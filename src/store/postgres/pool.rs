@@ -166,6 +166,8 @@ pub(super) struct Pool {
     slots: Mutex<Slots>,
     freed: Condvar,
     max: usize,
+    /// Run on every new connection (session settings).
+    setup: std::sync::OnceLock<&'static str>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -217,7 +219,17 @@ impl Pool {
             }),
             freed: Condvar::new(),
             max: max.max(1),
+            setup: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Runs `sql` on every connection opened from now on, and closes the idle ones.
+    pub(super) fn set_up_sessions(&self, sql: &'static str) {
+        let _ = self.setup.set(sql);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let closed = slots.idle.len();
+        slots.idle.clear();
+        slots.open -= closed;
     }
 
     /// The database as messages name it: `postgres://USER@HOST:PORT/DB`.
@@ -329,10 +341,16 @@ impl Pool {
             .unwrap_or(CONNECT_TIMEOUT)
             + Duration::from_secs(1);
         match receiver.recv_timeout(wait) {
-            Ok(Ok(client)) => Ok(Conn {
-                client,
-                statements: Mutex::new(HashMap::new()),
-            }),
+            Ok(Ok(client)) => {
+                let conn = Conn {
+                    client,
+                    statements: Mutex::new(HashMap::new()),
+                };
+                if let Some(sql) = self.setup.get() {
+                    conn.batch(sql).map_err(|err| self.error(&err))?;
+                }
+                Ok(conn)
+            }
             Ok(Err(err)) => Err(self.unavailable(&describe(&err))),
             Err(_) => Err(self.unavailable(&"timed out connecting")),
         }

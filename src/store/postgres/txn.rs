@@ -4,7 +4,8 @@
 //! them as a handful of batched statements: end the replaced rows, insert the new ones, the
 //! same for records, the schema text, and the change-log entry.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
@@ -37,6 +38,8 @@ pub(super) struct PgTxn<'s> {
     schema: Option<String>,
     /// The log entry's changes, in the order they were staged.
     changes: Vec<Change>,
+    /// Keys [`WriteTxn::stored`] found no row for at the head: nothing to end for them.
+    absent: RefCell<HashSet<Key>>,
 }
 
 impl<'s> PgTxn<'s> {
@@ -57,6 +60,7 @@ impl<'s> PgTxn<'s> {
             record_positions: HashMap::new(),
             schema: None,
             changes: Vec::new(),
+            absent: RefCell::new(HashSet::new()),
         }
     }
 
@@ -82,24 +86,29 @@ impl<'s> PgTxn<'s> {
         if !self.relationships.is_empty() {
             let mut ended = KeyColumns::default();
             let mut inserted = RowColumns::default();
+            let absent = self.absent.borrow();
             for (key, state) in &self.relationships {
-                ended.push(key.clone());
+                if !absent.contains(key) {
+                    ended.push(key.clone());
+                }
                 if let Some(relationship) = state {
                     inserted.push(relationship);
                 }
             }
-            conn.execute(
-                sql::END_RELATIONSHIPS,
-                &[
-                    &at,
-                    &ended.resource_types,
-                    &ended.resource_ids,
-                    &ended.relations,
-                    &ended.subject_types,
-                    &ended.subject_ids,
-                    &ended.subject_relations,
-                ],
-            )?;
+            if !ended.is_empty() {
+                conn.execute(
+                    sql::END_RELATIONSHIPS,
+                    &[
+                        &at,
+                        &ended.resource_types,
+                        &ended.resource_ids,
+                        &ended.relations,
+                        &ended.subject_types,
+                        &ended.subject_ids,
+                        &ended.subject_relations,
+                    ],
+                )?;
+            }
             if !inserted.keys.is_empty() {
                 let keys = &inserted.keys;
                 let params: [&(dyn ToSql + Sync); 11] = [
@@ -179,9 +188,17 @@ impl WriteTxn for PgTxn<'_> {
             .into_iter()
             .map(|rel| (rows::key_of(&rel), rel))
             .collect();
+        let mut absent = self.absent.borrow_mut();
         Ok(relationships
             .iter()
-            .map(|rel| found.get(&rows::key_of(rel)).cloned())
+            .map(|rel| {
+                let key = rows::key_of(rel);
+                let stored = found.get(&key).cloned();
+                if stored.is_none() {
+                    absent.insert(key);
+                }
+                stored
+            })
             .collect())
     }
 
