@@ -7,7 +7,11 @@
 //! `zanzi::engine::Engine` over a `RocksStore` in a temporary folder.
 //!
 //! `SPICEDB_DATASTORE_URI` set: SpiceDB on PostgreSQL (a database already migrated for it), at
-//! the full Frontier size. Unset: SpiceDB's memory datastore, which scans every relationship of
+//! the full Frontier size, and zanzi on PostgreSQL beside zanzi on RocksDB: zanzi's tables live
+//! in the database `ZANZI_BENCH_POSTGRES_URI` names (emptied first), by default `zanzi_bench`
+//! on the same server (created if missing). Then the run also reports both zanzi stores' size
+//! per million relationships and how long a token minted by one node takes to be honoured by
+//! another under a steady write load (two engines with their own connection pools). Unset: SpiceDB's memory datastore, which scans every relationship of
 //! a (type, relation) pair per lookup, so the Frontier workload is scaled down to about 10k
 //! relationships for the comparison and zanzi alone also runs the full size.
 //! `ZANZI_BENCH_QUICK=1`: fewer calls per operation (the whole run takes a few minutes).
@@ -41,7 +45,8 @@ use zanzi::proto::v1::{
     delete_relationships_response::DeletionProgress,
     permissions_service_client::PermissionsServiceClient, relationship_update::Operation,
 };
-use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::revision::Consistency;
+use zanzi::store::{PgOptions, PgStore, RocksStore, StoreOptions};
 use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -166,32 +171,38 @@ impl Cell {
 struct Row {
     operation: String,
     zanzi: Cell,
+    /// zanzi on PostgreSQL, when the run has a database for it.
+    postgres: Cell,
     spicedb: Cell,
 }
 
 impl Row {
     fn print_progress(&self) {
         eprintln!(
-            "  {:<48} zanzi p50 {:>10}   SpiceDB p50 {:>10}",
+            "  {:<48} zanzi p50 {:>10}   on PostgreSQL {:>10}   SpiceDB p50 {:>10}",
             self.operation,
             self.zanzi.p50(),
+            self.postgres.p50(),
             self.spicedb.p50()
         );
     }
 
     fn markdown(&self) -> String {
-        let ratio = match (&self.zanzi, &self.spicedb) {
+        let ratio = |zanzi: &Cell| match (zanzi, &self.spicedb) {
             (Cell::Measured(z), Cell::Measured(s)) => format_ratio(s.p50(), z.p50()),
             _ => "n/a".to_string(),
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.operation,
             self.zanzi.p50(),
             self.zanzi.p99(),
+            self.postgres.p50(),
+            self.postgres.p99(),
             self.spicedb.p50(),
             self.spicedb.p99(),
-            ratio
+            ratio(&self.zanzi),
+            ratio(&self.postgres)
         )
     }
 }
@@ -239,6 +250,68 @@ fn zanzi_engine(dir: &std::path::Path, sync_writes: bool) -> Result<(Engine, Eng
         .map_err(|e| e.to_string())?;
     let cached = Engine::new(store, EngineConfig::default()).map_err(|e| e.to_string())?;
     Ok((engine, cached))
+}
+
+/// The same two engines over a PostgreSQL database (emptied first).
+fn zanzi_pg_engines(url: &str) -> Result<(Engine, Engine), String> {
+    let store = PgStore::open(url, PgOptions::default())
+        .and_then(PgStore::clear)
+        .map_err(|e| e.to_string())?;
+    let store = Arc::new(store);
+    let uncached = EngineConfig {
+        cache_bytes: 0,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(store.clone(), uncached).map_err(|e| e.to_string())?;
+    engine
+        .write_schema(workload::SCHEMA)
+        .map_err(|e| e.to_string())?;
+    let cached = Engine::new(store, EngineConfig::default()).map_err(|e| e.to_string())?;
+    Ok((engine, cached))
+}
+
+/// zanzi's database for the PostgreSQL rows: `ZANZI_BENCH_POSTGRES_URI`, or `zanzi_bench` on
+/// SpiceDB's server (created if missing), or none.
+fn zanzi_database(
+    datastore: &Datastore,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<String>, String> {
+    if let Ok(uri) = std::env::var("ZANZI_BENCH_POSTGRES_URI") {
+        if !uri.is_empty() {
+            return Ok(Some(uri));
+        }
+    }
+    let Datastore::Postgres(spicedb_uri) = datastore else {
+        return Ok(None);
+    };
+    let (base, query) = match spicedb_uri.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (spicedb_uri.as_str(), String::new()),
+    };
+    let Some((server, _)) = base.rsplit_once('/') else {
+        return Err(format!("cannot tell the database in `{spicedb_uri}`"));
+    };
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(spicedb_uri, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connecting to SpiceDB's server: {e}"))?;
+        tokio::spawn(connection);
+        let exists = client
+            .query(
+                "SELECT 1 FROM pg_database WHERE datname = 'zanzi_bench'",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if exists.is_empty() {
+            client
+                .batch_execute("CREATE DATABASE zanzi_bench")
+                .await
+                .map_err(|e| format!("creating database zanzi_bench: {e}"))?;
+        }
+        Ok::<_, String>(())
+    })?;
+    Ok(Some(format!("{server}/zanzi_bench{query}")))
 }
 
 fn zanzi_check(engine: &Engine, q: &CheckQuery, ctx: &Context) -> Result<Answer, String> {
@@ -416,7 +489,8 @@ fn spicedb_clear(db: &SpiceDb) -> Result<(), String> {
                     resource_type: resource_type.to_string(),
                     ..Default::default()
                 }),
-                optional_limit: 10_000,
+                // SpiceDB refuses limits above 1,000.
+                optional_limit: 1_000,
                 optional_allow_partial_deletions: true,
                 ..Default::default()
             })?;
@@ -434,6 +508,8 @@ fn spicedb_clear(db: &SpiceDb) -> Result<(), String> {
 struct Sides<'a> {
     engine: &'a Engine,
     cached: &'a Engine,
+    /// The same two engines on PostgreSQL, when the run has a database for them.
+    postgres: Option<(&'a Engine, &'a Engine)>,
     spicedb: Option<&'a SpiceDb>,
     client: Option<Client>,
     runtime: &'a tokio::runtime::Runtime,
@@ -477,12 +553,33 @@ impl Sides<'_> {
                 );
             }
         }
+        if let Some((pg, _)) = self.postgres {
+            for q in queries {
+                let z = zanzi_check(self.engine, q, &self.ctx);
+                let p = zanzi_check(pg, q, &self.ctx);
+                self.agree(
+                    &format!(
+                        "{name} on PostgreSQL {}#{}@{}",
+                        q.resource, q.permission, q.subject
+                    ),
+                    p,
+                    z,
+                );
+            }
+        }
         let n = queries.len();
         let (engine, ctx, plan) = (self.engine, &self.ctx, self.plan);
         let zanzi = time(plan.check_warmup, plan.checks, |i| {
             black_box(zanzi_check(engine, &queries[i % n], ctx)?);
             Ok(())
         })?;
+        let postgres = match self.postgres {
+            Some((pg, _)) => Cell::Measured(time(plan.check_warmup, plan.checks, |i| {
+                black_box(zanzi_check(pg, &queries[i % n], ctx)?);
+                Ok(())
+            })?),
+            None => Cell::Skipped(NOT_RUN),
+        };
         let spicedb = match self.spicedb {
             Some(db) => Cell::Measured(time(plan.check_warmup, plan.checks, |i| {
                 black_box(spicedb_check(db, &requests[i % n])?);
@@ -490,7 +587,7 @@ impl Sides<'_> {
             })?),
             None => Cell::Skipped(NOT_RUN),
         };
-        Ok(self.row(name, Cell::Measured(zanzi), spicedb))
+        Ok(self.row(name, Cell::Measured(zanzi), postgres, spicedb))
     }
 
     /// The same check over and over: what a cache would serve.
@@ -501,6 +598,13 @@ impl Sides<'_> {
             black_box(zanzi_check(cached, query, ctx)?);
             Ok(())
         })?);
+        let postgres = match self.postgres {
+            Some((_, pg_cached)) => Cell::Measured(time(plan.check_warmup, plan.checks, |_| {
+                black_box(zanzi_check(pg_cached, query, ctx)?);
+                Ok(())
+            })?),
+            None => Cell::Skipped(NOT_RUN),
+        };
         let request = check_request(query);
         let spicedb = match self.spicedb {
             Some(db) => Cell::Measured(time(plan.check_warmup, plan.checks, |_| {
@@ -509,7 +613,7 @@ impl Sides<'_> {
             })?),
             None => Cell::Skipped(NOT_RUN),
         };
-        Ok(self.row(name, zanzi, spicedb))
+        Ok(self.row(name, zanzi, postgres, spicedb))
     }
 
     fn lookup_resources(&mut self, name: &str, queries: &[ResourcesQuery]) -> Result<Row, String> {
@@ -532,6 +636,13 @@ impl Sides<'_> {
             black_box(zanzi_resources(engine, &queries[i % n], ctx)?);
             Ok(())
         })?;
+        let postgres = match self.postgres {
+            Some((pg, _)) => Cell::Measured(time(plan.lookup_warmup, plan.lookups, |i| {
+                black_box(zanzi_resources(pg, &queries[i % n], ctx)?);
+                Ok(())
+            })?),
+            None => Cell::Skipped(NOT_RUN),
+        };
         let spicedb = match self.client.clone() {
             Some(mut client) => Cell::Measured(time(plan.lookup_warmup, plan.lookups, |i| {
                 black_box(
@@ -541,7 +652,7 @@ impl Sides<'_> {
             })?),
             None => Cell::Skipped(NOT_RUN),
         };
-        Ok(self.row(name, Cell::Measured(zanzi), spicedb))
+        Ok(self.row(name, Cell::Measured(zanzi), postgres, spicedb))
     }
 
     fn lookup_subjects(&mut self, name: &str, queries: &[SubjectsQuery]) -> Result<Row, String> {
@@ -564,6 +675,13 @@ impl Sides<'_> {
             black_box(zanzi_subjects(engine, &queries[i % n], ctx)?);
             Ok(())
         })?;
+        let postgres = match self.postgres {
+            Some((pg, _)) => Cell::Measured(time(plan.lookup_warmup, plan.lookups, |i| {
+                black_box(zanzi_subjects(pg, &queries[i % n], ctx)?);
+                Ok(())
+            })?),
+            None => Cell::Skipped(NOT_RUN),
+        };
         let spicedb = match self.client.clone() {
             Some(mut client) => Cell::Measured(time(plan.lookup_warmup, plan.lookups, |i| {
                 black_box(
@@ -573,7 +691,7 @@ impl Sides<'_> {
             })?),
             None => Cell::Skipped(NOT_RUN),
         };
-        Ok(self.row(name, Cell::Measured(zanzi), spicedb))
+        Ok(self.row(name, Cell::Measured(zanzi), postgres, spicedb))
     }
 
     /// One new relationship per write request.
@@ -587,6 +705,12 @@ impl Sides<'_> {
         let zanzi = time(warmup, plan.writes, |i| {
             zanzi_write(engine, UpdateOp::Touch, &rels[i..=i])
         })?;
+        let postgres = match self.postgres {
+            Some((pg, _)) => Cell::Measured(time(warmup, plan.writes, |i| {
+                zanzi_write(pg, UpdateOp::Touch, &rels[i..=i])
+            })?),
+            None => Cell::Skipped(NOT_RUN),
+        };
         let spicedb = match self.spicedb {
             Some(db) => Cell::Measured(time(warmup, plan.writes, |i| {
                 db.write_relationships(&write_request(Operation::Touch, &protos[i..=i]))
@@ -594,13 +718,14 @@ impl Sides<'_> {
             })?),
             None => Cell::Skipped(NOT_RUN),
         };
-        Ok(self.row(name, Cell::Measured(zanzi), spicedb))
+        Ok(self.row(name, Cell::Measured(zanzi), postgres, spicedb))
     }
 
-    fn row(&self, operation: &str, zanzi: Cell, spicedb: Cell) -> Row {
+    fn row(&self, operation: &str, zanzi: Cell, postgres: Cell, spicedb: Cell) -> Row {
         let row = Row {
             operation: operation.to_string(),
             zanzi,
+            postgres,
             spicedb,
         };
         row.print_progress();
@@ -620,22 +745,33 @@ fn parse_all(texts: &[String]) -> Result<Vec<Relationship>, String> {
 fn load(
     name: &str,
     engine: &Engine,
+    postgres: Option<&Engine>,
     spicedb: Option<&SpiceDb>,
     rels: &[Relationship],
 ) -> Result<Row, String> {
-    let mut zanzi = Vec::new();
-    for chunk in rels.chunks(BATCH) {
-        let start = Instant::now();
-        zanzi_write(engine, UpdateOp::Create, chunk)?;
-        zanzi.push(start.elapsed());
-    }
-    let zanzi = Samples::from_durations(zanzi);
-    eprintln!(
-        "  zanzi loaded {} relationships in {:.2} s ({}/s)",
-        thousands(rels.len()),
-        zanzi.total().as_secs_f64(),
-        thousands(rate(rels.len(), zanzi.total()))
-    );
+    let load_into = |engine: &Engine, side: &str| -> Result<Samples, String> {
+        let mut durations = Vec::new();
+        for chunk in rels.chunks(BATCH) {
+            let start = Instant::now();
+            zanzi_write(engine, UpdateOp::Create, chunk)?;
+            durations.push(start.elapsed());
+        }
+        let samples = Samples::from_durations(durations);
+        eprintln!(
+            "  zanzi on {side} loaded {} relationships in {:.2} s ({}/s); {} on disk ({} per million relationships)",
+            thousands(rels.len()),
+            samples.total().as_secs_f64(),
+            thousands(rate(rels.len(), samples.total())),
+            megabytes(engine.store_size()),
+            megabytes(per_million(engine.store_size(), rels.len())),
+        );
+        Ok(samples)
+    };
+    let zanzi = load_into(engine, "RocksDB")?;
+    let postgres = match postgres {
+        Some(pg) => Cell::Measured(load_into(pg, "PostgreSQL")?),
+        None => Cell::Skipped(NOT_RUN),
+    };
     let spicedb = match spicedb {
         Some(db) => {
             let protos: Vec<_> = rels.iter().map(proto_relationship).collect();
@@ -660,10 +796,78 @@ fn load(
     let row = Row {
         operation: name.to_string(),
         zanzi: Cell::Measured(zanzi),
+        postgres,
         spicedb,
     };
     row.print_progress();
     Ok(row)
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn per_million(bytes: u64, relationships: usize) -> u64 {
+    if relationships == 0 {
+        return 0;
+    }
+    (bytes as f64 * 1e6 / relationships as f64) as u64
+}
+
+/// How long a token minted by node A takes to be honoured by node B: A writes, B checks at
+/// least as fresh as A's revision and must see the write; timed from A's acknowledgement to
+/// B's answer, while a third engine keeps writing. Each engine has its own connection pool,
+/// as separate processes would.
+fn token_latency(url: &str, plan: Plan) -> Result<Samples, String> {
+    let node = || -> Result<Engine, String> {
+        let store = PgStore::open(url, PgOptions::default()).map_err(|e| e.to_string())?;
+        Engine::new(Arc::new(store), EngineConfig::default()).map_err(|e| e.to_string())
+    };
+    let (a, b, writer) = (node()?, node()?, node()?);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ctx = Context::new();
+    std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let rel = Relationship::parse(&format!("resource:load{n}#viewer@user:load"))
+                    .map_err(|e| e.to_string())?;
+                zanzi_write(&writer, UpdateOp::Touch, &[rel])?;
+                n += 1;
+            }
+            Ok::<_, String>(n)
+        });
+        let timed = time(plan.check_warmup.min(50), plan.writes, |i| {
+            let rel = Relationship::parse(&format!("resource:token{i}#viewer@user:token"))
+                .map_err(|e| e.to_string())?;
+            let revision = a
+                .write_relationships(
+                    &[Update {
+                        op: UpdateOp::Touch,
+                        relationship: rel.clone(),
+                    }],
+                    &[],
+                )
+                .map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            let answer = b
+                .at(Consistency::AtLeastAsFresh(revision))
+                .and_then(|view| view.check(&rel.resource, "view", &rel.subject, &ctx))
+                .map_err(|e| e.to_string())?;
+            let took = start.elapsed();
+            if answer.permissionship != Permissionship::Has {
+                return Err(format!("node B did not see {rel} at revision {revision}"));
+            }
+            black_box(took);
+            Ok(())
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let writes = load
+            .join()
+            .map_err(|_| "the load writer panicked".to_string())??;
+        eprintln!("  (the load writer wrote {writes} revisions meanwhile)");
+        timed
+    })
 }
 
 fn rate(count: usize, took: Duration) -> usize {
@@ -691,6 +895,7 @@ fn run_workloads(
     rows.push(load(
         &format!("{label} bulk import (per {BATCH}-row batch)"),
         sides.engine,
+        sides.postgres.map(|(pg, _)| pg),
         sides.spicedb,
         &rels,
     )?);
@@ -769,9 +974,21 @@ fn run(lib: &str) -> Result<(), String> {
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (engine, cached) = zanzi_engine(dir.path(), sync_writes)?;
+    let zanzi_db = zanzi_database(&datastore, &runtime)?;
+    let pg_engines = match &zanzi_db {
+        Some(url) => Some(zanzi_pg_engines(url)?),
+        None => None,
+    };
+    if let Some(url) = &zanzi_db {
+        eprintln!(
+            "  zanzi on PostgreSQL in {}",
+            url.split('@').next_back().unwrap_or(url)
+        );
+    }
     let mut sides = Sides {
         engine: &engine,
         cached: &cached,
+        postgres: pg_engines.as_ref().map(|(e, c)| (e, c)),
         spicedb: Some(&spicedb),
         client: Some(client),
         runtime: &runtime,
@@ -807,6 +1024,7 @@ fn run(lib: &str) -> Result<(), String> {
         let mut zanzi_only = Sides {
             engine: &full_engine,
             cached: &full_cached,
+            postgres: None,
             spicedb: None,
             client: None,
             runtime: &runtime,
@@ -817,6 +1035,15 @@ fn run(lib: &str) -> Result<(), String> {
         run_workloads(&mut zanzi_only, "frontier (full)", &full, &[], &mut rows)?;
         full_size = Some(full.relationships.len());
     }
+
+    let token = match &zanzi_db {
+        Some(url) => {
+            drop(pg_engines);
+            eprintln!("  a token from node A honoured on node B, under a steady write load:");
+            Some(token_latency(url, plan)?)
+        }
+        None => None,
+    };
 
     if mismatches.is_empty() {
         eprintln!("\nzanzi and SpiceDB agreed on every query.");
@@ -854,10 +1081,20 @@ fn run(lib: &str) -> Result<(), String> {
         if plan.quick { " (quick)" } else { "" }
     ));
     println!("{heading}");
-    println!("| operation | zanzi p50 | zanzi p99 | SpiceDB p50 | SpiceDB p99 | ratio |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| operation | zanzi p50 | zanzi p99 | zanzi on PostgreSQL p50 | p99 | SpiceDB p50 | SpiceDB p99 | ratio | ratio on PostgreSQL |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in &rows {
         println!("{}", row.markdown());
+    }
+    if let Some(token) = token {
+        println!(
+            "\nA token from node A honoured on node B (B's check at least as fresh as A's write, \
+             timed from A's acknowledgement, a third engine writing meanwhile): p50 {}, p99 {}",
+            format_duration(token.p50()),
+            format_duration(token.p99())
+        );
     }
     Ok(())
 }

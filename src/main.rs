@@ -6,7 +6,6 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -22,7 +21,7 @@ use zanzi::facade::auth::{issue_token, parse_ttl, SigningKey};
 use zanzi::facade::FacadeConfig;
 use zanzi::filter::RelationshipFilter;
 use zanzi::server::{self, ServeConfig};
-use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::store::{Datastore, OpenOptions, Opened, PgStore};
 use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};
 use zanzi::validate::{self, ValidateOptions};
@@ -38,9 +37,18 @@ struct Cli {
 /// Where a command acts: a running server (`--endpoint`) or a local data folder.
 #[derive(Debug, Args)]
 struct Target {
-    /// Data folder of the embedded store (when no --endpoint is given).
+    /// Data folder of the embedded store (when no --endpoint or --datastore is given).
     #[arg(long, env = "ZANZI_DATA_DIR", default_value = "./zanzi-data")]
     data_dir: PathBuf,
+    /// A shared database instead of the embedded store: `postgres://USER@HOST:PORT/DB`
+    /// (PostgreSQL or CockroachDB).
+    #[arg(
+        long,
+        env = "ZANZI_DATASTORE",
+        hide_env_values = true,
+        conflicts_with = "endpoint"
+    )]
+    datastore: Option<String>,
     /// A running server, e.g. `http://127.0.0.1:8443`.
     #[arg(long, env = "ZANZI_ENDPOINT")]
     endpoint: Option<String>,
@@ -71,6 +79,18 @@ enum Command {
         /// (for comparing answers).
         #[arg(long, hide = true)]
         plain: bool,
+        /// Validate on this database (`postgres://USER@HOST:PORT/DB`) instead of a temporary
+        /// embedded store: each file (or group, with --together) on an empty database.
+        #[arg(long, env = "ZANZI_DATASTORE", hide_env_values = true)]
+        datastore: Option<String>,
+        /// With --datastore: empty a database that holds data first (everything in it is lost).
+        #[arg(long, requires = "datastore")]
+        clear: bool,
+    },
+    /// Manage a shared database.
+    Datastore {
+        #[command(subcommand)]
+        action: DatastoreAction,
     },
     /// Check a permission: `doc:1#view@user:tom`. Exits 0 (has), 1 (no) or 2 (conditional).
     Check {
@@ -155,9 +175,15 @@ struct ServeArgs {
     /// Optional TOML config file; flags and environment variables override it.
     #[arg(long, env = "ZANZI_CONFIG")]
     config: Option<PathBuf>,
-    /// Data folder of the embedded store [default: ./zanzi-data].
+    /// Data folder of the embedded store [default: ./zanzi-data]; with --datastore it only
+    /// holds a generated preshared key.
     #[arg(long, env = "ZANZI_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep relationships in a shared database instead of the embedded store:
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB` (PostgreSQL or CockroachDB). Several nodes may
+    /// serve one database.
+    #[arg(long, env = "ZANZI_DATASTORE", hide_env_values = true)]
+    datastore: Option<String>,
     /// HTTP listen address [default: 127.0.0.1:8443].
     #[arg(long, env = "ZANZI_HTTP_ADDR")]
     http_addr: Option<SocketAddr>,
@@ -210,6 +236,7 @@ struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     data_dir: Option<PathBuf>,
+    datastore: Option<String>,
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     grpc_tls_cert: Option<PathBuf>,
@@ -224,6 +251,17 @@ struct ConfigFile {
     jwt_secret: Option<String>,
     jwt_public_key: Option<PathBuf>,
     superusers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DatastoreAction {
+    /// Create or upgrade zanzi's tables (what `zanzi serve --datastore` does on start), then
+    /// exit.
+    Migrate {
+        /// The database: `postgres://USER@HOST:PORT/DB`.
+        #[arg(long, env = "ZANZI_DATASTORE", hide_env_values = true)]
+        datastore: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +339,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             now,
             skip_consistency,
             plain,
+            datastore,
+            clear,
         } => {
             let now = now
                 .map(|n| parse_expiration(&n))
@@ -314,8 +354,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     EngineConfig::default()
                 },
+                datastore: datastore.map(|url| Datastore::from_url(&url)).transpose()?,
+                clear,
             };
-            run_validate(&files, together, &options)
+            run_validate(&files, together, options)
+        }
+        Command::Datastore {
+            action: DatastoreAction::Migrate { datastore },
+        } => {
+            let Datastore::Postgres(url) = Datastore::from_url(&datastore)? else {
+                anyhow::bail!("--datastore must be a postgres:// URL");
+            };
+            let migrated = PgStore::migrate(&url)?;
+            if migrated.from == migrated.to {
+                println!("tables are at layout version {} already", migrated.to);
+            } else {
+                println!(
+                    "migrated tables from layout version {} to {}",
+                    migrated.from, migrated.to
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check {
             target,
@@ -533,7 +592,7 @@ impl Backend {
                 };
                 Ok(Backend::Remote(Client::new(endpoint, &key)))
             }
-            None => Ok(Backend::Local(Box::new(open_engine(&target.data_dir)?))),
+            None => Ok(Backend::Local(Box::new(open_engine(target)?))),
         }
     }
 }
@@ -556,11 +615,17 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         (None, None) => None,
         _ => anyhow::bail!("give both --grpc-tls-cert and --grpc-tls-key, or neither"),
     };
+    let datastore = args
+        .datastore
+        .or(file.datastore)
+        .map(|url| Datastore::from_url(&url))
+        .transpose()?;
     let config = ServeConfig {
         data_dir: args
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./zanzi-data")),
+        datastore,
         http_addr: args
             .http_addr
             .or(file.http_addr)
@@ -742,18 +807,28 @@ fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_engine(data_dir: &Path) -> Result<Engine> {
-    let store_dir = data_dir.join("store");
-    let store = RocksStore::open(&store_dir, StoreOptions::default()).with_context(|| {
-        format!(
-            "opening data folder {} (if a server is using it, pass --endpoint)",
-            data_dir.display()
+fn open_engine(target: &Target) -> Result<Engine> {
+    let store = match &target.datastore {
+        Some(url) => {
+            let datastore = Datastore::from_url(url)?;
+            Opened::open(&datastore, &OpenOptions::default())
+                .with_context(|| format!("opening datastore {}", datastore.describe()))?
+        }
+        None => Opened::open(
+            &Datastore::Embedded(target.data_dir.join("store")),
+            &OpenOptions::default(),
         )
-    })?;
-    Ok(Engine::new(Arc::new(store), EngineConfig::default())?)
+        .with_context(|| {
+            format!(
+                "opening data folder {} (if a server is using it, pass --endpoint)",
+                target.data_dir.display()
+            )
+        })?,
+    };
+    Ok(Engine::new(store.store(), EngineConfig::default())?)
 }
 
-fn run_validate(files: &[PathBuf], together: bool, options: &ValidateOptions) -> Result<ExitCode> {
+fn run_validate(files: &[PathBuf], together: bool, options: ValidateOptions) -> Result<ExitCode> {
     let groups: Vec<Vec<&Path>> = if together {
         vec![files.iter().map(PathBuf::as_path).collect()]
     } else {
@@ -766,7 +841,7 @@ fn run_validate(files: &[PathBuf], together: bool, options: &ValidateOptions) ->
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(" + ");
-        match validate::validate_files(group, options) {
+        match validate::validate_files(group, &options) {
             Ok(report) if report.passed() => println!(
                 "PASS {name}: {} relationships, {} assertions, {} expected relations, {} consistency checks",
                 report.relationships, report.assertions, report.validations, report.consistency_checks

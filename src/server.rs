@@ -1,6 +1,7 @@
-//! `zanzi serve`: opens the embedded store, starts the expiry sweeper and serves the HTTP API
-//! and the gRPC API (one shared service), and, when configured, the `/v1beta1` facade beside
-//! them, until a shutdown signal, letting in-flight requests (writes included) finish.
+//! `zanzi serve`: opens the datastore (the embedded store, or a shared database), starts the
+//! expiry sweeper (and, on a database, the log follower and the history pruner) and serves the
+//! HTTP API and the gRPC API (one shared service), and, when configured, the `/v1beta1` facade
+//! beside them, until a shutdown signal, letting in-flight requests (writes included) finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,16 +18,25 @@ use crate::api::service::{stopped, Limits, Service};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, Facade, FacadeConfig};
-use crate::store::{RocksStore, StoreOptions};
+use crate::store::{Datastore, OpenOptions, Opened};
 
 /// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
 const GRPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// On a shared database: how often a node looks for revisions committed by other nodes (for
+/// its cache, group index and watch streams; reads never wait for it).
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// On a shared database: how often history older than the retention window is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 /// Everything `zanzi serve` needs, resolved from flags, environment and config file.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Data folder of the embedded store.
+    /// Data folder of the embedded store (and of a generated preshared key).
     pub data_dir: PathBuf,
+    /// A shared database instead of the embedded store in `data_dir`.
+    pub datastore: Option<Datastore>,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
     /// gRPC listen address; `None` serves no gRPC.
@@ -63,7 +73,7 @@ pub enum ServeError {
     #[error(transparent)]
     Key(#[from] auth::KeyError),
     /// The store or engine could not be opened.
-    #[error("opening the data folder: {0}")]
+    #[error("opening the datastore: {0}")]
     Open(String),
     /// Binding or serving failed.
     #[error("HTTP server: {0}")]
@@ -107,21 +117,25 @@ pub async fn serve(
     }
     std::fs::create_dir_all(&config.data_dir)?;
     let (key, key_source) = auth::resolve_key(config.preshared_key.as_deref(), &config.data_dir)?;
-    let store = RocksStore::open(
-        &config.data_dir.join("store"),
-        StoreOptions {
+    let datastore = config
+        .datastore
+        .clone()
+        .unwrap_or_else(|| Datastore::Embedded(config.data_dir.join("store")));
+    let opened = Opened::open(
+        &datastore,
+        &OpenOptions {
             snapshot_window: config.snapshot_window,
             snapshot_max_age: config.snapshot_max_age,
             clock: config
                 .clock
                 .clone()
-                .unwrap_or_else(|| StoreOptions::default().clock),
-            ..StoreOptions::default()
+                .unwrap_or_else(|| OpenOptions::default().clock),
+            ..OpenOptions::default()
         },
     )
     .map_err(|e| ServeError::Open(e.to_string()))?;
     let engine = Arc::new(
-        Engine::new(Arc::new(store), config.engine.clone())
+        Engine::new(opened.store(), config.engine.clone())
             .map_err(|e| ServeError::Open(e.to_string()))?,
     );
     let _sweeper = engine.start_expiry_sweeper(config.expiry_sweep)?;
@@ -130,6 +144,17 @@ pub async fn serve(
         config.limits.clone(),
         Arc::new(Metrics::new()?),
     ));
+    // Several nodes may share a database: follow what the others commit, prune old history.
+    let _shared = match &opened {
+        Opened::Postgres(store) => {
+            let notify = Arc::clone(&service);
+            Some((
+                Engine::start_follower(&engine, FOLLOW_EVERY, move |head| notify.publish(head))?,
+                store.start_pruner(PRUNE_EVERY, config.snapshot_max_age)?,
+            ))
+        }
+        Opened::Embedded(_) => None,
+    };
     let extra = match &config.facade {
         Some(facade_config) => {
             let notify = Arc::clone(&service);

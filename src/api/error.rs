@@ -161,9 +161,16 @@ fn store_error(err: &StoreError) -> ApiError {
         StoreError::RecordConflict { exists: true, .. } => Code::AlreadyExists,
         StoreError::RecordConflict { exists: false, .. } => Code::NotFound,
         StoreError::RevisionUnavailable { .. } => Code::FailedPrecondition,
+        // The message names the database and what failed (never a password), so an operator
+        // reading a client's error knows where to look; the client may retry.
+        StoreError::Unavailable { .. } => {
+            tracing::warn!(error = %err, "database unavailable");
+            Code::Unavailable
+        }
         StoreError::Backend(_)
         | StoreError::Corrupt(_)
         | StoreError::FormatVersion { .. }
+        | StoreError::NewerLayout { .. }
         | StoreError::Rejected(_) => return ApiError::internal(err),
     };
     ApiError::new(code, err.to_string())
@@ -193,6 +200,21 @@ mod tests {
         assert_eq!(Code::Unauthenticated.http_status(), 401);
         assert_eq!(Code::ResourceExhausted.http_status(), 429);
         assert_eq!(Code::Internal.http_status(), 500);
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_named() {
+        let err = ApiError::from(EngineError::Store(StoreError::Unavailable {
+            database: "postgres://zanzi@db:5432/authz".into(),
+            reason: "connection refused".into(),
+        }));
+        assert_eq!(err.code, Code::Unavailable);
+        assert_eq!(err.http_status(), 503);
+        assert!(
+            err.message.contains("postgres://zanzi@db:5432/authz"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -171,7 +171,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         });
     match ready {
         Ok(Ok(())) => Json(json!({"status": "SERVING"})).into_response(),
-        Ok(Err(err)) => ApiError::internal(&err).into_response(),
+        // A database that cannot be reached answers 503 UNAVAILABLE, naming it.
+        Ok(Err(err)) => ApiError::from(err).into_response(),
         Err(err) => ApiError::internal(&err).into_response(),
     }
 }

@@ -167,13 +167,14 @@ impl Query<'_> {
                     }
                     let holders =
                         self.resources_for(&allowed.subject_type, set_relation, depth - 1, walk)?;
-                    for id in holders {
-                        let set = SubjectRef {
-                            object: ObjectRef::new_unchecked(&allowed.subject_type, &id),
+                    let sets: Vec<SubjectRef> = holders
+                        .iter()
+                        .map(|id| SubjectRef {
+                            object: ObjectRef::new_unchecked(&allowed.subject_type, id),
                             relation: Some(set_relation.clone()),
-                        };
-                        self.collect_resources(&set, &def.name, relation, &mut result)?;
-                    }
+                        })
+                        .collect();
+                    self.collect_resources_many(&sets, &def.name, relation, &mut result)?;
                 }
             }
         }
@@ -189,13 +190,17 @@ impl Query<'_> {
                 closed?;
                 return Ok(result);
             }
-            while let Some(id) = frontier.pop() {
-                let set = SubjectRef {
-                    object: ObjectRef::new_unchecked(&def.name, &id),
-                    relation: Some(relation.to_string()),
-                };
+            // One batched read per level of nesting.
+            while !frontier.is_empty() {
+                let sets: Vec<SubjectRef> = frontier
+                    .drain(..)
+                    .map(|id| SubjectRef {
+                        object: ObjectRef::new_unchecked(&def.name, &id),
+                        relation: Some(relation.to_string()),
+                    })
+                    .collect();
                 let mut next = BTreeSet::new();
-                self.collect_resources(&set, &def.name, relation, &mut next)?;
+                self.collect_resources_many(&sets, &def.name, relation, &mut next)?;
                 for found in next {
                     if result.insert(found.clone()) {
                         frontier.push(found);
@@ -266,6 +271,29 @@ impl Query<'_> {
         Ok(())
     }
 
+    /// [`Query::collect_resources`] for many subjects in one batched read.
+    fn collect_resources_many(
+        &self,
+        subjects: &[SubjectRef],
+        resource_type: &str,
+        relation: &str,
+        into: &mut BTreeSet<String>,
+    ) -> Result<(), EngineError> {
+        match subjects {
+            [] => Ok(()),
+            [one] => self.collect_resources(one, resource_type, relation, into),
+            many => {
+                for rel in self
+                    .snapshot
+                    .resources_with_subjects(many, resource_type, relation)
+                {
+                    into.insert(rel?.resource.object_id);
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn resources_for_rewrite(
         &self,
         def: &Definition,
@@ -316,13 +344,14 @@ impl Query<'_> {
                     }
                     let targets =
                         self.resources_for(&allowed.subject_type, computed, depth - 1, walk)?;
-                    for id in targets {
-                        let target = SubjectRef {
-                            object: ObjectRef::new_unchecked(&allowed.subject_type, &id),
+                    let targets: Vec<SubjectRef> = targets
+                        .iter()
+                        .map(|id| SubjectRef {
+                            object: ObjectRef::new_unchecked(&allowed.subject_type, id),
                             relation: subject_relation.clone(),
-                        };
-                        self.collect_resources(&target, &def.name, tupleset, &mut result)?;
-                    }
+                        })
+                        .collect();
+                    self.collect_resources_many(&targets, &def.name, tupleset, &mut result)?;
                 }
                 result
             }

@@ -247,25 +247,29 @@ impl Query<'_> {
         let wants_groups =
             object.object_type == walk.subject_type && walk.subject_relation == Some(relation);
         let mut result = SubjectIdSet::default();
-        for id in groups {
-            if wants_groups {
-                result.add_concrete(&id);
+        if wants_groups {
+            for id in &groups {
+                result.add_concrete(id);
             }
-            let group = ObjectRef::new_unchecked(&object.object_type, &id);
-            for rel in self.snapshot.subjects_of(&group, relation) {
-                let rel = match rel {
-                    Ok(rel) => rel,
-                    Err(err) => return Some(Err(err.into())),
-                };
-                let subject = &rel.subject;
-                if subject.object.object_type == walk.subject_type
-                    && subject.relation.as_deref() == walk.subject_relation
-                {
-                    if subject.is_wildcard() {
-                        result.add_wildcard();
-                    } else {
-                        result.add_concrete(&subject.object.object_id);
-                    }
+        }
+        // The direct subjects of every nested group in one batched read.
+        let groups: Vec<ObjectRef> = groups
+            .iter()
+            .map(|id| ObjectRef::new_unchecked(&object.object_type, id))
+            .collect();
+        for rel in self.snapshot.subjects_of_many(&groups, relation) {
+            let rel = match rel {
+                Ok(rel) => rel,
+                Err(err) => return Some(Err(err.into())),
+            };
+            let subject = &rel.subject;
+            if subject.object.object_type == walk.subject_type
+                && subject.relation.as_deref() == walk.subject_relation
+            {
+                if subject.is_wildcard() {
+                    result.add_wildcard();
+                } else {
+                    result.add_concrete(&subject.object.object_id);
                 }
             }
         }

@@ -38,7 +38,7 @@ pub use sweeper::ExpirySweeper;
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, StoreId};
 use crate::schema::{self, Member, Schema};
-use crate::store::{apply_transaction, Snapshot, StoreError, TupleStore, Writes};
+use crate::store::{apply_transaction, Periodic, Snapshot, StoreError, TupleStore, Writes};
 use crate::transaction::{DeleteOutcome, LoggedRevision, Precondition, Transaction, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 use accel::Accel;
@@ -245,9 +245,58 @@ impl Engine {
         ExpirySweeper::start(Arc::clone(&self.store), every)
     }
 
-    /// The store's head revision.
+    /// The newest revision this engine knows to be committed (on a shared database, another
+    /// node may be ahead until the next read or [`Engine::refresh`]).
     pub fn head_revision(&self) -> Revision {
         self.store.head_revision()
+    }
+
+    /// Looks at the store's head: installs a schema written elsewhere, and brings the check
+    /// cache and the nested-group index up to it by reading the change log. Returns the head.
+    /// What a node sharing its database with others runs in the background, so an idle node
+    /// stays current; fails (and changes nothing) when the store cannot be read.
+    pub fn refresh(&self) -> Result<Revision, EngineError> {
+        let snapshot = self.store.snapshot()?;
+        let head = snapshot.revision();
+        if snapshot.schema_revision() != Revision::ZERO {
+            self.schema_of(snapshot.as_ref())?;
+        }
+        drop(snapshot);
+        self.accel.follow(self.store.as_ref(), true);
+        Ok(head)
+    }
+
+    /// Starts a thread that runs [`Engine::refresh`] every `every` and calls `on_head` with
+    /// each head it finds newer than the last (e.g. to wake watch streams); it stops when the
+    /// handle is dropped. Failures are logged and retried at the next tick.
+    pub fn start_follower(
+        engine: &Arc<Engine>,
+        every: std::time::Duration,
+        on_head: impl Fn(Revision) + Send + 'static,
+    ) -> std::io::Result<Periodic> {
+        let engine = Arc::clone(engine);
+        let mut last = engine.head_revision();
+        let mut failing = false;
+        Periodic::start("zanzi-log-follower", every, move || {
+            match engine.refresh() {
+                Ok(head) => {
+                    if failing {
+                        tracing::info!(%head, "the store is readable again");
+                        failing = false;
+                    }
+                    if head > last {
+                        last = head;
+                        on_head(head);
+                    }
+                }
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!(error = %err, "cannot follow the store");
+                        failing = true;
+                    }
+                }
+            }
+        })
     }
 
     /// Compiles and stores a new schema, refusing changes that would orphan stored
@@ -469,6 +518,13 @@ impl Engine {
                 snapshot
             }
             Consistency::AtExactSnapshot(wanted) => {
+                // `head` is the newest revision this process knows of; on a shared database
+                // another node may have committed more, so look before refusing.
+                let head = if wanted > head {
+                    self.store.snapshot()?.revision()
+                } else {
+                    head
+                };
                 if wanted > head {
                     return Err(EngineError::FutureRevision {
                         requested: wanted,

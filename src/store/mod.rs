@@ -1,20 +1,28 @@
 //! Storage of relationships: the seam every backend implements ([`TupleStore`], [`Snapshot`],
 //! [`WriteTxn`]), the write logic that is the same for every backend ([`Writes`]), and the
-//! RocksDB backend.
+//! backends: embedded RocksDB (the default) and PostgreSQL / CockroachDB ([`PgStore`]), chosen
+//! by a [`Datastore`].
 //!
 //! A backend only stores and reads: it runs a transaction body at the next revision and
 //! commits what the body staged atomically, with its log entry; it answers reads at one
 //! revision. Preconditions, CREATE's existence rule, delete-by-filter limits and the expiry
 //! sweep's batching are decided once, above the seam, in `writes.rs`.
 //!
-//! Invariants: only `store/rocks.rs` names RocksDB; every RocksDB byte layout lives in
+//! Invariants: only `store/rocks.rs` names RocksDB and only `store/postgres/` names
+//! `tokio_postgres`; every RocksDB byte layout lives in
 //! `store/keys.rs`; a [`Snapshot`] sees exactly one revision; expired relationships are never
 //! returned by a read (only by [`Snapshot::expired`] and [`WriteTxn::stored`]).
 
+mod datastore;
 mod keys;
+mod periodic;
+mod postgres;
 mod rocks;
 mod writes;
 
+pub use datastore::{Datastore, DatastoreError, OpenOptions, Opened};
+pub use periodic::Periodic;
+pub use postgres::{Migrated, PgOptions, PgStore, LATEST_VERSION as PG_LAYOUT_VERSION};
 pub use rocks::{RocksStore, StoreOptions};
 pub use writes::{apply_transaction, WriteOutcome, Writes, SWEEP_BATCH};
 
@@ -74,6 +82,25 @@ pub enum StoreError {
     /// [`Writes::write_with`], which hands it back as the caller's type).
     #[error("{0}")]
     Rejected(Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached (down, restarting, refusing connections), or the
+    /// connection broke; the same request may succeed once it is back.
+    #[error("database `{database}` is unavailable: {reason}")]
+    Unavailable {
+        /// The database, as `postgres://USER@HOST:PORT/DB` (no password).
+        database: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The database's tables were created or upgraded by a newer zanzi.
+    #[error("database `{database}` has zanzi table layout version {found}, newer than the {known} this build knows: upgrade zanzi (or use another database)")]
+    NewerLayout {
+        /// The database.
+        database: String,
+        /// The layout version found.
+        found: i64,
+        /// The newest layout version this build knows.
+        known: i64,
+    },
     /// A read at exactly a revision that is no longer (or not) retained.
     #[error("revision {requested} is no longer readable at exactly its state: the oldest retained revision is {oldest} and the head is {head}")]
     RevisionUnavailable {

@@ -1,6 +1,7 @@
-//! `zanzi validate`: loads SpiceDB validation files into a fresh store and checks every
-//! assertion, every expected-relations block, and that check, lookup-resources and
-//! lookup-subjects agree with each other on every combination the file mentions.
+//! `zanzi validate`: loads SpiceDB validation files into a fresh store (a temporary embedded
+//! one, or an empty database) and checks every assertion, every expected-relations block, and
+//! that check, lookup-resources and lookup-subjects agree with each other on every combination
+//! the file mentions.
 
 mod expected;
 mod file;
@@ -16,7 +17,7 @@ pub use file::{load, parse, ValidationFile};
 
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
-use crate::store::{RocksStore, StoreOptions};
+use crate::store::{Datastore, OpenOptions, Opened, PgOptions, PgStore, StoreError, TupleStore};
 use crate::transaction::{Update, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -54,6 +55,17 @@ pub enum ValidateError {
     /// The temporary store could not be created.
     #[error("cannot create a temporary store: {0}")]
     TempStore(String),
+    /// The database to validate on could not be opened or emptied.
+    #[error("cannot use the database: {0}")]
+    Datastore(#[from] StoreError),
+    /// The database to validate on holds data, and clearing it was not asked for.
+    #[error("database `{database}` holds data (its head revision is {head}): validation needs an empty database; pass --clear to empty it first (everything in it is lost)")]
+    NotEmpty {
+        /// The database.
+        database: String,
+        /// Its head revision.
+        head: u64,
+    },
 }
 
 /// How to run validation.
@@ -66,6 +78,11 @@ pub struct ValidateOptions {
     /// The engine's tunables (cache and group index on by default); the conformance tests run
     /// every file with each accelerator on and off.
     pub engine: EngineConfig,
+    /// Validate on this database instead of a temporary embedded store (which must be empty,
+    /// or `clear` set); it is emptied again afterwards.
+    pub datastore: Option<Datastore>,
+    /// Empty a database that holds data before validating.
+    pub clear: bool,
 }
 
 /// What validating one file (or one merged group of files) found.
@@ -106,21 +123,63 @@ pub fn validate_parsed(
     files: &[ValidationFile],
     options: &ValidateOptions,
 ) -> Result<Report, ValidateError> {
-    let dir = tempfile::tempdir().map_err(|e| ValidateError::TempStore(e.to_string()))?;
     let clock: Arc<dyn Clock> = match options.now {
         Some(now) => Arc::new(FixedClock::new(now)),
         None => Arc::new(SystemClock),
     };
-    let store = RocksStore::open(
-        dir.path(),
-        StoreOptions {
-            sync_writes: false,
-            clock,
-            ..StoreOptions::default()
-        },
-    )
-    .map_err(|e| ValidateError::TempStore(e.to_string()))?;
-    let engine = Engine::new(Arc::new(store), options.engine.clone())?;
+    match &options.datastore {
+        None | Some(Datastore::Embedded(_)) => {
+            let dir = tempfile::tempdir().map_err(|e| ValidateError::TempStore(e.to_string()))?;
+            let store = Opened::open(
+                &Datastore::Embedded(dir.path().to_path_buf()),
+                &OpenOptions {
+                    sync_writes: false,
+                    clock,
+                    ..OpenOptions::default()
+                },
+            )
+            .map_err(|e| ValidateError::TempStore(e.to_string()))?;
+            validate_on(store.store(), files, options)
+        }
+        Some(Datastore::Postgres(url)) => {
+            let mut store = PgStore::open(
+                url,
+                PgOptions {
+                    clock,
+                    ..PgOptions::default()
+                },
+            )?;
+            let head = store.head_revision();
+            if head.0 > 0 {
+                if !options.clear {
+                    return Err(ValidateError::NotEmpty {
+                        database: store.database().to_string(),
+                        head: head.0,
+                    });
+                }
+                store = store.clear()?;
+            }
+            let store = Arc::new(store);
+            let outcome = validate_on(Arc::clone(&store) as Arc<dyn TupleStore>, files, options);
+            // What this run wrote is its own to remove: the next file starts empty.
+            match Arc::try_unwrap(store) {
+                Ok(store) => {
+                    store.clear()?;
+                }
+                Err(_) => tracing::warn!("the database was left with the validated data"),
+            }
+            outcome
+        }
+    }
+}
+
+/// Validates `files` loaded into `store`, which is empty.
+fn validate_on(
+    store: Arc<dyn TupleStore>,
+    files: &[ValidationFile],
+    options: &ValidateOptions,
+) -> Result<Report, ValidateError> {
+    let engine = Engine::new(store, options.engine.clone())?;
 
     let schema = files
         .iter()

@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use serde_json::json;
 
-const KEY: &str = "process-test-key";
-const SCHEMA: &str = "definition user {}\ndefinition doc {\n    relation viewer: user\n    permission view = viewer\n}\n";
+/// The preshared key every served process gets.
+pub const KEY: &str = "process-test-key";
+/// A schema with users and documents they view.
+pub const SCHEMA: &str = "definition user {}\ndefinition doc {\n    relation viewer: user\n    permission view = viewer\n}\n";
 
-struct Served {
-    child: Child,
-    url: String,
+/// A `zanzi serve` process, killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
 }
 
 impl Drop for Served {
@@ -35,10 +38,15 @@ fn free_port() -> u16 {
 }
 
 fn serve(data_dir: &Path) -> Served {
+    serve_with(&["--data-dir", data_dir.to_str().unwrap()])
+}
+
+/// Starts `zanzi serve` with `args` on a free loopback port and waits until it listens.
+pub fn serve_with(args: &[&str]) -> Served {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_zanzi"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
+        .arg("serve")
+        .args(args)
         .args([
             "--http-addr",
             &format!("127.0.0.1:{port}"),
@@ -48,6 +56,7 @@ fn serve(data_dir: &Path) -> Served {
             KEY,
         ])
         .env("RUST_LOG", "warn")
+        .env_remove("ZANZI_DATASTORE")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -66,7 +75,8 @@ fn serve(data_dir: &Path) -> Served {
     }
 }
 
-fn post(url: &str, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+/// POSTs `body` with the key; the JSON answer, or the status and text of any other.
+pub fn post(url: &str, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -88,7 +98,8 @@ fn post(url: &str, path: &str, body: &serde_json::Value) -> Result<serde_json::V
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
-fn touch(rel: &str) -> serde_json::Value {
+/// A write request touching `rel` (`doc:1#viewer@user:tom`).
+pub fn touch(rel: &str) -> serde_json::Value {
     let (resource, rest) = rel.split_once('#').unwrap();
     let (relation, who) = rest.split_once('@').unwrap();
     let (rt, rid) = resource.split_once(':').unwrap();
@@ -179,10 +190,12 @@ fn acknowledged_writes_survive_sigkill() {
     );
 }
 
-fn zanzi(args: &[&str]) -> (i32, String) {
+/// Runs the `zanzi` binary; its exit code and its stdout and stderr.
+pub fn zanzi(args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_zanzi"))
         .args(args)
         .env_remove("ZANZI_DATA_DIR")
+        .env_remove("ZANZI_DATASTORE")
         .output()
         .unwrap();
     (

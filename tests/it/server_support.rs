@@ -28,6 +28,7 @@ pub const KEY: &str = "test-key";
 pub fn config(dir: &TempDir) -> ServeConfig {
     ServeConfig {
         data_dir: dir.path().to_path_buf(),
+        datastore: None,
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         grpc_tls: None,
