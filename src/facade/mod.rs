@@ -20,12 +20,12 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::engine::Engine;
 pub use self::core::auth;
 pub use self::core::bootstrap::SchemaOutcome;
 pub use self::core::error::FacadeError;
 pub use self::core::runner::TOKEN_HEADER;
 pub use self::core::{Facade, FacadeConfig, OnCommit, Product, StartError};
+use crate::engine::Engine;
 
 /// The built-in schema: `schema/frontier.zed` followed by `schema/vault.zed`.
 pub const BUILTIN_SCHEMA: &str = concat!(

@@ -1054,12 +1054,20 @@ fn disabling_an_organization_suspends_every_member_until_a_superuser_enables_it(
         ("alice", "update", format!("app/group:{group}")),
         ("bob", "active_member", format!("app/group:{group}")),
     ] {
-        assert!(!f.can(user, permission, &object, &token), "{user} {permission} {object}");
+        assert!(
+            !f.can(user, permission, &object, &token),
+            "{user} {permission} {object}"
+        );
     }
     assert_eq!(f.status("alice", "GET", &org_path, Value::Null).0, 403);
     assert_eq!(
-        f.status("alice", "POST", &format!("{org_path}/groups"), json!({"name": "ops"}))
-            .0,
+        f.status(
+            "alice",
+            "POST",
+            &format!("{org_path}/groups"),
+            json!({"name": "ops"})
+        )
+        .0,
         403
     );
     // The superuser still reads it (and its state), and enables it again.
@@ -1068,7 +1076,12 @@ fn disabling_an_organization_suspends_every_member_until_a_superuser_enables_it(
     f.ok(ROOT, "GET", &group_path, Value::Null);
     let (_, token) = f.ok(ROOT, "POST", &format!("{org_path}/enable"), Value::Null);
     assert!(f.can("bob", "get", &resource, &token));
-    assert!(f.can("alice", "delete", &format!("app/organization:{org}"), &token));
+    assert!(f.can(
+        "alice",
+        "delete",
+        &format!("app/organization:{org}"),
+        &token
+    ));
     let (seen, _) = f.ok("alice", "GET", &org_path, Value::Null);
     assert_eq!(seen["organization"]["state"], "enabled");
 }
@@ -1087,11 +1100,20 @@ fn the_facade_refuses_what_it_would_ignore() {
         json!({"name": "eng", "orgId": org}),
     );
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("unknown field `orgId`"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `orgId`"),
+        "{body}"
+    );
     let (status, body) = f.status("alice", "POST", &groups, json!({"body": {"name": "eng"}}));
     assert_eq!(status, 400);
     assert!(
-        body["message"].as_str().unwrap().contains("not wrapped in `body`"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not wrapped in `body`"),
         "{body}"
     );
     let (status, body) = f.status(
@@ -1101,7 +1123,10 @@ fn the_facade_refuses_what_it_would_ignore() {
         json!({"name": "other", "colour": "red"}),
     );
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("`colour`"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`colour`"),
+        "{body}"
+    );
     // Group create and update answer the real member count (the creator is a member).
     let (created, _) = f.ok("alice", "POST", &groups, json!({"name": "eng"}));
     assert_eq!(created["group"]["memberCount"], 1);
@@ -1145,15 +1170,28 @@ fn the_facade_refuses_what_it_would_ignore() {
         json!({"name": "big", "metadata": {"blob": "x".repeat(20_000)}}),
     );
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("bytes"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("bytes"),
+        "{body}"
+    );
     assert_eq!(
-        f.status("alice", "POST", &groups, json!({"name": "long", "title": "t".repeat(2000)}))
-            .0,
+        f.status(
+            "alice",
+            "POST",
+            &groups,
+            json!({"name": "long", "title": "t".repeat(2000)})
+        )
+        .0,
         400
     );
     assert_eq!(
-        f.status("alice", "POST", &format!("{groups}/{group}/disable"), json!({"now": true}))
-            .0,
+        f.status(
+            "alice",
+            "POST",
+            &format!("{groups}/{group}/disable"),
+            json!({"now": true})
+        )
+        .0,
         400
     );
 }
@@ -1182,12 +1220,18 @@ fn lists_page_and_reads_show_members_and_roles() {
     assert_eq!(seen, people);
     for bad in ["pageSize=0", "page_size=1001", "pageNum=0", "pageSize=x"] {
         assert_eq!(
-            f.status("alice", "GET", &format!("{users}?{bad}"), Value::Null).0,
+            f.status("alice", "GET", &format!("{users}?{bad}"), Value::Null)
+                .0,
             400,
             "{bad}"
         );
     }
-    let (with_roles, _) = f.ok("alice", "GET", &format!("{users}?withRoles=true"), Value::Null);
+    let (with_roles, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{users}?withRoles=true"),
+        Value::Null,
+    );
     let pairs = with_roles["rolePairs"].as_array().unwrap();
     let alice = pairs.iter().find(|p| p["userId"] == "alice").unwrap();
     assert_eq!(alice["roles"][0]["name"], "app_organization_owner");
@@ -1267,7 +1311,10 @@ fn a_user_creates_a_bounded_number_of_organizations() {
         json!({"name": "three"}),
     );
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("most allowed"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("most allowed"),
+        "{body}"
+    );
     f.ok(
         "alice",
         "DELETE",
@@ -1293,11 +1340,22 @@ fn listing_policies_without_a_filter_shows_only_what_the_caller_bears_or_manages
         &format!("app/project:{project}"),
         "app/user:bob",
     );
+    // Bob bears two bindings (his membership and the viewer role) and manages none.
     let (bob_sees, _) = f.ok("bob", "GET", "/v1beta1/policies", Value::Null);
-    assert_eq!(ids(&bob_sees["policies"], "id"), [viewer.clone()]);
+    let listed = bob_sees["policies"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{bob_sees}");
+    assert!(
+        listed.iter().all(|p| p["principal"] == "app/user:bob"),
+        "{bob_sees}"
+    );
+    assert!(ids(&bob_sees["policies"], "id").contains(&viewer));
     let (carol_sees, _) = f.ok("carol", "GET", "/v1beta1/policies", Value::Null);
     for policy in carol_sees["policies"].as_array().unwrap() {
-        assert_eq!(policy["resource"], format!("app/organization:{globex}"), "{policy}");
+        assert_eq!(
+            policy["resource"],
+            format!("app/organization:{globex}"),
+            "{policy}"
+        );
     }
     let (alice_sees, _) = f.ok("alice", "GET", "/v1beta1/policies", Value::Null);
     let mine = ids(&alice_sees["policies"], "id");
@@ -1330,4 +1388,29 @@ fn a_short_jwt_secret_is_refused_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+}
+
+#[test]
+fn suspension_validation_file_passes_in_every_engine_configuration() {
+    use zanzi::validate::{self, ValidateOptions};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("builtin.zed"),
+        zanzi::facade::BUILTIN_SCHEMA,
+    )
+    .unwrap();
+    let file = dir.path().join("suspension.validation.yaml");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/suspension.validation.yaml"
+    );
+    std::fs::copy(source, &file).unwrap();
+    for (name, engine) in crate::support::configs() {
+        let options = ValidateOptions {
+            engine,
+            ..ValidateOptions::default()
+        };
+        let report = validate::validate_files(&[file.as_path()], &options).unwrap();
+        assert!(report.passed(), "{name}: {}", report.failures.join("\n"));
+    }
 }

@@ -104,7 +104,10 @@ const ROWS: &[Row] = &[
     },
     Row {
         act: Act::LeaveOrganization(Some(Project)),
-        holder: &[(Org, "app_organization_manager"), (Project, "app_project_owner")],
+        holder: &[
+            (Org, "app_organization_manager"),
+            (Project, "app_project_owner"),
+        ],
         needs: &[
             (
                 "update on the organization",
@@ -143,7 +146,10 @@ struct Stage {
 }
 
 fn id(body: &Value, pointer: &str) -> String {
-    body.pointer(pointer).and_then(Value::as_str).unwrap().to_string()
+    body.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string()
 }
 
 fn resource(stage: &Stage, scope: Scope) -> String {
@@ -165,7 +171,12 @@ fn owner_role(scope: Scope) -> &'static str {
 fn stage(f: &InProcess, tag: &str, act: Act, roles: &[(Scope, &str)]) -> Stage {
     let (owner, victim, caller) = ("owner", "victim", "caller");
     let org = id(
-        &f.ok(owner, "POST", "/v1beta1/organizations", &json!({"name": tag})),
+        &f.ok(
+            owner,
+            "POST",
+            "/v1beta1/organizations",
+            &json!({"name": tag}),
+        ),
         "/organization/id",
     );
     f.ok(
@@ -175,7 +186,12 @@ fn stage(f: &InProcess, tag: &str, act: Act, roles: &[(Scope, &str)]) -> Stage {
         &json!({"userIds": [victim, caller]}),
     );
     let project = id(
-        &f.ok(owner, "POST", "/v1beta1/projects", &json!({"name": "web", "orgId": org})),
+        &f.ok(
+            owner,
+            "POST",
+            "/v1beta1/projects",
+            &json!({"name": "web", "orgId": org}),
+        ),
         "/project/id",
     );
     let group = id(
@@ -231,7 +247,11 @@ fn run(f: &InProcess, stage: &Stage, act: Act) -> u16 {
 
 /// Whether the victim still holds what the act removes.
 fn victim_kept(f: &InProcess, stage: &Stage, act: Act) -> bool {
-    let policy = |id: &str| f.call("owner", "GET", &format!("/v1beta1/policies/{id}"), None).status == 200;
+    let policy = |id: &str| {
+        f.call("owner", "GET", &format!("/v1beta1/policies/{id}"), None)
+            .status
+            == 200
+    };
     match (act, &stage.binding) {
         (Act::LeaveOrganization(None), _) => {
             let users = f.ok(
@@ -240,7 +260,11 @@ fn victim_kept(f: &InProcess, stage: &Stage, act: Act) -> bool {
                 &format!("/v1beta1/organizations/{}/users", stage.org),
                 &Value::Null,
             );
-            users["users"].as_array().unwrap().iter().any(|u| u["id"] == "victim")
+            users["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["id"] == "victim")
         }
         (_, Some(binding)) => policy(binding),
         (_, None) => unreachable!(),
@@ -257,7 +281,13 @@ fn every_path_that_removes_an_owner_asks_what_deleting_the_policy_asks() {
     for row in ROWS {
         scenario += 1;
         let holder = stage(&f, &format!("row-{scenario}"), row.act, row.holder);
-        assert_eq!(run(&f, &holder, row.act), 200, "{:?} by {:?}", row.act, row.holder);
+        assert_eq!(
+            run(&f, &holder, row.act),
+            200,
+            "{:?} by {:?}",
+            row.act,
+            row.holder
+        );
         assert!(!victim_kept(&f, &holder, row.act), "{:?}", row.act);
         for (permission, givers) in row.needs {
             scenario += 1;

@@ -37,6 +37,17 @@ fn flags() -> impl Strategy<Value = (bool, bool, bool)> {
     ]
 }
 
+/// `(readOnly, hidePasswords, manage)`.
+type Flags = (bool, bool, bool);
+/// A Frontier group: members, extra owners, disabled.
+type FrontierGroup = (Vec<usize>, Vec<usize>, bool);
+/// A project: policies `(to a group?, user or group index, role)`, resources.
+type ProjectPlan = (Vec<(bool, usize, u8)>, Vec<ResourcePlan>);
+/// A custom resource: its creator, policies `(user, role)`.
+type ResourcePlan = (usize, Vec<(usize, u8)>);
+/// A Bitwarden-style group: members, entries `(collection, flags)`, accessAll.
+type VaultGroupPlan = (Vec<usize>, Vec<(usize, Flags)>, bool);
+
 /// What a random organization is made of; user 0 creates it, indexes name users.
 #[derive(Debug, Clone)]
 struct Plan {
@@ -44,16 +55,16 @@ struct Plan {
     /// Per user (from 1): 0 viewer, 1 manager, 2 owner, 3 access manager.
     org_roles: Vec<u8>,
     /// Frontier groups: members, extra owners, disabled.
-    groups: Vec<(Vec<usize>, Vec<usize>, bool)>,
+    groups: Vec<FrontierGroup>,
     /// `(principal group, bound group, owner?)`: a group bound on another group.
     nested: Vec<(usize, usize, bool)>,
     /// Projects: policies `(user or group, index, role 0 viewer 1 manager 2 owner)`, and
     /// resources `(creator, policies)`.
-    projects: Vec<(Vec<(bool, usize, u8)>, Vec<(usize, Vec<(usize, u8)>)>)>,
+    projects: Vec<ProjectPlan>,
     /// Collections: direct entries `(user, flags)`.
-    collections: Vec<Vec<(usize, (bool, bool, bool))>>,
+    collections: Vec<Vec<(usize, Flags)>>,
     /// Bitwarden-style groups: members, entries `(collection, flags)`, accessAll.
-    vault_groups: Vec<(Vec<usize>, Vec<(usize, (bool, bool, bool))>, bool)>,
+    vault_groups: Vec<VaultGroupPlan>,
     /// Who leaves (from 1), and who is suspended by SCIM (from 1).
     victim: usize,
     inactive: usize,
@@ -133,7 +144,6 @@ fn plan() -> impl Strategy<Value = Plan> {
 struct World {
     org: String,
     objects: Vec<String>,
-    members: Vec<String>,
 }
 
 fn access(id: &str, (read_only, hide_passwords, manage): (bool, bool, bool)) -> Value {
@@ -164,12 +174,16 @@ fn build(f: &InProcess, plan: &Plan, names: &[String], tag: &str) -> World {
     let owner = &names[0];
     let name = |i: usize| &names[i % names.len()];
     let org = id_of(
-        &f.ok(owner, "POST", "/v1beta1/organizations", &json!({"name": tag})),
+        &f.ok(
+            owner,
+            "POST",
+            "/v1beta1/organizations",
+            &json!({"name": tag}),
+        ),
         "/organization/id",
     );
     let mut world = World {
         objects: vec![format!("app/organization:{org}")],
-        members: names.to_vec(),
         org: org.clone(),
     };
     let others: Vec<&String> = names.iter().skip(1).collect();
@@ -223,13 +237,20 @@ fn build(f: &InProcess, plan: &Plan, names: &[String], tag: &str) -> World {
         groups.push(group);
     }
     for (principal, bound, as_owner) in &plan.nested {
-        let (principal, bound) = (&groups[principal % groups.len()], &groups[bound % groups.len()]);
+        let (principal, bound) = (
+            &groups[principal % groups.len()],
+            &groups[bound % groups.len()],
+        );
         let role = if *as_owner {
             "app_group_owner"
         } else {
             "app_group_member"
         };
-        policy(role, format!("app/group:{bound}"), format!("app/group:{principal}"));
+        policy(
+            role,
+            format!("app/group:{bound}"),
+            format!("app/group:{principal}"),
+        );
     }
     for (at, (policies, resources)) in plan.projects.iter().enumerate() {
         let project = id_of(
@@ -319,7 +340,9 @@ fn build(f: &InProcess, plan: &Plan, names: &[String], tag: &str) -> World {
             &format!("/api/organizations/{org}/groups"),
             &json!({"name": format!("vault {at}"), "collections": entries, "users": members, "accessAll": access_all}),
         );
-        world.objects.push(format!("app/group:{}", id_of(&created, "/id")));
+        world
+            .objects
+            .push(format!("app/group:{}", id_of(&created, "/id")));
     }
     for ((_, _, disabled), group) in plan.groups.iter().zip(&groups) {
         if *disabled {
@@ -343,7 +366,11 @@ fn other_org(f: &InProcess, owner: &str, users: &[&String], tag: &str) -> World 
         nested: Vec::new(),
         projects: vec![(vec![(true, 0, 0)], Vec::new())],
         collections: vec![Vec::new()],
-        vault_groups: vec![((1..=users.len()).collect(), vec![(0, (false, true, false))], false)],
+        vault_groups: vec![(
+            (1..=users.len()).collect(),
+            vec![(0, (false, true, false))],
+            false,
+        )],
         victim: 0,
         inactive: 0,
     };
@@ -377,7 +404,7 @@ fn assert_no_access(f: &InProcess, world: &World, user: &str, pairs: &[(String, 
         for (t, permission) in pairs.iter().filter(|(t, _)| t == object_type) {
             assert_eq!(
                 f.check(object, permission, user),
-                Permissionship::NoPermission,
+                Permissionship::No,
                 "{user} still has {t}#{permission} on {object}"
             );
         }
@@ -446,7 +473,12 @@ fn leaving_an_organization_ends_every_grant_in_it_and_nothing_else() {
             for (user, before) in names.iter().zip(&before) {
                 let after = f.reach(user, &all);
                 if user == victim {
-                    prop_assert_eq!(&after, &before_org, "{} kept access in the organization", user);
+                    prop_assert_eq!(
+                        &after,
+                        &before_org,
+                        "{} kept access in the organization",
+                        user
+                    );
                     assert_no_access(&f, &world, user, &all);
                 } else {
                     prop_assert_eq!(&after, before, "{} lost or gained access", user);
@@ -474,25 +506,49 @@ fn suspension_ends_every_permission_through_the_organization_and_is_undone_exact
             let root_before = checks(&f, &world, ROOT, &all);
 
             // The organization disabled: nobody reaches anything in it, superusers do.
-            f.ok(ROOT, "POST", &format!("/v1beta1/organizations/{org}/disable"), &Value::Null);
+            f.ok(
+                ROOT,
+                "POST",
+                &format!("/v1beta1/organizations/{org}/disable"),
+                &Value::Null,
+            );
             for (user, before) in names.iter().zip(&before) {
                 let during = f.reach(user, &granting);
                 let kept: Reach = outside(before, &world)
                     .into_iter()
                     .filter(|(t, p, _)| granting.contains(&(t.clone(), p.clone())))
                     .collect();
-                prop_assert_eq!(&during, &kept, "{} reaches into a disabled organization", user);
+                prop_assert_eq!(
+                    &during,
+                    &kept,
+                    "{} reaches into a disabled organization",
+                    user
+                );
                 assert_no_access(&f, &world, user, &granting);
             }
-            prop_assert_eq!(&checks(&f, &world, ROOT, &all), &root_before, "a superuser lost access");
-            f.ok(ROOT, "POST", &format!("/v1beta1/organizations/{org}/enable"), &Value::Null);
+            prop_assert_eq!(
+                &checks(&f, &world, ROOT, &all),
+                &root_before,
+                "a superuser lost access"
+            );
+            f.ok(
+                ROOT,
+                "POST",
+                &format!("/v1beta1/organizations/{org}/enable"),
+                &Value::Null,
+            );
             for (user, before) in names.iter().zip(&before) {
                 prop_assert_eq!(&f.reach(user, &all), before, "{} after enable", user);
             }
 
             // One user made inactive by SCIM: only they lose the organization, until active.
             let key = id_of(
-                &f.ok(&names[0], "POST", &format!("/api/organizations/{org}/scim-key"), &Value::Null),
+                &f.ok(
+                    &names[0],
+                    "POST",
+                    &format!("/api/organizations/{org}/scim-key"),
+                    &Value::Null,
+                ),
                 "/apiKey",
             );
             let inactive = &names[plan.inactive];

@@ -26,7 +26,10 @@ fn race(call: impl Fn(usize) -> Reply + Sync) -> Vec<Reply> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| panic!("a racing thread panicked")))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| panic!("a racing thread panicked"))
+            })
             .collect()
     });
     for reply in &replies {
@@ -47,7 +50,12 @@ fn statuses(replies: &[Reply]) -> Vec<u16> {
 }
 
 fn org(f: &InProcess, owner: &str, name: &str) -> String {
-    f.ok(owner, "POST", "/v1beta1/organizations", &json!({"name": name}))["organization"]["id"]
+    f.ok(
+        owner,
+        "POST",
+        "/v1beta1/organizations",
+        &json!({"name": name}),
+    )["organization"]["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -77,9 +85,7 @@ fn racing_creates_of_one_name_leave_exactly_one() {
         .to_string();
     // Group and project names are unique per organization.
     let groups = format!("/v1beta1/organizations/{org}/groups");
-    let replies = race(|_| {
-        f.call("alice", "POST", &groups, Some(&json!({"name": "eng"})))
-    });
+    let replies = race(|_| f.call("alice", "POST", &groups, Some(&json!({"name": "eng"}))));
     assert_eq!(statuses(&replies), expected);
     let listed = f.ok("alice", "GET", &groups, &Value::Null);
     assert_eq!(listed["groups"].as_array().unwrap().len(), 1);
@@ -147,7 +153,10 @@ fn racing_removals_never_leave_an_organization_or_a_group_without_an_owner() {
             f.call(
                 &owners[i],
                 "DELETE",
-                &format!("/v1beta1/organizations/{org}/groups/{group}/users/{}", owners[i]),
+                &format!(
+                    "/v1beta1/organizations/{org}/groups/{group}/users/{}",
+                    owners[i]
+                ),
                 None,
             )
         });

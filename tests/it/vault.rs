@@ -856,7 +856,9 @@ fn an_identity_providers_scim_sequence_provisions_suspends_restores_and_deprovis
     );
     let globex_collection = format!("app/collection:{theirs}");
     assert!(v.can("dana", "read", &globex_collection));
-    let own_record = v.user("dana", "GET", "/v1beta1/users/self", Value::Null, 200).body;
+    let own_record = v
+        .user("dana", "GET", "/v1beta1/users/self", Value::Null, 200)
+        .body;
 
     let key = v.new_key("olga", &acme, "scim-key");
     let users = format!("/scim/v2/{acme}/Users");
@@ -871,19 +873,23 @@ fn an_identity_providers_scim_sequence_provisions_suspends_restores_and_deprovis
         201,
     );
     assert_eq!(created.body["active"], true);
-    assert_eq!(created.location.as_deref(), Some(format!("{users}/dana").as_str()));
+    assert_eq!(
+        created.location.as_deref(),
+        Some(format!("{users}/dana").as_str())
+    );
     let dana = format!("{users}/dana");
     // Add her to a group that can read a collection.
     let shared = v.collection("olga", &acme, "Shared");
     let collection = format!("app/collection:{shared}");
-    let group = v.key(
-        &key,
-        "POST",
-        &format!("/scim/v2/{acme}/Groups"),
-        json!({"displayName": "Sales", "members": [{"value": "dana"}]}),
-        201,
-    )
-    .body["id"]
+    let group = v
+        .key(
+            &key,
+            "POST",
+            &format!("/scim/v2/{acme}/Groups"),
+            json!({"displayName": "Sales", "members": [{"value": "dana"}]}),
+            201,
+        )
+        .body["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -912,12 +918,18 @@ fn an_identity_providers_scim_sequence_provisions_suspends_restores_and_deprovis
     assert!(!v.can("dana", "get", &format!("app/organization:{acme}")));
     assert!(!v.can("dana", "active_member", &format!("app/group:{group}")));
     assert_eq!(v.members_of(&group), ["dana"]);
-    assert_eq!(v.key(&key, "GET", &dana, Value::Null, 200).body["active"], false);
+    assert_eq!(
+        v.key(&key, "GET", &dana, Value::Null, 200).body["active"],
+        false
+    );
     assert!(v.can("dana", "read", &globex_collection));
     // Reactivated (Azure AD's path-less form, with a string boolean): access is back.
     patch(json!([{"op": "Replace", "value": {"active": "True"}}]));
     assert!(v.can("dana", "read", &collection));
-    assert_eq!(v.key(&key, "GET", &dana, Value::Null, 200).body["active"], true);
+    assert_eq!(
+        v.key(&key, "GET", &dana, Value::Null, 200).body["active"],
+        true
+    );
     // PUT carries `active` too.
     let put = json!({"userName": "dana", "externalId": "ext-dana", "active": false,
                      "emails": [{"value": "dana@acme.example"}]});
@@ -946,14 +958,28 @@ fn an_identity_providers_scim_sequence_provisions_suspends_restores_and_deprovis
     assert!(v.can("dana", "read", &globex_collection));
     assert!(v.can("dana", "get", &format!("app/organization:{globex}")));
     // What acme's directory said never reached dana's own record or globex.
-    let record = v.user("dana", "GET", "/v1beta1/users/self", Value::Null, 200).body;
+    let record = v
+        .user("dana", "GET", "/v1beta1/users/self", Value::Null, 200)
+        .body;
     assert_eq!(record, own_record);
     let globex_key = v.new_key("oscar", &globex, "scim-key");
-    let seen = v.key(&globex_key, "GET", &format!("/scim/v2/{globex}/Users/dana"), Value::Null, 200);
+    let seen = v.key(
+        &globex_key,
+        "GET",
+        &format!("/scim/v2/{globex}/Users/dana"),
+        Value::Null,
+        200,
+    );
     assert_eq!(seen.body["externalId"], Value::Null);
     assert_eq!(seen.body["emails"], json!([]));
     // A SCIM key never reaches a user of another organization.
-    v.key(&key, "GET", &format!("/scim/v2/{globex}/Users/dana"), Value::Null, 404);
+    v.key(
+        &key,
+        "GET",
+        &format!("/scim/v2/{globex}/Users/dana"),
+        Value::Null,
+        404,
+    );
 }
 
 #[test]
@@ -969,7 +995,12 @@ fn public_members_are_listed_updated_and_removed_with_everything_they_had() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["id"].as_str().unwrap().to_string(), m["type"].as_i64().unwrap()))
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["type"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert!(types.contains(&("olga".to_string(), 0)), "{list}");
     assert!(types.contains(&("mia".to_string(), 2)), "{list}");
@@ -986,7 +1017,14 @@ fn public_members_are_listed_updated_and_removed_with_everything_they_had() {
     assert!(v.can("mia", "edit", &format!("app/collection:{c1}")));
     assert!(v.can("mia", "groupcreate", &format!("app/organization:{org}")));
     assert_eq!(
-        v.key(&key, "GET", "/public/members/mia/group-ids", Value::Null, 200).body,
+        v.key(
+            &key,
+            "GET",
+            "/public/members/mia/group-ids",
+            Value::Null,
+            200
+        )
+        .body,
         json!([])
     );
     v.key(
@@ -998,7 +1036,13 @@ fn public_members_are_listed_updated_and_removed_with_everything_they_had() {
     );
     assert_eq!(v.members_of(&g1), ["mia"]);
     v.key(&key, "PUT", "/public/members/mia", json!({"type": 7}), 400);
-    v.key(&key, "PUT", "/public/members/mia/group-ids", json!({"groupIds": ["nope"]}), 404);
+    v.key(
+        &key,
+        "PUT",
+        "/public/members/mia/group-ids",
+        json!({"groupIds": ["nope"]}),
+        404,
+    );
     v.key(&key, "GET", "/public/members/stranger", Value::Null, 404);
     // The last owner stays.
     v.key(&key, "PUT", "/public/members/olga", json!({"type": 2}), 400);

@@ -185,8 +185,11 @@ fn jwks_keys(path: &str, text: &[u8]) -> Result<Vec<Key>, KeyError> {
             return Err(bad("every key needs a `kid`".to_string()));
         };
         let algorithm = match jwk.common.key_algorithm {
-            Some(named) => Algorithm::from_str(&named.to_string())
-                .map_err(|_| bad(format!("key `{kid}`: algorithm `{named}` cannot sign tokens")))?,
+            Some(named) => Algorithm::from_str(&named.to_string()).map_err(|_| {
+                bad(format!(
+                    "key `{kid}`: algorithm `{named}` cannot sign tokens"
+                ))
+            })?,
             None => match &jwk.algorithm {
                 AlgorithmParameters::RSA(_) => Algorithm::RS256,
                 AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
@@ -202,7 +205,10 @@ fn jwks_keys(path: &str, text: &[u8]) -> Result<Vec<Key>, KeyError> {
         if let AlgorithmParameters::OctetKey(_) = jwk.algorithm {
             secret_key(key.try_get_hmac_secret().unwrap_or_default())?;
         }
-        if keys.iter().any(|k: &Key| k.kid.as_deref() == Some(kid.as_str())) {
+        if keys
+            .iter()
+            .any(|k: &Key| k.kid.as_deref() == Some(kid.as_str()))
+        {
             return Err(bad(format!("key id `{kid}` appears twice")));
         }
         keys.push(Key {
@@ -612,8 +618,8 @@ mod tests {
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect();
-        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pem_body)
-            .unwrap();
+        let der =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pem_body).unwrap();
         // An Ed25519 SubjectPublicKeyInfo ends with the 32-byte key.
         let x = base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -655,8 +661,11 @@ mod tests {
             ..JwtSettings::default()
         })
         .is_err());
-        std::fs::write(&path, r#"{"keys": [{"kty": "oct", "k": "c2hvcnQ", "kid": "a"}]}"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            r#"{"keys": [{"kty": "oct", "k": "c2hvcnQ", "kid": "a"}]}"#,
+        )
+        .unwrap();
         assert!(matches!(
             TokenVerifier::new(&JwtSettings {
                 jwks: Some(path),

@@ -302,7 +302,10 @@ mod tests {
             .page()
             .ok();
         assert_eq!(page, Some(Page { offset: 2, size: 2 }));
-        assert_eq!(page.map(|p| p.of(vec![1, 2, 3, 4, 5])), Some((vec![3, 4], 5)));
+        assert_eq!(
+            page.map(|p| p.of(vec![1, 2, 3, 4, 5])),
+            Some((vec![3, 4], 5))
+        );
         assert!(Params::of(&[("pageSize", "1001")]).page().is_err());
         assert!(Params::of(&[("pageNum", "0")]).page().is_err());
         assert!(Params::of(&[("pageNum", "x")]).page().is_err());

@@ -19,6 +19,14 @@ pub const PARENT_RELATIONS: [&str; 2] = ["org", "project"];
 /// How many parent steps lead from any object to its organization at most.
 const MAX_DEPTH: usize = 4;
 
+/// Whether the schema in force gives `object_type` the relation `relation`.
+fn has_relation(cx: &Cx<'_>, object_type: &str, relation: &str) -> bool {
+    cx.view
+        .schema()
+        .definition(object_type)
+        .is_some_and(|d| d.relations.contains_key(relation))
+}
+
 /// Every relationship whose resource is `object`.
 pub fn tuples_of(cx: &Cx<'_>, object: &ObjectRef) -> Result<Vec<Relationship>, FacadeError> {
     cx.read(&RelationshipFilter {
@@ -56,6 +64,9 @@ pub fn org_of(cx: &Cx<'_>, object: &ObjectRef) -> Result<Option<String>, FacadeE
         } else {
             let mut found = None;
             for relation in PARENT_RELATIONS {
+                if !has_relation(cx, &current.object_type, relation) {
+                    continue;
+                }
                 if let Some(rel) = cx.subjects(&current, relation)?.into_iter().next() {
                     found = Some(rel.subject.object);
                     break;
@@ -88,6 +99,9 @@ pub fn objects_of_org(cx: &Cx<'_>, org: &ObjectRef) -> Result<Vec<ObjectRef>, Fa
     }
     let mut out: Vec<ObjectRef> = seen.iter().cloned().collect();
     for object in &seen {
+        if !has_relation(cx, &object.object_type, "granted") {
+            continue;
+        }
         for grant in cx.subjects(object, "granted")? {
             if grant.subject.object.object_type == BINDING_TYPE {
                 out.push(grant.subject.object);

@@ -126,7 +126,10 @@ fn random_hex(bytes: usize) -> Result<String, FacadeError> {
 }
 
 fn tag_message(kind: KeyKind, org: &str, nonce: &str) -> String {
-    format!("zanzi-org-key\u{0}tag\u{0}{}\u{0}{org}\u{0}{nonce}", kind.name())
+    format!(
+        "zanzi-org-key\u{0}tag\u{0}{}\u{0}{org}\u{0}{nonce}",
+        kind.name()
+    )
 }
 
 fn record_message(kind: KeyKind, org: &str, secret: &str) -> String {

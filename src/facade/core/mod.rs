@@ -217,8 +217,9 @@ impl Facade {
 
     /// The role called `name`, which the facade itself relies on (500 when missing: a bug).
     pub fn known_role(&self, name: &str) -> Result<&'static Role, FacadeError> {
-        self.role(name)
-            .ok_or_else(|| FacadeError::Internal(format!("the predefined role `{name}` is missing")))
+        self.role(name).ok_or_else(|| {
+            FacadeError::Internal(format!("the predefined role `{name}` is missing"))
+        })
     }
 
     /// The organization keys' ring (verifies presented keys, mints new ones).

@@ -100,11 +100,7 @@ fn is_superuser(cx: &Cx<'_>) -> Result<bool, FacadeError> {
 
 /// Creates an organization owned by the calling user: 409 for a taken name, 400 past the
 /// per-user limit.
-pub fn create(
-    cx: &Cx<'_>,
-    tx: &mut Tx,
-    new: NewOrganization,
-) -> Result<Organization, FacadeError> {
+pub fn create(cx: &Cx<'_>, tx: &mut Tx, new: NewOrganization) -> Result<Organization, FacadeError> {
     let creator = cx.user_id()?.to_string();
     let limit = cx.facade.max_orgs_per_user;
     if limit > 0 && !is_superuser(cx)? {
@@ -137,7 +133,14 @@ pub fn create(
         SubjectRef::new(PLATFORM.0, PLATFORM.1, None)?,
     ));
     let owner = cx.facade.known_role(roles::ORG_OWNER)?;
-    bindings::grant(cx, tx, &resource, owner, &Principal::User(creator.clone()), "")?;
+    bindings::grant(
+        cx,
+        tx,
+        &resource,
+        owner,
+        &Principal::User(creator.clone()),
+        "",
+    )?;
     tx.require_absent(&ORG_NAMES, &org.name);
     tx.put(&ORG_NAMES, &org.name, &org.id)?;
     tx.put(&ORG_CREATORS, &format!("{creator}/{}", org.id), &org.id)?;
@@ -187,7 +190,11 @@ pub fn is_member(cx: &Cx<'_>, org: &str, user: &str) -> Result<bool, FacadeError
     if crate::tuple::validate_object_id(user).is_err() {
         return Ok(false);
     }
-    bindings::has_binding(cx, &object(ORG_TYPE, org)?, &Principal::User(user.to_string()))
+    bindings::has_binding(
+        cx,
+        &object(ORG_TYPE, org)?,
+        &Principal::User(user.to_string()),
+    )
 }
 
 /// The users bound on `org`, each once, in binding order.
@@ -287,22 +294,21 @@ pub fn remove_member(cx: &Cx<'_>, tx: &mut Tx, org: &str, user: &str) -> Result<
             bindings::keep_an_owner(cx, resource, &on_it)?;
         }
     }
-    cx.facade
-        .cascade(cx, tx, &Cascading::Member { org, user })
+    cx.facade.cascade(cx, tx, &Cascading::Member { org, user })
 }
 
 /// The marker tuple suspending `subject` in `org`.
 fn marker(org: &str, subject: SubjectRef) -> Result<Relationship, FacadeError> {
-    Ok(Relationship::new(object(ORG_TYPE, org)?, SUSPENDED, subject))
+    Ok(Relationship::new(
+        object(ORG_TYPE, org)?,
+        SUSPENDED,
+        subject,
+    ))
 }
 
 /// Disables (`enabled = false`) or enables the whole organization: the wildcard markers and
 /// the record's state. Superusers keep their permissions, so they can enable it again.
-pub fn set_enabled(
-    tx: &mut Tx,
-    org: &mut Organization,
-    enabled: bool,
-) -> Result<(), FacadeError> {
+pub fn set_enabled(tx: &mut Tx, org: &mut Organization, enabled: bool) -> Result<(), FacadeError> {
     for principal in PRINCIPAL_TYPES {
         let rel = marker(&org.id, SubjectRef::new(principal, "*", None)?)?;
         if enabled {

@@ -360,8 +360,8 @@ impl Facade {
             if staged {
                 (facade.on_commit)(revision);
             }
-            let body = answer
-                .ok_or_else(|| FacadeError::Internal("a write produced no answer".into()))?;
+            let body =
+                answer.ok_or_else(|| FacadeError::Internal("a write produced no answer".into()))?;
             Ok(Answer {
                 body,
                 token: facade.token(revision),

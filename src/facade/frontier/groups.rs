@@ -225,11 +225,7 @@ fn state_filter(params: &Params) -> Result<Option<String>, FacadeError> {
 }
 
 /// One page of `groups` (filtered by state) as JSON, with `count`.
-fn group_page(
-    cx: &Cx<'_>,
-    groups: Vec<Group>,
-    params: &Params,
-) -> Result<Value, FacadeError> {
+fn group_page(cx: &Cx<'_>, groups: Vec<Group>, params: &Params) -> Result<Value, FacadeError> {
     let state = state_filter(params)?;
     let with_members = params.flag("withMembers")?;
     let kept: Vec<Group> = groups

@@ -139,7 +139,9 @@ pub async fn create(
     let resource =
         resource.ok_or_else(|| FacadeError::InvalidArgument("resource is required".into()))?;
     facade
-        .write(auth, move |cx, tx| create_policy(cx, tx, &resource, &request))
+        .write(auth, move |cx, tx| {
+            create_policy(cx, tx, &resource, &request)
+        })
         .await
 }
 
@@ -155,7 +157,9 @@ pub async fn create_on_project(
     let resource = object(PROJECT_TYPE, &project_id)?;
     agrees(&resource, named.as_ref())?;
     facade
-        .write(auth, move |cx, tx| create_policy(cx, tx, &resource, &request))
+        .write(auth, move |cx, tx| {
+            create_policy(cx, tx, &resource, &request)
+        })
         .await
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::{BitwardenError, VaultError};
-use super::model::{self, Access, Grantee, Guard, GroupInput, VaultGroup};
+use super::model::{self, Access, Grantee, GroupInput, Guard, VaultGroup};
 use crate::facade::core::error::FacadeError;
 use crate::facade::core::fields::{parse_body, unique_ids};
 use crate::facade::core::organizations as orgs;
@@ -360,8 +360,7 @@ pub async fn create_collection(
     let (name, external_id, body) = collection_request(&body)?;
     write(facade, auth, move |cx, tx| {
         orgs::require(cx, &org, MANAGE)?;
-        let collection =
-            model::create_collection(cx, tx, &org, name.clone(), external_id.clone())?;
+        let collection = model::create_collection(cx, tx, &org, name.clone(), external_id.clone())?;
         model::set_collection_access(cx, tx, &org, &collection.id, Grantee::Group, &body.groups)?;
         model::set_collection_access(cx, tx, &org, &collection.id, Grantee::User, &body.users)?;
         Ok(model::collection_json(&collection))

@@ -138,7 +138,13 @@ struct MemberBody {
 
 /// Gives `user` exactly the organization role `role` among the member types' roles (other
 /// roles stay): the removed bindings go through the same guard as a policy delete.
-fn set_type(cx: &Cx<'_>, tx: &mut crate::facade::core::records::Tx, org: &str, user: &str, role: &str) -> Result<(), FacadeError> {
+fn set_type(
+    cx: &Cx<'_>,
+    tx: &mut crate::facade::core::records::Tx,
+    org: &str,
+    user: &str,
+    role: &str,
+) -> Result<(), FacadeError> {
     let resource = object(ORG_TYPE, org)?;
     let removing: Vec<bindings::Binding> = orgs::roles_of(cx, org, user)?
         .into_iter()
@@ -149,7 +155,14 @@ fn set_type(cx: &Cx<'_>, tx: &mut crate::facade::core::records::Tx, org: &str, u
         bindings::revoke(cx, tx, &binding.id)?;
     }
     let role = cx.facade.known_role(role)?;
-    bindings::grant(cx, tx, &resource, role, &Principal::User(user.to_string()), "")?;
+    bindings::grant(
+        cx,
+        tx,
+        &resource,
+        role,
+        &Principal::User(user.to_string()),
+        "",
+    )?;
     Ok(())
 }
 
@@ -168,7 +181,10 @@ pub async fn update(
             .find(|(k, _)| *k == kind)
             .map(|(_, role)| *role)
             .ok_or_else(|| {
-                VaultError::invalid("Type", format!("type {kind} is not supported: expected 0, 1 or 2"))
+                VaultError::invalid(
+                    "Type",
+                    format!("type {kind} is not supported: expected 0, 1 or 2"),
+                )
             })?,
         None => return Err(VaultError::invalid("Type", "type is required").into()),
     };

@@ -649,7 +649,10 @@ pub fn user_access(cx: &Cx<'_>, org: &str, user: &str) -> Result<Vec<Access>, Fa
         &Grantee::User.relation("assigned"),
     )? {
         let id = rel.resource.object_id.clone();
-        if COLLECTIONS.get(cx.view, &id)?.is_some_and(|c| c.org_id == org) {
+        if COLLECTIONS
+            .get(cx.view, &id)?
+            .is_some_and(|c| c.org_id == org)
+        {
             out.push(entry_of(cx, &rel, Grantee::User, id)?);
         }
     }
@@ -781,7 +784,10 @@ pub fn groups_of(cx: &Cx<'_>, org: &str, user: &str) -> Result<Vec<String>, Faca
     let subject = SubjectRef::new(USER_TYPE, user, None)?;
     for rel in cx.resources_of(&subject, GROUP_TYPE, "member")? {
         let id = rel.resource.object_id;
-        if VAULT_GROUPS.get(cx.view, &id)?.is_some_and(|g| g.org_id == org) {
+        if VAULT_GROUPS
+            .get(cx.view, &id)?
+            .is_some_and(|g| g.org_id == org)
+        {
             out.push(id);
         }
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::errors::{BitwardenError, VaultError};
 use super::groups::{list_json, MANAGE};
 use super::key_request;
-use super::model::{self, Access, Guard, GroupInput, VaultGroup};
+use super::model::{self, Access, GroupInput, Guard, VaultGroup};
 use crate::facade::core::error::FacadeError;
 use crate::facade::core::fields::{parse_body, unique_ids};
 use crate::facade::core::keys::KeyKind;
@@ -85,9 +85,7 @@ where
     F: FnOnce(&Cx<'_>, &str) -> Result<Value, VaultError> + Send + 'static,
 {
     let auth = key_request(&facade, KeyKind::Api, headers)?;
-    Ok(facade
-        .read(auth, move |cx| work(cx, &key_org(cx)?))
-        .await?)
+    Ok(facade.read(auth, move |cx| work(cx, &key_org(cx)?)).await?)
 }
 
 /// Runs a write for the organization API key in `headers`, answering in Bitwarden's shape.
@@ -215,7 +213,10 @@ pub(super) fn id_list(
 ) -> Result<Vec<String>, VaultError> {
     let body: Map<String, Value> = parse_body(bytes)?;
     let Some(value) = names.iter().find_map(|n| body.get(*n)) else {
-        return Err(VaultError::invalid(field, format!("{} is required", names[0])));
+        return Err(VaultError::invalid(
+            field,
+            format!("{} is required", names[0]),
+        ));
     };
     let ids: Vec<String> = serde_json::from_value(value.clone())
         .map_err(|e| VaultError::invalid(field, format!("{}: {e}", names[0])))?;

@@ -312,11 +312,17 @@ pub async fn create_group(
         access_all: false,
     };
     let members = member_ids(body.members.as_deref().unwrap_or_default())?;
-    write(facade, &headers, org, StatusCode::CREATED, move |cx, tx, org| {
-        let group = model::create_group(cx, tx, org, input.clone())?;
-        model::add_members(cx, tx, org, &group.id, &members)?;
-        Ok(group_of(&group, &members))
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::CREATED,
+        move |cx, tx, org| {
+            let group = model::create_group(cx, tx, org, input.clone())?;
+            model::add_members(cx, tx, org, &group.id, &members)?;
+            Ok(group_of(&group, &members))
+        },
+    )
     .await
 }
 
@@ -518,25 +524,31 @@ pub async fn patch_group(
     body: Bytes,
 ) -> Result<ScimReply, ScimError> {
     let body = patch_body(&body)?;
-    write(facade, &headers, org, StatusCode::NO_CONTENT, move |cx, tx, org| {
-        let old = model::load_group(cx, org, &id)?;
-        let mut state = Patched {
-            members: model::members(cx, &id)?,
-            name: old.name.clone(),
-            external_id: old.external_id.clone(),
-        };
-        for op in &body.operations {
-            apply(&mut state, op)?;
-        }
-        let input = GroupInput {
-            name: state.name,
-            external_id: state.external_id,
-            access_all: old.access_all,
-        };
-        model::update_group(cx, tx, &old, input)?;
-        model::set_members(cx, tx, org, &id, &state.members)?;
-        Ok(Value::Null)
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::NO_CONTENT,
+        move |cx, tx, org| {
+            let old = model::load_group(cx, org, &id)?;
+            let mut state = Patched {
+                members: model::members(cx, &id)?,
+                name: old.name.clone(),
+                external_id: old.external_id.clone(),
+            };
+            for op in &body.operations {
+                apply(&mut state, op)?;
+            }
+            let input = GroupInput {
+                name: state.name,
+                external_id: state.external_id,
+                access_all: old.access_all,
+            };
+            model::update_group(cx, tx, &old, input)?;
+            model::set_members(cx, tx, org, &id, &state.members)?;
+            Ok(Value::Null)
+        },
+    )
     .await
 }
 
@@ -546,11 +558,17 @@ pub async fn delete_group(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<ScimReply, ScimError> {
-    write(facade, &headers, org, StatusCode::NO_CONTENT, move |cx, tx, org| {
-        let group = model::load_group(cx, org, &id)?;
-        model::delete_group(cx, tx, &group)?;
-        Ok(Value::Null)
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::NO_CONTENT,
+        move |cx, tx, org| {
+            let group = model::load_group(cx, org, &id)?;
+            model::delete_group(cx, tx, &group)?;
+            Ok(Value::Null)
+        },
+    )
     .await
 }
 

@@ -242,16 +242,22 @@ pub async fn create(
     body: Bytes,
 ) -> Result<ScimReply, ScimError> {
     let input = user_input(&body)?;
-    write(facade, &headers, org, StatusCode::CREATED, move |cx, tx, org| {
-        let id = &input.id;
-        if orgs::is_member(cx, org, id)? {
-            return Err(
-                FacadeError::AlreadyExists(format!("user `{id}` is already a member")).into(),
-            );
-        }
-        orgs::add_member(cx, tx, org, id, ORG_VIEWER)?;
-        Ok(save(cx, tx, org, id, input.kept.clone(), input.active)?)
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::CREATED,
+        move |cx, tx, org| {
+            let id = &input.id;
+            if orgs::is_member(cx, org, id)? {
+                return Err(
+                    FacadeError::AlreadyExists(format!("user `{id}` is already a member")).into(),
+                );
+            }
+            orgs::add_member(cx, tx, org, id, ORG_VIEWER)?;
+            Ok(save(cx, tx, org, id, input.kept.clone(), input.active)?)
+        },
+    )
     .await
 }
 
@@ -275,12 +281,20 @@ pub async fn replace(
 }
 
 /// Applies one PatchOp operation to a user's state.
-fn apply(kept: &mut OrgUser, active: &mut bool, id: &str, op: &Operation) -> Result<(), VaultError> {
+fn apply(
+    kept: &mut OrgUser,
+    active: &mut bool,
+    id: &str,
+    op: &Operation,
+) -> Result<(), VaultError> {
     let kind = op.op.to_ascii_lowercase();
     if !["add", "replace", "remove"].contains(&kind.as_str()) {
         return Err(VaultError::invalid(
             "Operations",
-            format!("unsupported operation `{}`: expected add, remove or replace", op.op),
+            format!(
+                "unsupported operation `{}`: expected add, remove or replace",
+                op.op
+            ),
         ));
     }
     let path = op.path.as_deref().map(str::trim).filter(|p| !p.is_empty());
@@ -312,10 +326,8 @@ fn apply(kept: &mut OrgUser, active: &mut bool, id: &str, op: &Operation) -> Res
             };
             *active = boolean("active", value)?;
         }
-        "username" => {
-            if text.as_deref() != Some(id) {
-                return Err(VaultError::invalid("userName", "userName cannot change"));
-            }
+        "username" if text.as_deref() != Some(id) => {
+            return Err(VaultError::invalid("userName", "userName cannot change"));
         }
         "externalid" => {
             kept.external_id = if removing {
@@ -358,16 +370,22 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<ScimReply, ScimError> {
     let body = patch_body(&body)?;
-    write(facade, &headers, org, StatusCode::NO_CONTENT, move |cx, tx, org| {
-        require_member(cx, org, &id)?;
-        let mut kept = model::org_user(cx, org, &id)?;
-        let mut active = !orgs::is_user_suspended(cx, org, &id)?;
-        for op in &body.operations {
-            apply(&mut kept, &mut active, &id, op)?;
-        }
-        save(cx, tx, org, &id, kept, active)?;
-        Ok(Value::Null)
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::NO_CONTENT,
+        move |cx, tx, org| {
+            require_member(cx, org, &id)?;
+            let mut kept = model::org_user(cx, org, &id)?;
+            let mut active = !orgs::is_user_suspended(cx, org, &id)?;
+            for op in &body.operations {
+                apply(&mut kept, &mut active, &id, op)?;
+            }
+            save(cx, tx, org, &id, kept, active)?;
+            Ok(Value::Null)
+        },
+    )
     .await
 }
 
@@ -377,11 +395,17 @@ pub async fn delete_one(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<ScimReply, ScimError> {
-    write(facade, &headers, org, StatusCode::NO_CONTENT, move |cx, tx, org| {
-        require_member(cx, org, &id)?;
-        orgs::remove_member(cx, tx, org, &id)?;
-        Ok(Value::Null)
-    })
+    write(
+        facade,
+        &headers,
+        org,
+        StatusCode::NO_CONTENT,
+        move |cx, tx, org| {
+            require_member(cx, org, &id)?;
+            orgs::remove_member(cx, tx, org, &id)?;
+            Ok(Value::Null)
+        },
+    )
     .await
 }
 
