@@ -16,6 +16,7 @@ use tower::ServiceExt;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
 use zanzi::facade::auth::{issue_token, SigningKey};
 use zanzi::facade::FacadeConfig;
+use zanzi::revision::Consistency;
 use zanzi::store::{RocksStore, StoreOptions};
 use zanzi::tuple::{ObjectRef, SubjectRef};
 
@@ -162,10 +163,10 @@ impl InProcess {
     /// Every `(type, permission, id)` `user` reaches (HAS or conditional) over `pairs`.
     pub fn reach(&self, user: &str, pairs: &[(String, String)]) -> Reach {
         let subject = SubjectRef::new("app/user", user, None).unwrap();
+        let view = self.engine.at(Consistency::FullyConsistent).unwrap();
         let mut out = Reach::new();
         for (object_type, permission) in pairs {
-            let (found, _) = self
-                .engine
+            let found = view
                 .lookup_resources(object_type, permission, &subject, &Context::new())
                 .unwrap();
             for (id, _) in found {
