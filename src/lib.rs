@@ -4,8 +4,9 @@
 //! `transaction` (the vocabulary of reads and writes), `schema` (text → checked
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
 //! expand, lookups, writes), `validate` (SpiceDB validation files), `proto` (SpiceDB's
-//! `authzed.api.v1` wire types and gRPC services) and `facade` (the Frontier-style
-//! `/v1beta1` API over the engine). See `ARCHITECTURE.md`.
+//! `authzed.api.v1` wire types and gRPC services) and `facade` (the Frontier-style `/v1beta1`
+//! and Bitwarden-style `/api`, `/public`, SCIM APIs over the engine, on one core). See
+//! `ARCHITECTURE.md`.
 
 #![forbid(unsafe_code)]
 

@@ -17,7 +17,7 @@ use zanzi::api::grpc::TlsFiles;
 use zanzi::api::service::Limits;
 use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
-use zanzi::facade::auth::{issue_token, parse_ttl, SigningKey};
+use zanzi::facade::auth::{parse_ttl, sign, unix_now, Claims, JwtSettings, SigningKey};
 use zanzi::facade::FacadeConfig;
 use zanzi::filter::RelationshipFilter;
 use zanzi::server::{self, ServeConfig};
@@ -167,6 +167,15 @@ enum Command {
         /// A `name` claim.
         #[arg(long)]
         name: Option<String>,
+        /// An `iss` claim (the server's --jwt-issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// An `aud` claim (the server's --jwt-audience).
+        #[arg(long)]
+        audience: Option<String>,
+        /// A `kid` header (the id of the key in the server's --jwt-jwks).
+        #[arg(long)]
+        kid: Option<String>,
     },
 }
 
@@ -218,13 +227,28 @@ struct ServeArgs {
     /// Milliseconds between checkpoints on an idle watch stream [default: 1000].
     #[arg(long, env = "ZANZI_WATCH_CHECKPOINT_MS")]
     watch_checkpoint_ms: Option<u64>,
-    /// HS256 secret of the `/v1beta1` facade's bearer tokens; setting it (or
-    /// --jwt-public-key) turns the facade on.
+    /// HS256 secret (at least 32 bytes) of the facades' bearer tokens; setting it (or
+    /// --jwt-public-key, or --jwt-jwks) turns the facades on.
     #[arg(long, env = "ZANZI_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
-    /// PEM public key (RSA for RS256, Ed25519 for EdDSA) of the facade's bearer tokens.
+    /// PEM public key (RSA for RS256, Ed25519 for EdDSA) of the facades' bearer tokens.
     #[arg(long, env = "ZANZI_JWT_PUBLIC_KEY")]
     jwt_public_key: Option<PathBuf>,
+    /// JSON Web Key Set file: tokens with a `kid` are verified with the key of that id.
+    #[arg(long, env = "ZANZI_JWT_JWKS")]
+    jwt_jwks: Option<PathBuf>,
+    /// The `iss` every bearer token must carry.
+    #[arg(long, env = "ZANZI_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// The `aud` every bearer token must carry.
+    #[arg(long, env = "ZANZI_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Seconds of clock skew allowed on a token's `exp` and `nbf` [default: 30].
+    #[arg(long, env = "ZANZI_JWT_LEEWAY_SECS")]
+    jwt_leeway_secs: Option<u64>,
+    /// Organizations one user may have created (0: no limit) [default: 100].
+    #[arg(long, env = "ZANZI_MAX_ORGS_PER_USER")]
+    max_orgs_per_user: Option<usize>,
     /// A user id that gets `app/platform:platform#admin` in the facade (repeatable;
     /// comma-separated in ZANZI_SUPERUSERS).
     #[arg(long = "superuser", env = "ZANZI_SUPERUSERS", value_delimiter = ',')]
@@ -250,6 +274,11 @@ struct ConfigFile {
     watch_checkpoint_ms: Option<u64>,
     jwt_secret: Option<String>,
     jwt_public_key: Option<PathBuf>,
+    jwt_jwks: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_leeway_secs: Option<u64>,
+    max_orgs_per_user: Option<usize>,
     superusers: Option<Vec<String>>,
 }
 
@@ -502,6 +531,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ttl,
             email,
             name,
+            issuer,
+            audience,
+            kid,
         } => {
             let key = match (jwt_secret, jwt_private_key) {
                 (Some(secret), _) => SigningKey::Secret(secret),
@@ -511,7 +543,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, None) => anyhow::bail!("give --jwt-secret or --jwt-private-key"),
             };
             let ttl = parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
-            println!("{}", issue_token(&key, &user, ttl, email, name)?);
+            let now = unix_now();
+            let claims = Claims {
+                sub: user,
+                exp: now.saturating_add(ttl.as_secs()),
+                iat: Some(now),
+                iss: issuer,
+                aud: audience,
+                email,
+                name,
+                ..Claims::default()
+            };
+            println!("{}", sign(&key, &claims, kid.as_deref())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { target, file } => run_import(&target, &file),
@@ -671,18 +714,32 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         expiry_sweep: Duration::from_secs(60),
         facade: None,
     };
-    let jwt_secret = args.jwt_secret.or(file.jwt_secret);
-    let jwt_public_key = args.jwt_public_key.or(file.jwt_public_key);
+    let defaults = FacadeConfig::default();
+    let jwt = JwtSettings {
+        secret: args.jwt_secret.or(file.jwt_secret),
+        public_key: args.jwt_public_key.or(file.jwt_public_key),
+        jwks: args.jwt_jwks.or(file.jwt_jwks),
+        issuer: args.jwt_issuer.or(file.jwt_issuer),
+        audience: args.jwt_audience.or(file.jwt_audience),
+        leeway_secs: args
+            .jwt_leeway_secs
+            .or(file.jwt_leeway_secs)
+            .unwrap_or(defaults.jwt.leeway_secs),
+    };
     let superusers = if args.superusers.is_empty() {
         file.superusers.unwrap_or_default()
     } else {
         args.superusers
     };
+    let max_orgs_per_user = args
+        .max_orgs_per_user
+        .or(file.max_orgs_per_user)
+        .unwrap_or(defaults.max_orgs_per_user);
     let config = ServeConfig {
-        facade: (jwt_secret.is_some() || jwt_public_key.is_some()).then_some(FacadeConfig {
-            jwt_secret,
-            jwt_public_key,
+        facade: jwt.has_key().then_some(FacadeConfig {
+            jwt,
             superusers,
+            max_orgs_per_user,
         }),
         ..config
     };

@@ -17,7 +17,7 @@ use crate::api::metrics::Metrics;
 use crate::api::service::{stopped, Limits, Service};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
-use crate::facade::{self, Facade, FacadeConfig};
+use crate::facade::{self, FacadeConfig};
 use crate::store::{Datastore, OpenOptions, Opened};
 
 /// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
@@ -158,14 +158,13 @@ pub async fn serve(
     let extra = match &config.facade {
         Some(facade_config) => {
             let notify = Arc::clone(&service);
-            let (facade, outcome) = Facade::start(
+            let (facade, outcome) = facade::start(
                 Arc::clone(&engine),
                 facade_config,
                 Box::new(move |revision| notify.publish(revision)),
             )?;
-            tracing::info!(schema = ?outcome, "serving the /v1beta1 facade");
-            let facade = Arc::new(facade);
-            facade::router(Arc::clone(&facade)).merge(facade::vault::router(facade))
+            tracing::info!(schema = ?outcome, "serving the facades (/v1beta1, /api, /public, /scim/v2)");
+            facade::router(Arc::new(facade))
         }
         None => axum::Router::new(),
     };

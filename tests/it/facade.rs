@@ -10,7 +10,7 @@ use zanzi::facade::FacadeConfig;
 
 use crate::server_support::{check_body, TestServer};
 
-const SECRET: &str = "facade-test-secret";
+const SECRET: &str = "facade-test-secret-of-at-least-32-bytes";
 const ROOT: &str = "root";
 
 /// A server with the facade on, and HTTP helpers that present user tokens.
@@ -40,9 +40,8 @@ impl Frontier {
     fn start() -> Self {
         let server = TestServer::start_with(|config| {
             config.facade = Some(FacadeConfig {
-                jwt_secret: Some(SECRET.to_string()),
-                jwt_public_key: None,
                 superusers: vec![ROOT.to_string()],
+                ..FacadeConfig::with_secret(SECRET)
             });
         });
         Self { server }
@@ -232,7 +231,7 @@ fn the_groups_guide_flow_end_to_end() {
     assert!(schema["schemaText"]
         .as_str()
         .unwrap()
-        .contains("permission active_member = member - suspended"));
+        .contains("permission active_member = (member - suspended) - org->suspended"));
 
     // An organization with two users added.
     let org = f.org("alice", "acme", &["bob", "carol"]);
@@ -821,7 +820,7 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
     );
     // Tokens: one signed with another secret is 401, a malformed ZedToken 400.
     let forged = issue_token(
-        &SigningKey::Secret("another-secret".into()),
+        &SigningKey::Secret("another-secret-of-at-least-32-bytes".into()),
         "alice",
         Duration::from_secs(60),
         None,
@@ -956,23 +955,22 @@ fn start_facade(
     engine: std::sync::Arc<zanzi::engine::Engine>,
 ) -> Result<zanzi::facade::SchemaOutcome, zanzi::facade::StartError> {
     let config = FacadeConfig {
-        jwt_secret: Some(SECRET.to_string()),
-        jwt_public_key: None,
         superusers: vec![ROOT.to_string()],
+        ..FacadeConfig::with_secret(SECRET)
     };
-    zanzi::facade::Facade::start(engine, &config, Box::new(|_| {})).map(|(_, outcome)| outcome)
+    zanzi::facade::start(engine, &config, Box::new(|_| {})).map(|(_, outcome)| outcome)
 }
 
 #[test]
 fn the_facade_loads_its_schema_keeps_supersets_and_refuses_other_schemas() {
-    use zanzi::facade::{SchemaOutcome, FRONTIER_SCHEMA};
+    use zanzi::facade::{SchemaOutcome, BUILTIN_SCHEMA};
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with(&dir, None);
     assert_eq!(
         start_facade(std::sync::Arc::clone(&engine)).unwrap(),
         SchemaOutcome::Written
     );
-    assert_eq!(engine.schema().unwrap().source, FRONTIER_SCHEMA);
+    assert_eq!(engine.schema().unwrap().source, BUILTIN_SCHEMA);
     // A restart finds it unchanged and writes no bootstrap tuples again.
     let head = engine.head_revision();
     assert_eq!(
@@ -983,7 +981,7 @@ fn the_facade_loads_its_schema_keeps_supersets_and_refuses_other_schemas() {
 
     let dir = tempfile::tempdir().unwrap();
     let extended = format!(
-        "{FRONTIER_SCHEMA}\ndefinition storage/bucket {{\n    relation project: app/project\n}}\n"
+        "{BUILTIN_SCHEMA}\ndefinition storage/bucket {{\n    relation project: app/project\n}}\n"
     );
     let engine = engine_with(&dir, Some(&extended));
     assert_eq!(
@@ -1008,4 +1006,411 @@ fn the_facade_loads_its_schema_keeps_supersets_and_refuses_other_schemas() {
     assert!(err.contains("zanzi schema write"), "{err}");
     // Nothing was written to the refused store.
     assert!(engine.schema().unwrap().definition("app/group").is_none());
+}
+
+#[test]
+fn a_store_with_the_previous_built_in_schema_is_upgraded_at_start() {
+    use zanzi::facade::{SchemaOutcome, BUILTIN_SCHEMA, PREVIOUS_SCHEMAS};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(&dir, Some(PREVIOUS_SCHEMAS[0]));
+    assert_eq!(
+        start_facade(std::sync::Arc::clone(&engine)).unwrap(),
+        SchemaOutcome::Upgraded
+    );
+    assert_eq!(engine.schema().unwrap().source, BUILTIN_SCHEMA);
+}
+
+#[test]
+fn disabling_an_organization_suspends_every_member_until_a_superuser_enables_it() {
+    let f = Frontier::start();
+    f.sign_in(&["alice", "bob"]);
+    let org = f.org("alice", "acme", &["bob"]);
+    let group = f.group("alice", &org, "eng");
+    let group_path = format!("/v1beta1/organizations/{org}/groups/{group}");
+    f.ok(
+        "alice",
+        "POST",
+        &format!("{group_path}/users"),
+        json!({"userIds": ["bob"]}),
+    );
+    let project = f.project("alice", &org, "web");
+    let resource = format!("app/project:{project}");
+    let (_, token) = f.policy(
+        "alice",
+        "app_project_viewer",
+        &resource,
+        &format!("app/group:{group}"),
+    );
+    assert!(f.can("bob", "get", &resource, &token));
+    let org_path = format!("/v1beta1/organizations/{org}");
+    // Only superusers disable and enable.
+    let (status, _) = f.status("alice", "POST", &format!("{org_path}/disable"), json!({}));
+    assert_eq!(status, 403);
+    let (_, token) = f.ok(ROOT, "POST", &format!("{org_path}/disable"), json!({}));
+    for (user, permission, object) in [
+        ("bob", "get", resource.clone()),
+        ("alice", "get", resource.clone()),
+        ("alice", "delete", format!("app/organization:{org}")),
+        ("alice", "update", format!("app/group:{group}")),
+        ("bob", "active_member", format!("app/group:{group}")),
+    ] {
+        assert!(
+            !f.can(user, permission, &object, &token),
+            "{user} {permission} {object}"
+        );
+    }
+    assert_eq!(f.status("alice", "GET", &org_path, Value::Null).0, 403);
+    assert_eq!(
+        f.status(
+            "alice",
+            "POST",
+            &format!("{org_path}/groups"),
+            json!({"name": "ops"})
+        )
+        .0,
+        403
+    );
+    // The superuser still reads it (and its state), and enables it again.
+    let (seen, _) = f.ok(ROOT, "GET", &org_path, Value::Null);
+    assert_eq!(seen["organization"]["state"], "disabled");
+    f.ok(ROOT, "GET", &group_path, Value::Null);
+    let (_, token) = f.ok(ROOT, "POST", &format!("{org_path}/enable"), Value::Null);
+    assert!(f.can("bob", "get", &resource, &token));
+    assert!(f.can(
+        "alice",
+        "delete",
+        &format!("app/organization:{org}"),
+        &token
+    ));
+    let (seen, _) = f.ok("alice", "GET", &org_path, Value::Null);
+    assert_eq!(seen["organization"]["state"], "enabled");
+}
+
+#[test]
+fn the_facade_refuses_what_it_would_ignore() {
+    let f = Frontier::start();
+    f.sign_in(&["alice", "bob"]);
+    let org = f.org("alice", "acme", &["bob"]);
+    let groups = format!("/v1beta1/organizations/{org}/groups");
+    // Unknown top-level fields are named; a body wrapped in `body` says so.
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &groups,
+        json!({"name": "eng", "orgId": org}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `orgId`"),
+        "{body}"
+    );
+    let (status, body) = f.status("alice", "POST", &groups, json!({"body": {"name": "eng"}}));
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not wrapped in `body`"),
+        "{body}"
+    );
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        "/v1beta1/organizations",
+        json!({"name": "other", "colour": "red"}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("`colour`"),
+        "{body}"
+    );
+    // Group create and update answer the real member count (the creator is a member).
+    let (created, _) = f.ok("alice", "POST", &groups, json!({"name": "eng"}));
+    assert_eq!(created["group"]["memberCount"], 1);
+    let group = created["group"]["id"].as_str().unwrap().to_string();
+    let (updated, _) = f.ok(
+        "alice",
+        "PUT",
+        &format!("{groups}/{group}"),
+        json!({"name": "eng", "title": "Engineering"}),
+    );
+    assert_eq!(updated["group"]["memberCount"], 1);
+    // A policy whose resource disagrees with the path is refused; one that agrees is fine.
+    let project = f.project("alice", &org, "web");
+    let other = f.project("alice", &org, "api");
+    let path = format!("/v1beta1/projects/{project}/policies");
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &path,
+        json!({"roleId": "app_project_viewer", "resource": format!("app/project:{other}"), "principal": "app/user:bob"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (policies, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/policies?projectId={other}&userId=bob"),
+        Value::Null,
+    );
+    assert!(policies["policies"].as_array().unwrap().is_empty());
+    f.ok(
+        "alice",
+        "POST",
+        &path,
+        json!({"roleId": "app_project_viewer", "resource": format!("project:{project}"), "principal": "app/user:bob"}),
+    );
+    // Metadata and titles are bounded; a disable body must be empty.
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        &groups,
+        json!({"name": "big", "metadata": {"blob": "x".repeat(20_000)}}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("bytes"),
+        "{body}"
+    );
+    assert_eq!(
+        f.status(
+            "alice",
+            "POST",
+            &groups,
+            json!({"name": "long", "title": "t".repeat(2000)})
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        f.status(
+            "alice",
+            "POST",
+            &format!("{groups}/{group}/disable"),
+            json!({"now": true})
+        )
+        .0,
+        400
+    );
+}
+
+#[test]
+fn lists_page_and_reads_show_members_and_roles() {
+    let f = Frontier::start();
+    let people = ["alice", "bob", "carol", "dave", "erin"];
+    f.sign_in(&people);
+    let org = f.org("alice", "acme", &people[1..]);
+    let users = format!("/v1beta1/organizations/{org}/users");
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let (body, _) = f.ok(
+            "alice",
+            "GET",
+            &format!("{users}?pageSize=2&pageNum={page}"),
+            Value::Null,
+        );
+        assert_eq!(body["count"], 5);
+        let listed = ids(&body["users"], "id");
+        assert_eq!(listed.len(), if page < 3 { 2 } else { 1 });
+        seen.extend(listed);
+    }
+    seen.sort();
+    assert_eq!(seen, people);
+    for bad in ["pageSize=0", "page_size=1001", "pageNum=0", "pageSize=x"] {
+        assert_eq!(
+            f.status("alice", "GET", &format!("{users}?{bad}"), Value::Null)
+                .0,
+            400,
+            "{bad}"
+        );
+    }
+    let (with_roles, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{users}?withRoles=true"),
+        Value::Null,
+    );
+    let pairs = with_roles["rolePairs"].as_array().unwrap();
+    let alice = pairs.iter().find(|p| p["userId"] == "alice").unwrap();
+    assert_eq!(alice["roles"][0]["name"], "app_organization_owner");
+    let (with_members, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}?with_members=true"),
+        Value::Null,
+    );
+    assert_eq!(ids(&with_members["organization"]["users"], "id"), people);
+    let (plain, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}"),
+        Value::Null,
+    );
+    assert!(plain["organization"].get("users").is_none());
+
+    let group = f.group("alice", &org, "eng");
+    let group_path = format!("/v1beta1/organizations/{org}/groups/{group}");
+    f.ok(
+        "alice",
+        "POST",
+        &format!("{group_path}/users"),
+        json!({"userIds": ["bob", "carol"]}),
+    );
+    let (got, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{group_path}?withMembers=true"),
+        Value::Null,
+    );
+    assert_eq!(got["group"]["memberCount"], 3);
+    assert_eq!(ids(&got["group"]["users"], "id"), ["alice", "bob", "carol"]);
+    let (members, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("{group_path}/users?withRoles=true&pageSize=10"),
+        Value::Null,
+    );
+    let pairs = members["rolePairs"].as_array().unwrap();
+    let roles_of = |user: &str| -> String {
+        pairs.iter().find(|p| p["userId"] == user).unwrap()["roles"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(roles_of("alice"), "app_group_owner");
+    assert_eq!(roles_of("bob"), "app_group_member");
+    let (listed, _) = f.ok(
+        "alice",
+        "GET",
+        &format!("/v1beta1/organizations/{org}/groups?withMembers=true&pageSize=1"),
+        Value::Null,
+    );
+    assert_eq!(listed["count"], 1);
+    assert_eq!(listed["groups"][0]["users"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_user_creates_a_bounded_number_of_organizations() {
+    let server = TestServer::start_with(|config| {
+        config.facade = Some(FacadeConfig {
+            superusers: vec![ROOT.to_string()],
+            max_orgs_per_user: 2,
+            ..FacadeConfig::with_secret(SECRET)
+        });
+    });
+    let f = Frontier { server };
+    f.sign_in(&["alice"]);
+    let first = f.org("alice", "one", &[]);
+    f.org("alice", "two", &[]);
+    let (status, body) = f.status(
+        "alice",
+        "POST",
+        "/v1beta1/organizations",
+        json!({"name": "three"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("most allowed"),
+        "{body}"
+    );
+    f.ok(
+        "alice",
+        "DELETE",
+        &format!("/v1beta1/organizations/{first}"),
+        Value::Null,
+    );
+    f.org("alice", "three", &[]);
+    for name in ["r1", "r2", "r3"] {
+        f.org(ROOT, name, &[]);
+    }
+}
+
+#[test]
+fn listing_policies_without_a_filter_shows_only_what_the_caller_bears_or_manages() {
+    let f = Frontier::start();
+    f.sign_in(&["alice", "bob", "carol"]);
+    let acme = f.org("alice", "acme", &["bob"]);
+    let globex = f.org("carol", "globex", &[]);
+    let project = f.project("alice", &acme, "web");
+    let (viewer, _) = f.policy(
+        "alice",
+        "app_project_viewer",
+        &format!("app/project:{project}"),
+        "app/user:bob",
+    );
+    // Bob bears two bindings (his membership and the viewer role) and manages none.
+    let (bob_sees, _) = f.ok("bob", "GET", "/v1beta1/policies", Value::Null);
+    let listed = bob_sees["policies"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{bob_sees}");
+    assert!(
+        listed.iter().all(|p| p["principal"] == "app/user:bob"),
+        "{bob_sees}"
+    );
+    assert!(ids(&bob_sees["policies"], "id").contains(&viewer));
+    let (carol_sees, _) = f.ok("carol", "GET", "/v1beta1/policies", Value::Null);
+    for policy in carol_sees["policies"].as_array().unwrap() {
+        assert_eq!(
+            policy["resource"],
+            format!("app/organization:{globex}"),
+            "{policy}"
+        );
+    }
+    let (alice_sees, _) = f.ok("alice", "GET", "/v1beta1/policies", Value::Null);
+    let mine = ids(&alice_sees["policies"], "id");
+    assert!(mine.contains(&viewer), "{alice_sees}");
+    assert!(alice_sees["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["resource"] != format!("app/organization:{globex}")));
+}
+
+#[test]
+fn a_short_jwt_secret_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zanzi"))
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--jwt-secret",
+            "too-short",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+}
+
+#[test]
+fn suspension_validation_file_passes_in_every_engine_configuration() {
+    use zanzi::validate::{self, ValidateOptions};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("builtin.zed"),
+        zanzi::facade::BUILTIN_SCHEMA,
+    )
+    .unwrap();
+    let file = dir.path().join("suspension.validation.yaml");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/suspension.validation.yaml"
+    );
+    std::fs::copy(source, &file).unwrap();
+    for (name, engine) in crate::support::configs() {
+        let options = ValidateOptions {
+            engine,
+            ..ValidateOptions::default()
+        };
+        let report = validate::validate_files(&[file.as_path()], &options).unwrap();
+        assert!(report.passed(), "{name}: {}", report.failures.join("\n"));
+    }
 }

@@ -14,7 +14,7 @@ use zanzi::validate::{self, ValidateOptions};
 use crate::server_support::{check_body, TestServer};
 use crate::support::configs;
 
-const SECRET: &str = "vault-test-secret";
+const SECRET: &str = "vault-test-secret-of-at-least-32-bytes";
 
 /// One answer.
 struct Reply {
@@ -45,9 +45,8 @@ impl Vault {
     fn start() -> Self {
         let server = TestServer::start_with(|config| {
             config.facade = Some(FacadeConfig {
-                jwt_secret: Some(SECRET.to_string()),
-                jwt_public_key: None,
                 superusers: Vec::new(),
+                ..FacadeConfig::with_secret(SECRET)
             });
         });
         Self { server }
@@ -260,7 +259,7 @@ fn vault_schema_validation_file_passes_in_every_engine_configuration() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("builtin.zed"),
-        zanzi::facade::FRONTIER_SCHEMA,
+        zanzi::facade::BUILTIN_SCHEMA,
     )
     .unwrap();
     let file = dir.path().join("vault.validation.yaml");
@@ -841,4 +840,285 @@ fn deleting_the_organization_removes_its_groups_collections_and_keys() {
         "optionalSubjectFilter": {"subjectType": "app/serviceuser"}})
         )
         .is_empty());
+}
+
+#[test]
+fn an_identity_providers_scim_sequence_provisions_suspends_restores_and_deprovisions() {
+    let v = Vault::start();
+    // Dana belongs to two organizations; only acme's directory manages her there.
+    let acme = v.org("olga", "acme", &[]);
+    let globex = v.org("oscar", "globex", &["dana"]);
+    let theirs = v.collection("oscar", &globex, "Globex vault");
+    v.group(
+        "oscar",
+        &globex,
+        json!({"name": "All", "users": ["dana"], "collections": [{"id": theirs}]}),
+    );
+    let globex_collection = format!("app/collection:{theirs}");
+    assert!(v.can("dana", "read", &globex_collection));
+    let own_record = v
+        .user("dana", "GET", "/v1beta1/users/self", Value::Null, 200)
+        .body;
+
+    let key = v.new_key("olga", &acme, "scim-key");
+    let users = format!("/scim/v2/{acme}/Users");
+    let created = v.key(
+        &key,
+        "POST",
+        &users,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "dana", "externalId": "ext-dana", "displayName": "Dana A.",
+               "name": {"givenName": "Dana"}, "emails": [{"value": "dana@acme.example", "primary": true}],
+               "active": true}),
+        201,
+    );
+    assert_eq!(created.body["active"], true);
+    assert_eq!(
+        created.location.as_deref(),
+        Some(format!("{users}/dana").as_str())
+    );
+    let dana = format!("{users}/dana");
+    // Add her to a group that can read a collection.
+    let shared = v.collection("olga", &acme, "Shared");
+    let collection = format!("app/collection:{shared}");
+    let group = v
+        .key(
+            &key,
+            "POST",
+            &format!("/scim/v2/{acme}/Groups"),
+            json!({"displayName": "Sales", "members": [{"value": "dana"}]}),
+            201,
+        )
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    v.user(
+        "olga",
+        "PUT",
+        &format!("/api/organizations/{acme}/groups/{group}"),
+        json!({"name": "Sales", "users": ["dana"], "collections": [{"id": shared}]}),
+        200,
+    );
+    assert!(v.can("dana", "read", &collection));
+    assert!(v.can("dana", "get", &format!("app/organization:{acme}")));
+
+    let patch = |ops: Value| {
+        v.key(
+            &key,
+            "PATCH",
+            &dana,
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+            204,
+        );
+    };
+    // Deactivated (the path form): no access in acme, memberships kept, globex untouched.
+    patch(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert!(!v.can("dana", "read", &collection));
+    assert!(!v.can("dana", "get", &format!("app/organization:{acme}")));
+    assert!(!v.can("dana", "active_member", &format!("app/group:{group}")));
+    assert_eq!(v.members_of(&group), ["dana"]);
+    assert_eq!(
+        v.key(&key, "GET", &dana, Value::Null, 200).body["active"],
+        false
+    );
+    assert!(v.can("dana", "read", &globex_collection));
+    // Reactivated (Azure AD's path-less form, with a string boolean): access is back.
+    patch(json!([{"op": "Replace", "value": {"active": "True"}}]));
+    assert!(v.can("dana", "read", &collection));
+    assert_eq!(
+        v.key(&key, "GET", &dana, Value::Null, 200).body["active"],
+        true
+    );
+    // PUT carries `active` too.
+    let put = json!({"userName": "dana", "externalId": "ext-dana", "active": false,
+                     "emails": [{"value": "dana@acme.example"}]});
+    assert_eq!(v.key(&key, "PUT", &dana, put, 200).body["active"], false);
+    assert!(!v.can("dana", "read", &collection));
+    let put = json!({"userName": "dana", "externalId": "ext-dana", "active": true});
+    v.key(&key, "PUT", &dana, put, 200);
+    assert!(v.can("dana", "read", &collection));
+    v.key(&key, "PUT", &dana, json!({"userName": "other"}), 400);
+    let filtered = v.key(
+        &key,
+        "GET",
+        &format!("{users}?filter=externalId%20eq%20%22ext-dana%22"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(filtered.body["totalResults"], 1);
+
+    // Deprovisioned: gone from acme, every grant there ended, globex unchanged.
+    v.key(&key, "DELETE", &dana, Value::Null, 204);
+    assert!(!v.can("dana", "read", &collection));
+    assert!(!v.can("dana", "get", &format!("app/organization:{acme}")));
+    assert!(v.members_of(&group).is_empty());
+    v.key(&key, "GET", &dana, Value::Null, 404);
+    v.key(&key, "DELETE", &dana, Value::Null, 404);
+    assert!(v.can("dana", "read", &globex_collection));
+    assert!(v.can("dana", "get", &format!("app/organization:{globex}")));
+    // What acme's directory said never reached dana's own record or globex.
+    let record = v
+        .user("dana", "GET", "/v1beta1/users/self", Value::Null, 200)
+        .body;
+    assert_eq!(record, own_record);
+    let globex_key = v.new_key("oscar", &globex, "scim-key");
+    let seen = v.key(
+        &globex_key,
+        "GET",
+        &format!("/scim/v2/{globex}/Users/dana"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(seen.body["externalId"], Value::Null);
+    assert_eq!(seen.body["emails"], json!([]));
+    // A SCIM key never reaches a user of another organization.
+    v.key(
+        &key,
+        "GET",
+        &format!("/scim/v2/{globex}/Users/dana"),
+        Value::Null,
+        404,
+    );
+}
+
+#[test]
+fn public_members_are_listed_updated_and_removed_with_everything_they_had() {
+    let v = Vault::start();
+    let org = v.org("olga", "acme", &["mia", "noah"]);
+    let c1 = v.collection("olga", &org, "Shared");
+    let g1 = v.group("olga", &org, json!({"name": "One", "users": ["mia"]}));
+    let key = v.new_key("olga", &org, "api-key");
+    let list = v.key(&key, "GET", "/public/members", Value::Null, 200).body;
+    assert_eq!(list["object"], "list");
+    let types: Vec<(String, i64)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["type"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(types.contains(&("olga".to_string(), 0)), "{list}");
+    assert!(types.contains(&("mia".to_string(), 2)), "{list}");
+    // Mia becomes an admin with a direct "can edit" on the collection, and joins no group.
+    let updated = v.key(
+        &key,
+        "PUT",
+        "/public/members/mia",
+        json!({"type": 1, "externalId": "m-1", "collections": [{"id": c1, "readOnly": false}], "groups": []}),
+        200,
+    );
+    assert_eq!(updated.body["type"], 1);
+    assert_eq!(updated.body["collections"][0]["id"], c1);
+    assert!(v.can("mia", "edit", &format!("app/collection:{c1}")));
+    assert!(v.can("mia", "groupcreate", &format!("app/organization:{org}")));
+    assert_eq!(
+        v.key(
+            &key,
+            "GET",
+            "/public/members/mia/group-ids",
+            Value::Null,
+            200
+        )
+        .body,
+        json!([])
+    );
+    v.key(
+        &key,
+        "PUT",
+        "/public/members/mia/group-ids",
+        json!({"groupIds": [g1]}),
+        200,
+    );
+    assert_eq!(v.members_of(&g1), ["mia"]);
+    v.key(&key, "PUT", "/public/members/mia", json!({"type": 7}), 400);
+    v.key(
+        &key,
+        "PUT",
+        "/public/members/mia/group-ids",
+        json!({"groupIds": ["nope"]}),
+        404,
+    );
+    v.key(&key, "GET", "/public/members/stranger", Value::Null, 404);
+    // The last owner stays.
+    v.key(&key, "PUT", "/public/members/olga", json!({"type": 2}), 400);
+    // Removing mia ends everything she had in the organization.
+    v.key(&key, "DELETE", "/public/members/mia", Value::Null, 200);
+    assert!(!v.can("mia", "read", &format!("app/collection:{c1}")));
+    assert!(!v.can("mia", "groupcreate", &format!("app/organization:{org}")));
+    assert!(v.members_of(&g1).is_empty());
+    v.key(&key, "GET", "/public/members/mia", Value::Null, 404);
+}
+
+#[test]
+fn a_manager_cannot_grant_through_a_group_a_collection_they_cannot_manage() {
+    let v = Vault::start();
+    let org = v.org("olga", "acme", &["max", "ann"]);
+    v.user(
+        "olga",
+        "POST",
+        "/v1beta1/policies",
+        json!({"roleId": "app_organization_manager", "resource": format!("app/organization:{org}"), "principal": "app/user:max"}),
+        200,
+    );
+    let managed = v.collection("olga", &org, "Managed");
+    let secret = v.collection("olga", &org, "Secret");
+    // Max manages "Managed" directly, not "Secret".
+    v.user(
+        "olga",
+        "PUT",
+        &format!("/api/organizations/{org}/collections/{managed}"),
+        json!({"name": "Managed", "users": [{"id": "max", "manage": true}]}),
+        200,
+    );
+    let api = format!("/api/organizations/{org}/groups");
+    // Creating a group that grants "Secret" is a 404, as Bitwarden answers; "Managed" is fine.
+    v.user(
+        "max",
+        "POST",
+        &api,
+        json!({"name": "Sneaky", "users": ["ann"], "collections": [{"id": secret}]}),
+        404,
+    );
+    assert!(!v.can("ann", "read", &format!("app/collection:{secret}")));
+    let group = v.group(
+        "max",
+        &org,
+        json!({"name": "Team", "users": ["ann"], "collections": [{"id": managed}]}),
+    );
+    assert!(v.can("ann", "read", &format!("app/collection:{managed}")));
+    // The owner grants "Secret" read-only through the group; max's update cannot change that
+    // entry (it stays as it was) but may change "Managed".
+    v.user(
+        "olga",
+        "PUT",
+        &format!("{api}/{group}"),
+        json!({"name": "Team", "users": ["ann"],
+               "collections": [{"id": managed}, {"id": secret, "readOnly": true}]}),
+        200,
+    );
+    v.user(
+        "max",
+        "PUT",
+        &format!("{api}/{group}"),
+        json!({"name": "Team", "users": ["ann"],
+               "collections": [{"id": managed, "readOnly": true}, {"id": secret, "manage": true}]}),
+        200,
+    );
+    assert!(!v.can("ann", "manage", &format!("app/collection:{secret}")));
+    assert!(!v.can("ann", "edit", &format!("app/collection:{secret}")));
+    assert!(v.can("ann", "read", &format!("app/collection:{secret}")));
+    assert!(!v.can("ann", "edit", &format!("app/collection:{managed}")));
+    // Max cannot edit "Secret"'s own access either.
+    v.user(
+        "max",
+        "PUT",
+        &format!("/api/organizations/{org}/collections/{secret}"),
+        json!({"name": "Secret", "users": [{"id": "max", "manage": true}]}),
+        403,
+    );
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::api::error::ApiError;
+use crate::engine::EngineError;
 use crate::facade::FacadeError;
 
 /// SCIM's error schema URN.
@@ -32,6 +33,12 @@ pub enum VaultError {
     /// Every other failure, with the facade's status mapping.
     #[error(transparent)]
     Facade(#[from] FacadeError),
+}
+
+impl From<EngineError> for VaultError {
+    fn from(err: EngineError) -> Self {
+        Self::Facade(FacadeError::Engine(err))
+    }
 }
 
 impl VaultError {

@@ -2,7 +2,8 @@
 //! get, get with details, member ids, create, full update, delete, bulk delete, remove one
 //! user) and the collections they point at (create, list, get, update with direct user and
 //! group access). Callers present the same JWT as `/v1beta1`; managing needs
-//! `#groupcreate` on the organization, reading `#grouplist`.
+//! `#groupcreate` on the organization, reading `#grouplist`, and changing a collection's
+//! access (directly or through a group) its `manage_access` (Bitwarden's "can manage").
 
 use std::sync::Arc;
 
@@ -12,9 +13,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::{BitwardenError, VaultError};
-use super::model::{self, Access, Grantee, GroupInput, VaultGroup};
-use super::{run, Answer, Authed, Facade, FacadeError, Who};
-use crate::facade::{parse_body, Cx};
+use super::model::{self, Access, Grantee, GroupInput, Guard, VaultGroup};
+use crate::facade::core::error::FacadeError;
+use crate::facade::core::fields::{parse_body, unique_ids};
+use crate::facade::core::organizations as orgs;
+use crate::facade::core::records::Tx;
+use crate::facade::core::runner::{object, Answer, Authed, Cx};
+use crate::facade::core::Facade;
 
 /// Managing groups and collections.
 pub const MANAGE: &str = "groupcreate";
@@ -38,6 +43,7 @@ struct GroupBody {
 }
 
 /// A checked [`GroupBody`].
+#[derive(Clone)]
 struct GroupRequest {
     input: GroupInput,
     collections: Vec<Access>,
@@ -48,12 +54,7 @@ fn group_request(bytes: &[u8]) -> Result<GroupRequest, VaultError> {
     let body: GroupBody = parse_body(bytes)?;
     let collections = body.collections.unwrap_or_default();
     model::check_access(&collections)?;
-    let mut users: Vec<String> = Vec::new();
-    for user in body.users.unwrap_or_default() {
-        if !users.contains(&user) {
-            users.push(user);
-        }
-    }
+    let users = unique_ids(body.users.unwrap_or_default(), "users")?;
     Ok(GroupRequest {
         input: GroupInput {
             name: model::check_name(body.name.as_deref())?,
@@ -97,18 +98,28 @@ pub fn list_json(data: Vec<Value>) -> Value {
     json!({ "object": "list", "data": data, "continuationToken": null })
 }
 
-async fn call<F>(
+/// Runs a read for a user's JWT, answering in Bitwarden's shape.
+pub(super) async fn read<F>(
     facade: Arc<Facade>,
     auth: Result<Authed, FacadeError>,
-    mutate: bool,
     work: F,
 ) -> Result<Answer, BitwardenError>
 where
-    F: FnOnce(&Cx<'_>, &mut crate::facade::records::Tx, &super::Actor) -> Result<Value, VaultError>
-        + Send
-        + 'static,
+    F: FnOnce(&Cx<'_>) -> Result<Value, VaultError> + Send + 'static,
 {
-    Ok(run(&facade, Who::User(auth?), mutate, work).await?)
+    Ok(facade.read(auth?, work).await?)
+}
+
+/// Runs a write for a user's JWT, answering in Bitwarden's shape.
+pub(super) async fn write<F>(
+    facade: Arc<Facade>,
+    auth: Result<Authed, FacadeError>,
+    work: F,
+) -> Result<Answer, BitwardenError>
+where
+    F: FnMut(&Cx<'_>, &mut Tx) -> Result<Value, VaultError> + Send + 'static,
+{
+    Ok(facade.write(auth?, work).await?)
 }
 
 /// `GET /api/organizations/{orgId}/groups`.
@@ -117,8 +128,8 @@ pub async fn list(
     auth: Result<Authed, FacadeError>,
     Path(org): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, LIST)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, LIST)?;
         let data = model::groups_in_org(cx, &org)?
             .iter()
             .map(group_json)
@@ -134,8 +145,8 @@ pub async fn list_details(
     auth: Result<Authed, FacadeError>,
     Path(org): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, LIST)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, LIST)?;
         let data = model::groups_in_org(cx, &org)?
             .iter()
             .map(|g| details_json(cx, g))
@@ -151,8 +162,8 @@ pub async fn get_one(
     auth: Result<Authed, FacadeError>,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, MANAGE)?;
         Ok(group_json(&model::load_group(cx, &org, &id)?))
     })
     .await
@@ -164,8 +175,8 @@ pub async fn get_details(
     auth: Result<Authed, FacadeError>,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, MANAGE)?;
         Ok(details_json(cx, &model::load_group(cx, &org, &id)?)?)
     })
     .await
@@ -177,8 +188,8 @@ pub async fn users(
     auth: Result<Authed, FacadeError>,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, MANAGE)?;
         model::load_group(cx, &org, &id)?;
         Ok(json!(model::members(cx, &id)?))
     })
@@ -194,10 +205,11 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let request = group_request(&body)?;
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
-        let group = model::create_group(cx, tx, &org, request.input)?;
-        model::set_group_access(cx, tx, &org, &group.id, &request.collections)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
+        let group = model::create_group(cx, tx, &org, request.input.clone())?;
+        let collections = &request.collections;
+        model::set_group_access(cx, tx, &org, &group.id, collections, Guard::Create)?;
         model::add_members(cx, tx, &org, &group.id, &request.users)?;
         Ok(group_json(&group))
     })
@@ -213,11 +225,12 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let request = group_request(&body)?;
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
         let old = model::load_group(cx, &org, &id)?;
-        let group = model::update_group(cx, tx, &old, request.input)?;
-        model::set_group_access(cx, tx, &org, &id, &request.collections)?;
+        let group = model::update_group(cx, tx, &old, request.input.clone())?;
+        let collections = &request.collections;
+        model::set_group_access(cx, tx, &org, &id, collections, Guard::Update)?;
         model::set_members(cx, tx, &org, &id, &request.users)?;
         Ok(group_json(&group))
     })
@@ -230,8 +243,8 @@ pub async fn delete_one(
     auth: Result<Authed, FacadeError>,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
         let group = model::load_group(cx, &org, &id)?;
         model::delete_group(cx, tx, &group)?;
         Ok(json!({}))
@@ -259,10 +272,10 @@ pub async fn bulk_delete(
     if body.ids.is_empty() {
         return Err(VaultError::invalid("Ids", "name at least one group").into());
     }
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
-        let groups = body
-            .ids
+    let ids = unique_ids(body.ids, "ids")?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
+        let groups = ids
             .iter()
             .map(|id| model::load_group(cx, &org, id))
             .collect::<Result<Vec<_>, _>>()?;
@@ -280,13 +293,13 @@ pub async fn remove_user(
     auth: Result<Authed, FacadeError>,
     Path((org, id, user)): Path<(String, String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
         model::load_group(cx, &org, &id)?;
         if !model::members(cx, &id)?.contains(&user) {
             return Err(FacadeError::not_found("user").into());
         }
-        model::remove_members(tx, &id, &[user])?;
+        model::remove_members(tx, &id, std::slice::from_ref(&user))?;
         Ok(json!({}))
     })
     .await
@@ -345,9 +358,9 @@ pub async fn create_collection(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let (name, external_id, body) = collection_request(&body)?;
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
-        let collection = model::create_collection(cx, tx, &org, name, external_id)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
+        let collection = model::create_collection(cx, tx, &org, name.clone(), external_id.clone())?;
         model::set_collection_access(cx, tx, &org, &collection.id, Grantee::Group, &body.groups)?;
         model::set_collection_access(cx, tx, &org, &collection.id, Grantee::User, &body.users)?;
         Ok(model::collection_json(&collection))
@@ -356,7 +369,7 @@ pub async fn create_collection(
 }
 
 /// `PUT /api/organizations/{orgId}/collections/{id}`: name, external id, and the group and
-/// direct user access replaced.
+/// direct user access replaced; needs the collection's `manage_access`.
 pub async fn update_collection(
     State(facade): State<Arc<Facade>>,
     auth: Result<Authed, FacadeError>,
@@ -364,11 +377,12 @@ pub async fn update_collection(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let (name, external_id, body) = collection_request(&body)?;
-    call(facade, auth, true, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
+    write(facade, auth, move |cx, tx| {
+        orgs::require(cx, &org, MANAGE)?;
         let mut collection = model::load_collection(cx, &org, &id)?;
-        collection.name = name;
-        collection.external_id = external_id;
+        cx.require(&object(model::COLLECTION_TYPE, &id)?, "manage_access")?;
+        collection.name.clone_from(&name);
+        collection.external_id.clone_from(&external_id);
         model::set_collection_access(cx, tx, &org, &id, Grantee::Group, &body.groups)?;
         model::set_collection_access(cx, tx, &org, &id, Grantee::User, &body.users)?;
         tx.put(&model::COLLECTIONS, &id, &collection)?;
@@ -383,8 +397,8 @@ pub async fn list_collections(
     auth: Result<Authed, FacadeError>,
     Path(org): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, LIST)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, LIST)?;
         let data = model::collections_in_org(cx, &org)?
             .iter()
             .map(model::collection_json)
@@ -400,8 +414,8 @@ pub async fn get_collection(
     auth: Result<Authed, FacadeError>,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, auth, false, move |cx, _, actor| {
-        actor.require(cx, &org, LIST)?;
+    read(facade, auth, move |cx| {
+        orgs::require(cx, &org, LIST)?;
         Ok(collection_details(
             cx,
             &model::load_collection(cx, &org, &id)?,

@@ -1,179 +1,72 @@
-//! The Bitwarden-style facade: groups that hold collection access with flags, under
+//! The Bitwarden-style product: groups that hold collection access with flags, under
 //! `/api/organizations/{orgId}/...` (the caller's JWT, the same as `/v1beta1`), the public API
-//! `/public/groups` (an organization API key) and SCIM 2.0 under `/scim/v2/{orgId}` (a
-//! per-organization SCIM key).
+//! `/public/groups` and `/public/members` (an organization API key) and SCIM 2.0 under
+//! `/scim/v2/{orgId}` (a per-organization SCIM key).
 //!
-//! It reuses the Frontier facade's machinery: organizations and their members
-//! (`app/organization` bindings; an organization user id is the user's id), `app/group`
-//! objects (so a group's members are `app/group:G#member` tuples and a disabled group's
-//! grants stop through `active_member`), typed records written atomically with the tuples
-//! ([`crate::facade::records`]), and the facade's write lock. Collection access lives only in
-//! the flag tuples of `schema/vault.zed`, whose permissions compute the effective access; no
-//! facade code merges flags.
+//! It stands on the core alone: organizations and their members (`app/organization`
+//! bindings; an organization user id is the user's id), `app/group` objects (so a group's
+//! members are `app/group:G#member` tuples and a disabled group's grants stop through
+//! `active_member`), the runners and records, and the organization keys (a key is a service
+//! user bound to its organization as owner, so the same engine checks pass for it).
+//! Collection access lives only in the flag tuples of `schema/vault.zed`, whose permissions
+//! compute the effective access; no code merges flags.
 //!
 //! Authorization goes through the engine: group management needs
 //! `app/organization:{orgId}#groupcreate` (Owner, Manager), listing needs `#grouplist`, keys
-//! need `#administer` (Owner). An API or SCIM key is a service user
-//! (`app/serviceuser`) bound to its organization as owner, so the same checks pass for it.
+//! need `#administer` (Owner), changing a collection's access needs its `manage_access`.
 
 pub mod errors;
 mod groups;
 mod keys;
+mod members;
 mod model;
 mod public;
 mod scim;
+mod scim_users;
 
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
-use serde_json::Value;
 
-use super::auth::Caller;
-use super::organizations::ORG_TYPE;
-use super::records::Tx;
-use super::{blocking, object, Answer, Authed, Cx, Facade, FacadeError, USER_TYPE};
-use crate::revision::Consistency;
-use crate::tuple::SubjectRef;
-use errors::VaultError;
-pub use keys::KeyKind;
+use super::core::error::FacadeError;
+use super::core::keys::KeyKind;
+use super::core::records::Tx;
+use super::core::runner::{Authed, Cx};
+use super::core::{Cascading, Facade, Product};
 
-/// Who calls a Bitwarden-style endpoint, before verification.
-#[derive(Debug)]
-pub(crate) enum Who {
-    /// A user with a valid JWT.
-    User(Authed),
-    /// An organization key `{orgId}.{secret}` of one kind, not yet checked.
-    Key {
-        /// API or SCIM.
-        kind: KeyKind,
-        /// The organization the key names.
-        org: String,
-        /// The secret part.
-        secret: String,
-    },
-}
+/// The Bitwarden-style product.
+pub const PRODUCT: Product = Product {
+    name: "vault",
+    roles: &[],
+    routes: router,
+    cascade,
+};
 
-impl Who {
-    /// The key in `Authorization: Bearer {orgId}.{secret}` (401 without one).
-    fn key(kind: KeyKind, headers: &HeaderMap) -> Result<Self, FacadeError> {
-        let (org, secret) = keys::from_headers(headers)?;
-        Ok(Self::Key { kind, org, secret })
-    }
-}
-
-/// A verified caller: its subject for engine checks, and for keys the organization.
-pub(crate) struct Actor {
-    subject: SubjectRef,
-    key_org: Option<String>,
-}
-
-impl Actor {
-    /// 403 unless the caller has `permission` on organization `org`; 404 when a key of
-    /// another organization names it.
-    fn require(&self, cx: &Cx<'_>, org: &str, permission: &str) -> Result<(), FacadeError> {
-        if self.key_org.as_deref().is_some_and(|k| k != org) {
-            return Err(FacadeError::not_found("org"));
+/// Removes the product's records: a deleted organization's groups, collections and SCIM
+/// users; a leaving member's SCIM user.
+fn cascade(cx: &Cx<'_>, tx: &mut Tx, what: &Cascading<'_>) -> Result<(), FacadeError> {
+    match what {
+        Cascading::Organization(org) => {
+            model::remove_org_records(cx, tx, org)?;
+            scim_users::remove_org_records(cx, tx, org)
         }
-        super::organizations::load(cx, org)?;
-        if cx.has(&object(ORG_TYPE, org)?, permission, &self.subject)? {
+        Cascading::Member { org, user } => {
+            scim_users::remove_record(tx, org, user);
             Ok(())
-        } else {
-            Err(FacadeError::PermissionDenied)
         }
     }
-
-    /// The organization of a key caller (public API calls have no organization in the path).
-    fn org(&self) -> Result<&str, FacadeError> {
-        self.key_org
-            .as_deref()
-            .ok_or_else(|| FacadeError::Internal("a key caller without organization".into()))
-    }
 }
 
-/// The organization's Bitwarden-style data, for its delete cascade: groups, collections,
-/// the vault object, and both keys.
-pub(crate) fn delete_org(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
-    model::delete_org(cx, tx, org)?;
-    keys::delete_keys(cx, tx, org)
-}
-
-/// Runs one call on the blocking pool: verifies the caller at the head, then (under the
-/// facade's write lock when `mutate`) runs `work` and commits its [`Tx`] atomically.
-pub(crate) async fn run<F>(
-    facade: &Arc<Facade>,
-    who: Who,
-    mutate: bool,
-    work: F,
-) -> Result<Answer, VaultError>
-where
-    F: FnOnce(&Cx<'_>, &mut Tx, &Actor) -> Result<Value, VaultError> + Send + 'static,
-{
-    let facade = Arc::clone(facade);
-    let outcome = blocking(move || {
-        let (caller, token, kind) = match &who {
-            Who::User(authed) => {
-                facade.ensure_user(&authed.caller)?;
-                (authed.caller.clone(), authed.token.clone(), None)
-            }
-            Who::Key { kind, org, .. } => (
-                Caller {
-                    user_id: keys::service_user(*kind, org),
-                    email: None,
-                    name: None,
-                },
-                None,
-                Some(*kind),
-            ),
-        };
-        let consistency = if mutate {
-            facade.consistency(token.as_deref())?;
-            Consistency::FullyConsistent
-        } else {
-            facade.consistency(token.as_deref())?
-        };
-        let _guard = mutate.then(|| facade.lock());
-        let view = facade.engine.at(consistency)?;
-        let read_at = view.revision();
-        let cx = Cx {
-            view,
-            caller: &caller,
-        };
-        let actor = match (&who, kind) {
-            (Who::Key { org, secret, .. }, Some(kind)) => {
-                let subject = keys::verify(&cx, kind, org, secret)?;
-                Actor {
-                    subject,
-                    key_org: Some(org.clone()),
-                }
-            }
-            _ => Actor {
-                subject: SubjectRef::new(USER_TYPE, &caller.user_id, None)?,
-                key_org: None,
-            },
-        };
-        let mut tx = Tx::default();
-        let body = match work(&cx, &mut tx, &actor) {
-            Ok(body) => body,
-            Err(err) => return Ok(Err(err)),
-        };
-        drop(cx);
-        let revision = if mutate && !tx.is_empty() {
-            facade.commit(tx)?
-        } else {
-            read_at
-        };
-        Ok(Ok(Answer {
-            body,
-            token: facade.token(revision),
-        }))
-    })
-    .await;
-    match outcome {
-        Ok(answer) => answer,
-        Err(err) => Err(VaultError::Facade(err)),
-    }
+/// A request made with `org`'s `kind` key, checked before anything shared is taken (401
+/// for anything this deployment did not mint).
+pub(crate) fn key_request(
+    facade: &Facade,
+    kind: KeyKind,
+    headers: &HeaderMap,
+) -> Result<Authed, FacadeError> {
+    Ok(Authed::key(facade.keys().authenticate(kind, headers)?))
 }
 
 /// The Bitwarden-style routes (`/api`, `/public`, `/scim/v2`), their state applied.
@@ -200,7 +93,7 @@ pub fn router(facade: Arc<Facade>) -> Router {
         .route(&format!("{org}/groups/{{id}}/users"), get(groups::users))
         .route(
             &format!("{org}/groups/{{id}}/user/{{user_id}}"),
-            axum::routing::delete(groups::remove_user),
+            delete(groups::remove_user),
         )
         .route(
             &format!("{org}/collections"),
@@ -223,6 +116,17 @@ pub fn router(facade: Arc<Facade>) -> Router {
             "/public/groups/{id}/member-ids",
             get(public::member_ids).put(public::set_member_ids),
         )
+        .route("/public/members", get(members::list))
+        .route(
+            "/public/members/{id}",
+            get(members::get_one)
+                .put(members::update)
+                .delete(members::delete_one),
+        )
+        .route(
+            "/public/members/{id}/group-ids",
+            get(members::group_ids).put(members::set_group_ids),
+        )
         .route(
             "/scim/v2/{org_id}/Groups",
             get(scim::list_groups).post(scim::create_group),
@@ -236,8 +140,14 @@ pub fn router(facade: Arc<Facade>) -> Router {
         )
         .route(
             "/scim/v2/{org_id}/Users",
-            get(scim::list_users).post(scim::create_user),
+            get(scim_users::list).post(scim_users::create),
         )
-        .route("/scim/v2/{org_id}/Users/{id}", get(scim::get_user))
+        .route(
+            "/scim/v2/{org_id}/Users/{id}",
+            get(scim_users::get_one)
+                .put(scim_users::replace)
+                .patch(scim_users::patch)
+                .delete(scim_users::delete_one),
+        )
         .with_state(facade)
 }

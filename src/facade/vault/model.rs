@@ -1,7 +1,8 @@
 //! The Bitwarden-style records (groups, collections) and the operations the three APIs
 //! share: validating a group, writing its collection access as flag tuples (see
-//! `schema/vault.zed`), replacing its members, and the delete cascade. Access is only ever
-//! tuples; the records hold names, external ids and timestamps.
+//! `schema/vault.zed`) under Bitwarden's "can manage" rule, replacing its members, and the
+//! delete cascade. Access is only ever tuples; the records hold names, external ids and
+//! timestamps.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::VaultError;
-use crate::facade::groups::GROUP_TYPE;
-use crate::facade::organizations::{self, ORG_TYPE};
-use crate::facade::policies::{self, Principal};
-use crate::facade::records::{Keyspace, Tx};
-use crate::facade::{new_id, now, object, Cx, FacadeError, USER_TYPE};
+use crate::facade::core::bindings::{GROUP_TYPE, ORG_TYPE};
+use crate::facade::core::error::FacadeError;
+use crate::facade::core::graph;
+use crate::facade::core::organizations as orgs;
+use crate::facade::core::records::{Keyspace, Tx};
+use crate::facade::core::runner::{new_id, now, object, Cx, USER_TYPE};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// The collection type.
@@ -181,7 +183,7 @@ fn key(org: &str, id: &str) -> String {
 /// The group `id` of `org`: 404 when missing or in another organization.
 pub fn load_group(cx: &Cx<'_>, org: &str, id: &str) -> Result<VaultGroup, FacadeError> {
     VAULT_GROUPS
-        .get(&cx.view, id)?
+        .get(cx.view, id)?
         .filter(|g| g.org_id == org)
         .ok_or_else(|| FacadeError::not_found("group"))
 }
@@ -189,7 +191,7 @@ pub fn load_group(cx: &Cx<'_>, org: &str, id: &str) -> Result<VaultGroup, Facade
 /// The collection `id` of `org`: 404 when missing or in another organization.
 pub fn load_collection(cx: &Cx<'_>, org: &str, id: &str) -> Result<Collection, FacadeError> {
     COLLECTIONS
-        .get(&cx.view, id)?
+        .get(cx.view, id)?
         .filter(|c| c.org_id == org)
         .ok_or_else(|| FacadeError::not_found("collection"))
 }
@@ -202,8 +204,8 @@ fn in_org<T: Serialize + serde::de::DeserializeOwned>(
     org: &str,
 ) -> Result<Vec<T>, FacadeError> {
     let mut out = Vec::new();
-    for (_, id) in index.scan(&cx.view, &format!("{org}/"))? {
-        if let Some(record) = records.get(&cx.view, &id)? {
+    for (_, id) in index.scan(cx.view, &format!("{org}/"))? {
+        if let Some(record) = records.get(cx.view, &id)? {
             out.push(record);
         }
     }
@@ -252,24 +254,35 @@ pub fn collection_access(
     grantee: Grantee,
 ) -> Result<Vec<Access>, FacadeError> {
     let collection = object(COLLECTION_TYPE, id)?;
-    let mut out: Vec<Access> = Vec::new();
-    for rel in cx.subjects(&collection, &grantee.relation("assigned"))? {
-        let who = rel.subject.object.object_id.clone();
-        let has = |flag: &str| -> Result<bool, FacadeError> {
-            cx.exists(&Relationship::new(
-                collection.clone(),
-                &grantee.relation(flag),
-                rel.subject.clone(),
-            ))
-        };
-        out.push(Access {
-            read_only: !has("edit")?,
-            hide_passwords: !has("showpw")?,
-            manage: has("manage")?,
-            id: who,
-        });
-    }
-    Ok(out)
+    cx.subjects(&collection, &grantee.relation("assigned"))?
+        .into_iter()
+        .map(|rel| {
+            let who = rel.subject.object.object_id.clone();
+            entry_of(cx, &rel, grantee, who)
+        })
+        .collect()
+}
+
+/// The entry an `assigned_*` tuple stands for, named `id`: its other flags read back.
+fn entry_of(
+    cx: &Cx<'_>,
+    assigned: &Relationship,
+    grantee: Grantee,
+    id: String,
+) -> Result<Access, FacadeError> {
+    let has = |flag: &str| -> Result<bool, FacadeError> {
+        cx.exists(&Relationship::new(
+            assigned.resource.clone(),
+            &grantee.relation(flag),
+            assigned.subject.clone(),
+        ))
+    };
+    Ok(Access {
+        read_only: !has("edit")?,
+        hide_passwords: !has("showpw")?,
+        manage: has("manage")?,
+        id,
+    })
 }
 
 /// Deletes every flag tuple `collection#*@subject`.
@@ -303,26 +316,70 @@ fn write_flags(
     }
 }
 
+/// How a group edit treats collections the caller may not manage
+/// (`app/collection#manage_access`), as Bitwarden's web vault API does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// No rule (organization keys, whose service user manages everything anyway).
+    Off,
+    /// Creating a group: granting such a collection is a 404, as Bitwarden answers.
+    Create,
+    /// Updating a group: entries on such collections stay as they are, whatever was posted.
+    Update,
+}
+
 /// Replaces group `id`'s collection access with `entries`; every collection must be in
-/// `org` (404).
+/// `org` (404). Under a [`Guard`], a collection whose entry would change needs
+/// `manage_access` by the caller.
 pub fn set_group_access(
     cx: &Cx<'_>,
     tx: &mut Tx,
     org: &str,
     id: &str,
     entries: &[Access],
+    guard: Guard,
 ) -> Result<(), FacadeError> {
     let subject = Grantee::Group.subject(id)?;
-    for current in group_access(cx, id)? {
+    let current = group_access(cx, id)?;
+    let mut wanted: Vec<Access> = Vec::new();
+    for entry in entries {
+        load_collection(cx, org, &entry.id)?;
+        wanted.push(entry.clone());
+    }
+    if guard != Guard::Off {
+        let mut changed: Vec<&str> = Vec::new();
+        for entry in &wanted {
+            if !current.contains(entry) {
+                changed.push(&entry.id);
+            }
+        }
+        for entry in &current {
+            if !wanted.contains(entry) && !changed.contains(&entry.id.as_str()) {
+                changed.push(&entry.id);
+            }
+        }
+        let mut kept: Vec<String> = Vec::new();
+        for collection in changed {
+            if cx.can(&object(COLLECTION_TYPE, collection)?, "manage_access")? {
+                continue;
+            }
+            if guard == Guard::Create {
+                return Err(FacadeError::not_found("collection"));
+            }
+            kept.push(collection.to_string());
+        }
+        wanted.retain(|e| !kept.contains(&e.id));
+        wanted.extend(current.iter().filter(|e| kept.contains(&e.id)).cloned());
+    }
+    for entry in &current {
         clear_flags(
             tx,
-            &object(COLLECTION_TYPE, &current.id)?,
+            &object(COLLECTION_TYPE, &entry.id)?,
             Grantee::Group,
             &subject,
         );
     }
-    for entry in entries {
-        load_collection(cx, org, &entry.id)?;
+    for entry in &wanted {
         write_flags(
             tx,
             &object(COLLECTION_TYPE, &entry.id)?,
@@ -369,9 +426,7 @@ pub fn set_collection_access(
 /// 400 unless `user` is a member of the organization (an organization user id is the
 /// user's id).
 pub fn require_org_user(cx: &Cx<'_>, org: &str, user: &str) -> Result<(), VaultError> {
-    let member =
-        crate::tuple::validate_object_id(user).is_ok() && organizations::is_member(cx, org, user)?;
-    if member {
+    if orgs::is_member(cx, org, user)? {
         Ok(())
     } else {
         Err(VaultError::invalid(
@@ -487,7 +542,7 @@ fn put_group(
         }
         if let Some(new) = &new_external {
             let index = key(&group.org_id, new);
-            if GROUP_EXTERNAL_IDS.get(&cx.view, &index)?.is_some() {
+            if GROUP_EXTERNAL_IDS.get(cx.view, &index)?.is_some() {
                 return Err(FacadeError::AlreadyExists(format!(
                     "a group with external id `{}` already exists",
                     group.external_id.as_deref().unwrap_or_default()
@@ -516,7 +571,7 @@ pub fn create_group(
     org: &str,
     input: GroupInput,
 ) -> Result<VaultGroup, FacadeError> {
-    organizations::load(cx, org)?;
+    orgs::load(cx, org)?;
     let at = now();
     let group = VaultGroup {
         id: new_id(),
@@ -554,16 +609,15 @@ pub fn update_group(
     Ok(group)
 }
 
-/// The group's cascade: its members and other tuples, its collection grants, its
-/// `accessAll` tuple, every role binding whose principal it is, its records.
+/// The group's cascade: its tuples, every grant to it (collection flags, `accessAll`, role
+/// bindings it bears), its records.
 pub fn delete_group(cx: &Cx<'_>, tx: &mut Tx, group: &VaultGroup) -> Result<(), FacadeError> {
-    let object = object(GROUP_TYPE, &group.id)?;
-    organizations::delete_all_tuples_of(cx, tx, &object)?;
-    set_group_access(cx, tx, &group.org_id, &group.id, &[])?;
-    tx.delete(access_all_tuple(&group.org_id, &group.id)?);
-    for binding in policies::bindings_of(cx, &Principal::Group(group.id.clone()))? {
-        policies::revoke(cx, tx, &binding)?;
-    }
+    graph::forget(cx, tx, &object(GROUP_TYPE, &group.id)?)?;
+    remove_group_records(tx, group);
+    Ok(())
+}
+
+fn remove_group_records(tx: &mut Tx, group: &VaultGroup) {
     if let Some(external) = &group.external_id {
         tx.remove(
             &GROUP_EXTERNAL_IDS,
@@ -572,21 +626,68 @@ pub fn delete_group(cx: &Cx<'_>, tx: &mut Tx, group: &VaultGroup) -> Result<(), 
     }
     tx.remove(&ORG_VAULT_GROUPS, &key(&group.org_id, &group.id));
     tx.remove(&VAULT_GROUPS, &group.id);
-    Ok(())
 }
 
-/// Everything of `org` here: its groups (with their cascades), its collections and their
-/// tuples, its vault object.
-pub fn delete_org(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
+/// The records of `org`'s groups and collections (their tuples go with the organization's).
+pub fn remove_org_records(cx: &Cx<'_>, tx: &mut Tx, org: &str) -> Result<(), FacadeError> {
     for group in groups_in_org(cx, org)? {
-        delete_group(cx, tx, &group)?;
+        remove_group_records(tx, &group);
     }
     for collection in collections_in_org(cx, org)? {
-        organizations::delete_all_tuples_of(cx, tx, &object(COLLECTION_TYPE, &collection.id)?)?;
         tx.remove(&ORG_COLLECTIONS, &key(org, &collection.id));
         tx.remove(&COLLECTIONS, &collection.id);
     }
-    organizations::delete_all_tuples_of(cx, tx, &object(VAULT_TYPE, org)?)
+    Ok(())
+}
+
+/// The collection access entries user `user` holds directly, on `org`'s collections.
+pub fn user_access(cx: &Cx<'_>, org: &str, user: &str) -> Result<Vec<Access>, FacadeError> {
+    let mut out = Vec::new();
+    for rel in cx.resources_of(
+        &Grantee::User.subject(user)?,
+        COLLECTION_TYPE,
+        &Grantee::User.relation("assigned"),
+    )? {
+        let id = rel.resource.object_id.clone();
+        if COLLECTIONS
+            .get(cx.view, &id)?
+            .is_some_and(|c| c.org_id == org)
+        {
+            out.push(entry_of(cx, &rel, Grantee::User, id)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces user `user`'s direct entries on `org`'s collections with `entries` (each
+/// collection in `org`: 404).
+pub fn set_user_access(
+    cx: &Cx<'_>,
+    tx: &mut Tx,
+    org: &str,
+    user: &str,
+    entries: &[Access],
+) -> Result<(), FacadeError> {
+    let subject = Grantee::User.subject(user)?;
+    for current in user_access(cx, org, user)? {
+        clear_flags(
+            tx,
+            &object(COLLECTION_TYPE, &current.id)?,
+            Grantee::User,
+            &subject,
+        );
+    }
+    for entry in entries {
+        load_collection(cx, org, &entry.id)?;
+        write_flags(
+            tx,
+            &object(COLLECTION_TYPE, &entry.id)?,
+            Grantee::User,
+            &subject,
+            entry,
+        );
+    }
+    Ok(())
 }
 
 /// Creates a collection in `org`: its record and its `org` and `vault` tuples.
@@ -597,7 +698,7 @@ pub fn create_collection(
     name: String,
     external_id: Option<String>,
 ) -> Result<Collection, FacadeError> {
-    organizations::load(cx, org)?;
+    orgs::load(cx, org)?;
     let collection = Collection {
         id: new_id(),
         org_id: org.to_string(),
@@ -630,4 +731,86 @@ pub fn collection_json(collection: &Collection) -> Value {
         "name": collection.name,
         "externalId": collection.external_id,
     })
+}
+
+/// What an organization keeps about one of its users (from SCIM or the public API): never
+/// shown to another organization, never written to the user's own record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgUser {
+    /// The directory's id for the user.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// A display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// E-mail addresses, the primary one first.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// Organization users by `{org}/{user}`.
+pub const ORG_USERS: Keyspace<OrgUser> = Keyspace::new("vault_org_user");
+
+/// The record key of `user` in `org`.
+pub fn org_user_key(org: &str, user: &str) -> String {
+    key(org, user)
+}
+
+/// What `org` keeps about `user` (an empty record when nothing).
+pub fn org_user(cx: &Cx<'_>, org: &str, user: &str) -> Result<OrgUser, FacadeError> {
+    Ok(ORG_USERS
+        .get(cx.view, &org_user_key(org, user))?
+        .unwrap_or_default())
+}
+
+/// Stages `record` as what `org` keeps about `user`.
+pub fn put_org_user(
+    tx: &mut Tx,
+    org: &str,
+    user: &str,
+    record: &OrgUser,
+) -> Result<(), FacadeError> {
+    tx.put(&ORG_USERS, &org_user_key(org, user), record)
+}
+
+/// The ids of `org`'s Bitwarden-style groups that `user` is a member of.
+pub fn groups_of(cx: &Cx<'_>, org: &str, user: &str) -> Result<Vec<String>, FacadeError> {
+    let mut out = Vec::new();
+    let subject = SubjectRef::new(USER_TYPE, user, None)?;
+    for rel in cx.resources_of(&subject, GROUP_TYPE, "member")? {
+        let id = rel.resource.object_id;
+        if VAULT_GROUPS
+            .get(cx.view, &id)?
+            .is_some_and(|g| g.org_id == org)
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes `user` a member of exactly the groups `wanted` among `org`'s groups (each must be
+/// a group of `org`: 404).
+pub fn set_groups_of(
+    cx: &Cx<'_>,
+    tx: &mut Tx,
+    org: &str,
+    user: &str,
+    wanted: &[String],
+) -> Result<(), FacadeError> {
+    for id in wanted {
+        load_group(cx, org, id)?;
+        tx.touch(member_tuple(id, user)?);
+    }
+    for id in groups_of(cx, org, user)? {
+        if !wanted.contains(&id) {
+            tx.delete(member_tuple(&id, user)?);
+        }
+    }
+    Ok(())
 }

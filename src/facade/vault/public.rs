@@ -9,14 +9,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::errors::{BitwardenError, VaultError};
 use super::groups::{list_json, MANAGE};
-use super::model::{self, Access, GroupInput, VaultGroup};
-use super::{run, Actor, Answer, Facade, KeyKind, Who};
-use crate::facade::records::Tx;
-use crate::facade::{organizations, parse_body, Cx, FacadeError};
+use super::key_request;
+use super::model::{self, Access, GroupInput, Guard, VaultGroup};
+use crate::facade::core::error::FacadeError;
+use crate::facade::core::fields::{parse_body, unique_ids};
+use crate::facade::core::keys::KeyKind;
+use crate::facade::core::organizations as orgs;
+use crate::facade::core::records::Tx;
+use crate::facade::core::runner::{Answer, Cx};
+use crate::facade::core::Facade;
 
 /// `{"object": "group", id, name, externalId, collections}` (no organization, as Bitwarden).
 fn public_of(group: &VaultGroup, collections: &[Access]) -> Value {
@@ -60,22 +65,42 @@ fn public_request(bytes: &[u8]) -> Result<(GroupInput, Option<Vec<Access>>), Vau
     ))
 }
 
-async fn call<F>(
+/// The organization of the API key that calls, once it may manage groups there.
+fn key_org(cx: &Cx<'_>) -> Result<String, FacadeError> {
+    let org = cx
+        .key_org()
+        .ok_or_else(|| FacadeError::Internal("a key call without an organization".into()))?
+        .to_string();
+    orgs::require(cx, &org, MANAGE)?;
+    Ok(org)
+}
+
+/// Runs a read for the organization API key in `headers`, answering in Bitwarden's shape.
+pub(super) async fn read<F>(
     facade: Arc<Facade>,
     headers: &HeaderMap,
-    mutate: bool,
     work: F,
 ) -> Result<Answer, BitwardenError>
 where
-    F: FnOnce(&Cx<'_>, &mut Tx, &Actor, &str) -> Result<Value, VaultError> + Send + 'static,
+    F: FnOnce(&Cx<'_>, &str) -> Result<Value, VaultError> + Send + 'static,
 {
-    let who = Who::key(KeyKind::Api, headers)?;
-    Ok(run(&facade, who, mutate, move |cx, tx, actor| {
-        let org = actor.org()?.to_string();
-        actor.require(cx, &org, MANAGE)?;
-        work(cx, tx, actor, &org)
-    })
-    .await?)
+    let auth = key_request(&facade, KeyKind::Api, headers)?;
+    Ok(facade.read(auth, move |cx| work(cx, &key_org(cx)?)).await?)
+}
+
+/// Runs a write for the organization API key in `headers`, answering in Bitwarden's shape.
+pub(super) async fn write<F>(
+    facade: Arc<Facade>,
+    headers: &HeaderMap,
+    mut work: F,
+) -> Result<Answer, BitwardenError>
+where
+    F: FnMut(&Cx<'_>, &mut Tx, &str) -> Result<Value, VaultError> + Send + 'static,
+{
+    let auth = key_request(&facade, KeyKind::Api, headers)?;
+    Ok(facade
+        .write(auth, move |cx, tx| work(cx, tx, &key_org(cx)?))
+        .await?)
 }
 
 /// `GET /public/groups`.
@@ -83,7 +108,7 @@ pub async fn list(
     State(facade): State<Arc<Facade>>,
     headers: HeaderMap,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, &headers, false, |cx, _, _, org| {
+    read(facade, &headers, |cx, org| {
         let data = model::groups_in_org(cx, org)?
             .iter()
             .map(|g| public_json(cx, g))
@@ -103,7 +128,7 @@ pub async fn get_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, &headers, false, move |cx, _, _, org| {
+    read(facade, &headers, move |cx, org| {
         Ok(public_json(cx, &model::load_group(cx, org, &id)?)?)
     })
     .await
@@ -116,10 +141,10 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let (input, collections) = public_request(&body)?;
-    call(facade, &headers, true, move |cx, tx, _, org| {
-        let group = model::create_group(cx, tx, org, input)?;
-        let collections = collections.unwrap_or_default();
-        model::set_group_access(cx, tx, org, &group.id, &collections)?;
+    write(facade, &headers, move |cx, tx, org| {
+        let group = model::create_group(cx, tx, org, input.clone())?;
+        let collections = collections.clone().unwrap_or_default();
+        model::set_group_access(cx, tx, org, &group.id, &collections, Guard::Off)?;
         Ok(public_of(&group, &collections))
     })
     .await
@@ -133,17 +158,17 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
     let (input, collections) = public_request(&body)?;
-    call(facade, &headers, true, move |cx, tx, _, org| {
+    write(facade, &headers, move |cx, tx, org| {
         let old = model::load_group(cx, org, &id)?;
         let input = GroupInput {
             access_all: old.access_all,
-            ..input
+            ..input.clone()
         };
         let group = model::update_group(cx, tx, &old, input)?;
-        let collections = match collections {
+        let collections = match &collections {
             Some(collections) => {
-                model::set_group_access(cx, tx, org, &id, &collections)?;
-                collections
+                model::set_group_access(cx, tx, org, &id, collections, Guard::Off)?;
+                collections.clone()
             }
             None => model::group_access(cx, &id)?,
         };
@@ -158,7 +183,7 @@ pub async fn delete_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, &headers, true, move |cx, tx, _, org| {
+    write(facade, &headers, move |cx, tx, org| {
         let group = model::load_group(cx, org, &id)?;
         model::delete_group(cx, tx, &group)?;
         Ok(json!({}))
@@ -172,18 +197,30 @@ pub async fn member_ids(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Answer, BitwardenError> {
-    call(facade, &headers, false, move |cx, _, _, org| {
+    read(facade, &headers, move |cx, org| {
         model::load_group(cx, org, &id)?;
         Ok(json!(model::members(cx, &id)?))
     })
     .await
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MemberIdsBody {
-    #[serde(default, alias = "member_ids")]
-    member_ids: Option<Vec<String>>,
+/// The id list of a replace call, `{"<name>": [...]}` (camelCase or snake_case): required,
+/// each id once, at most 1,000.
+pub(super) fn id_list(
+    bytes: &[u8],
+    names: [&'static str; 2],
+    field: &'static str,
+) -> Result<Vec<String>, VaultError> {
+    let body: Map<String, Value> = parse_body(bytes)?;
+    let Some(value) = names.iter().find_map(|n| body.get(*n)) else {
+        return Err(VaultError::invalid(
+            field,
+            format!("{} is required", names[0]),
+        ));
+    };
+    let ids: Vec<String> = serde_json::from_value(value.clone())
+        .map_err(|e| VaultError::invalid(field, format!("{}: {e}", names[0])))?;
+    Ok(unique_ids(ids, names[0])?)
 }
 
 /// `PUT /public/groups/{id}/member-ids` `{"memberIds": [...]}`.
@@ -193,18 +230,13 @@ pub async fn set_member_ids(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Answer, BitwardenError> {
-    let body: MemberIdsBody = parse_body(&body)?;
-    let Some(wanted) = body.member_ids else {
-        return Err(VaultError::invalid("MemberIds", "memberIds is required").into());
-    };
-    call(facade, &headers, true, move |cx, tx, _, org| {
+    let wanted = id_list(&body, ["memberIds", "member_ids"], "MemberIds")?;
+    write(facade, &headers, move |cx, tx, org| {
         model::load_group(cx, org, &id)?;
         let mut users: Vec<String> = Vec::new();
-        for user in wanted {
-            let member = crate::tuple::validate_object_id(&user).is_ok()
-                && organizations::is_member(cx, org, &user)?;
-            if member && !users.contains(&user) {
-                users.push(user);
+        for user in &wanted {
+            if orgs::is_member(cx, org, user)? {
+                users.push(user.clone());
             }
         }
         model::set_members(cx, tx, org, &id, &users)?;

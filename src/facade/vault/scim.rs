@@ -1,10 +1,10 @@
 //! SCIM 2.0 (RFC 7643/7644) for directory sync under `/scim/v2/{orgId}`, authenticated by
-//! the organization's SCIM key: Groups (list with `filter=displayName eq "x"` or
-//! `externalId eq "y"`, `startIndex`, `count`; get; create 201; replace; PATCH with
-//! add/remove/replace of members and replace of displayName or externalId, by path or as a
-//! path-less value object; delete 204) and the Users groups need (list, get, create: an
-//! organization user id is the user's id, SCIM's `userName`). Bodies are
-//! `application/scim+json`; errors use SCIM's error schema. A duplicate externalId is 409.
+//! the organization's SCIM key: the shared plumbing (replies, list responses, filters,
+//! PatchOp bodies) and Groups (list with `filter=displayName eq "x"` or `externalId eq "y"`,
+//! `startIndex`, `count`; get; create 201; replace; PATCH with add/remove/replace of members
+//! and replace of displayName or externalId, by path or as a path-less value object; delete
+//! 204). Users are in `scim_users`. Bodies are `application/scim+json`; errors use SCIM's
+//! error schema. A duplicate externalId is 409.
 
 use std::sync::Arc;
 
@@ -17,19 +17,19 @@ use serde_json::{json, Value};
 
 use super::errors::{ScimError, VaultError, SCIM_JSON};
 use super::groups::MANAGE;
+use super::key_request;
 use super::model::{self, GroupInput, VaultGroup};
-use super::{run, Actor, Answer, Facade, KeyKind, Who};
-use crate::facade::auth::Caller;
-use crate::facade::policies::{self, Principal};
-use crate::facade::records::Tx;
-use crate::facade::{
-    object, organizations, parse_body, roles, users, Cx, FacadeError, TOKEN_HEADER,
-};
+use crate::facade::core::error::FacadeError;
+use crate::facade::core::fields::{parse_body, unique_ids, MAX_PAGE_SIZE};
+use crate::facade::core::keys::KeyKind;
+use crate::facade::core::organizations as orgs;
+use crate::facade::core::records::Tx;
+use crate::facade::core::runner::{Answer, Cx, TOKEN_HEADER};
+use crate::facade::core::Facade;
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(super) const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// A SCIM answer: status, body (none for 204), `Location` for 201.
 pub struct ScimReply {
@@ -61,37 +61,64 @@ impl IntoResponse for ScimReply {
     }
 }
 
-async fn call<F>(
+impl ScimReply {
+    fn new(status: StatusCode, answer: Answer) -> Self {
+        let location = (status == StatusCode::CREATED)
+            .then(|| {
+                answer
+                    .body
+                    .pointer("/meta/location")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .flatten();
+        Self {
+            status,
+            answer,
+            location,
+        }
+    }
+}
+
+/// Runs a read for the SCIM key in `headers` on organization `org`.
+pub(super) async fn read<F>(
     facade: Arc<Facade>,
     headers: &HeaderMap,
     org: String,
-    mutate: bool,
-    status: StatusCode,
     work: F,
 ) -> Result<ScimReply, ScimError>
 where
-    F: FnOnce(&Cx<'_>, &mut Tx, &Actor, &str) -> Result<Value, VaultError> + Send + 'static,
+    F: FnOnce(&Cx<'_>, &str) -> Result<Value, VaultError> + Send + 'static,
 {
-    let who = Who::key(KeyKind::Scim, headers)?;
-    let answer = run(&facade, who, mutate, move |cx, tx, actor| {
-        actor.require(cx, &org, MANAGE)?;
-        work(cx, tx, actor, &org)
-    })
-    .await?;
-    let location = (status == StatusCode::CREATED)
-        .then(|| {
-            answer
-                .body
-                .pointer("/meta/location")
-                .and_then(Value::as_str)
-                .map(str::to_string)
+    let auth = key_request(&facade, KeyKind::Scim, headers)?;
+    let answer = facade
+        .read(auth, move |cx| {
+            orgs::require(cx, &org, MANAGE)?;
+            work(cx, &org)
         })
-        .flatten();
-    Ok(ScimReply {
-        status,
-        answer,
-        location,
-    })
+        .await?;
+    Ok(ScimReply::new(StatusCode::OK, answer))
+}
+
+/// Runs a write for the SCIM key in `headers` on organization `org`, answering `status`.
+pub(super) async fn write<F>(
+    facade: Arc<Facade>,
+    headers: &HeaderMap,
+    org: String,
+    status: StatusCode,
+    mut work: F,
+) -> Result<ScimReply, ScimError>
+where
+    F: FnMut(&Cx<'_>, &mut Tx, &str) -> Result<Value, VaultError> + Send + 'static,
+{
+    let auth = key_request(&facade, KeyKind::Scim, headers)?;
+    let answer = facade
+        .write(auth, move |cx, tx| {
+            orgs::require(cx, &org, MANAGE)?;
+            work(cx, tx, &org)
+        })
+        .await?;
+    Ok(ScimReply::new(status, answer))
 }
 
 /// The group with the stored members.
@@ -117,13 +144,8 @@ fn group_of(group: &VaultGroup, members: &[String]) -> Value {
     })
 }
 
-fn list_response(all: Vec<Value>, start: usize, count: usize) -> Value {
-    let total = all.len();
-    let page: Vec<Value> = all
-        .into_iter()
-        .skip(start.saturating_sub(1))
-        .take(count)
-        .collect();
+/// A `ListResponse` of one page starting at `start` (1-based) of `total` results.
+fn list_response(page: Vec<Value>, total: usize, start: usize) -> Value {
     json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
@@ -178,11 +200,44 @@ fn parse_filter(
     Ok((attribute, inner.replace("\\\"", "\"")))
 }
 
-fn paging(query: &ListQuery) -> (usize, usize) {
-    (
-        query.start_index.unwrap_or(1).max(1),
-        query.count.unwrap_or(100),
-    )
+/// A checked list query: its filter `(attribute, value)`, `startIndex` (from 1) and `count`
+/// (at most [`MAX_PAGE_SIZE`]: RFC 7644 §3.4.2.4 lets a server answer fewer than asked).
+pub(super) struct Listing {
+    pub(super) filter: Option<(&'static str, String)>,
+    start: usize,
+    count: usize,
+}
+
+impl ListQuery {
+    /// The query checked, its filter on one of `allowed` (400 `invalidFilter` otherwise).
+    pub(super) fn checked(&self, allowed: &[&'static str]) -> Result<Listing, VaultError> {
+        Ok(Listing {
+            filter: self
+                .filter
+                .as_deref()
+                .map(|f| parse_filter(f, allowed))
+                .transpose()?,
+            start: self.start_index.unwrap_or(1).max(1),
+            count: self.count.unwrap_or(100).min(MAX_PAGE_SIZE),
+        })
+    }
+}
+
+impl Listing {
+    /// The `ListResponse` of this page of `items`, each rendered by `render`.
+    pub(super) fn respond<T>(
+        &self,
+        items: &[T],
+        render: impl FnMut(&T) -> Result<Value, FacadeError>,
+    ) -> Result<Value, FacadeError> {
+        let page = items
+            .iter()
+            .skip(self.start - 1)
+            .take(self.count)
+            .map(render)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(list_response(page, items.len(), self.start))
+    }
 }
 
 /// `GET /scim/v2/{orgId}/Groups`.
@@ -192,37 +247,21 @@ pub async fn list_groups(
     Path(org): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<ScimReply, ScimError> {
-    let filter = query
-        .filter
-        .as_deref()
-        .map(|f| parse_filter(f, &["displayName", "externalId"]))
-        .transpose()?;
-    let (start, count) = paging(&query);
-    call(
-        facade,
-        &headers,
-        org,
-        false,
-        StatusCode::OK,
-        move |cx, _, _, org| {
-            let mut groups = model::groups_in_org(cx, org)?;
-            groups.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-            if let Some((attribute, value)) = &filter {
-                groups.retain(|g| match *attribute {
-                    "displayName" => g.name == *value,
-                    _ => g
-                        .external_id
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(value)),
-                });
-            }
-            let all = groups
-                .iter()
-                .map(|g| group_json(cx, g))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(list_response(all, start, count))
-        },
-    )
+    let listing = query.checked(&["displayName", "externalId"])?;
+    read(facade, &headers, org, move |cx, org| {
+        let mut groups = model::groups_in_org(cx, org)?;
+        groups.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        if let Some((attribute, value)) = &listing.filter {
+            groups.retain(|g| match *attribute {
+                "displayName" => g.name == *value,
+                _ => g
+                    .external_id
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(value)),
+            });
+        }
+        Ok(listing.respond(&groups, |g| group_json(cx, g))?)
+    })
     .await
 }
 
@@ -232,20 +271,15 @@ pub async fn get_group(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<ScimReply, ScimError> {
-    call(
-        facade,
-        &headers,
-        org,
-        false,
-        StatusCode::OK,
-        move |cx, _, _, org| Ok(group_json(cx, &model::load_group(cx, org, &id)?)?),
-    )
+    read(facade, &headers, org, move |cx, org| {
+        Ok(group_json(cx, &model::load_group(cx, org, &id)?)?)
+    })
     .await
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Member {
-    value: String,
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(super) struct Member {
+    pub(super) value: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,14 +293,9 @@ struct GroupBody {
     members: Option<Vec<Member>>,
 }
 
-fn member_ids(members: &[Member]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for member in members {
-        if !out.contains(&member.value) {
-            out.push(member.value.clone());
-        }
-    }
-    out
+fn member_ids(members: &[Member]) -> Result<Vec<String>, VaultError> {
+    let ids = members.iter().map(|m| m.value.clone()).collect();
+    Ok(unique_ids(ids, "members")?)
 }
 
 /// `POST /scim/v2/{orgId}/Groups` `{displayName, externalId, members: [{value}]}`: 201.
@@ -282,15 +311,14 @@ pub async fn create_group(
         external_id: model::check_external_id(body.external_id.as_deref())?,
         access_all: false,
     };
-    let members = member_ids(body.members.as_deref().unwrap_or_default());
-    call(
+    let members = member_ids(body.members.as_deref().unwrap_or_default())?;
+    write(
         facade,
         &headers,
         org,
-        true,
         StatusCode::CREATED,
-        move |cx, tx, _, org| {
-            let group = model::create_group(cx, tx, org, input)?;
+        move |cx, tx, org| {
+            let group = model::create_group(cx, tx, org, input.clone())?;
             model::add_members(cx, tx, org, &group.id, &members)?;
             Ok(group_of(&group, &members))
         },
@@ -308,50 +336,56 @@ pub async fn replace_group(
 ) -> Result<ScimReply, ScimError> {
     let body: GroupBody = parse_body(&body)?;
     let name = model::check_name(body.display_name.as_deref())?;
-    let members = body.members.as_deref().map(member_ids);
-    call(
-        facade,
-        &headers,
-        org,
-        true,
-        StatusCode::OK,
-        move |cx, tx, _, org| {
-            let old = model::load_group(cx, org, &id)?;
-            let input = GroupInput {
-                name,
-                external_id: old.external_id.clone(),
-                access_all: old.access_all,
-            };
-            let group = model::update_group(cx, tx, &old, input)?;
-            let members = match members {
-                Some(members) => {
-                    model::set_members(cx, tx, org, &id, &members)?;
-                    members
-                }
-                None => model::members(cx, &id)?,
-            };
-            Ok(group_of(&group, &members))
-        },
-    )
+    let members = body.members.as_deref().map(member_ids).transpose()?;
+    write(facade, &headers, org, StatusCode::OK, move |cx, tx, org| {
+        let old = model::load_group(cx, org, &id)?;
+        let input = GroupInput {
+            name: name.clone(),
+            external_id: old.external_id.clone(),
+            access_all: old.access_all,
+        };
+        let group = model::update_group(cx, tx, &old, input)?;
+        let members = match &members {
+            Some(members) => {
+                model::set_members(cx, tx, org, &id, members)?;
+                members.clone()
+            }
+            None => model::members(cx, &id)?,
+        };
+        Ok(group_of(&group, &members))
+    })
     .await
 }
 
 /// One PatchOp operation.
-#[derive(Debug, Deserialize)]
-struct Operation {
-    op: String,
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Operation {
+    pub(super) op: String,
     #[serde(default)]
-    path: Option<String>,
+    pub(super) path: Option<String>,
     #[serde(default)]
-    value: Option<Value>,
+    pub(super) value: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct PatchBody {
+/// A PatchOp body.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct PatchBody {
     #[serde(default)]
     schemas: Vec<String>,
     #[serde(rename = "Operations", alias = "operations")]
-    operations: Vec<Operation>,
+    pub(super) operations: Vec<Operation>,
+}
+
+/// A PatchOp body, its `schemas` checked when given.
+pub(super) fn patch_body(bytes: &[u8]) -> Result<PatchBody, VaultError> {
+    let body: PatchBody = parse_body(bytes)?;
+    if !body.schemas.is_empty() && !body.schemas.iter().any(|s| s == PATCH_SCHEMA) {
+        return Err(VaultError::invalid(
+            "schemas",
+            format!("expected `{PATCH_SCHEMA}`"),
+        ));
+    }
+    Ok(body)
 }
 
 /// The member ids in a PATCH value: `[{value}]`, `{value}` or `"id"`.
@@ -489,17 +523,13 @@ pub async fn patch_group(
     Path((org, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<ScimReply, ScimError> {
-    let body: PatchBody = parse_body(&body)?;
-    if !body.schemas.is_empty() && !body.schemas.iter().any(|s| s == PATCH_SCHEMA) {
-        return Err(VaultError::invalid("schemas", format!("expected `{PATCH_SCHEMA}`")).into());
-    }
-    call(
+    let body = patch_body(&body)?;
+    write(
         facade,
         &headers,
         org,
-        true,
         StatusCode::NO_CONTENT,
-        move |cx, tx, _, org| {
+        move |cx, tx, org| {
             let old = model::load_group(cx, org, &id)?;
             let mut state = Patched {
                 members: model::members(cx, &id)?,
@@ -528,171 +558,15 @@ pub async fn delete_group(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<ScimReply, ScimError> {
-    call(
+    write(
         facade,
         &headers,
         org,
-        true,
         StatusCode::NO_CONTENT,
-        move |cx, tx, _, org| {
+        move |cx, tx, org| {
             let group = model::load_group(cx, org, &id)?;
             model::delete_group(cx, tx, &group)?;
             Ok(Value::Null)
-        },
-    )
-    .await
-}
-
-fn user_json(cx: &Cx<'_>, org: &str, id: &str) -> Result<Value, FacadeError> {
-    let user = users::USERS.get(&cx.view, id)?;
-    let email = user.as_ref().map(|u| u.email.clone()).unwrap_or_default();
-    let mut value = json!({
-        "schemas": [USER_SCHEMA],
-        "id": id,
-        "userName": id,
-        "active": true,
-        "meta": {
-            "resourceType": "User",
-            "location": format!("/scim/v2/{org}/Users/{id}"),
-        },
-    });
-    if let (false, Some(map)) = (email.is_empty(), value.as_object_mut()) {
-        map.insert(
-            "emails".to_string(),
-            json!([{ "value": email, "primary": true }]),
-        );
-    }
-    Ok(value)
-}
-
-/// The user ids of `org`'s members, in order.
-fn org_users(cx: &Cx<'_>, org: &str) -> Result<Vec<String>, FacadeError> {
-    let mut out: Vec<String> = Vec::new();
-    for binding in policies::bindings_on(cx, &object(organizations::ORG_TYPE, org)?)? {
-        if let Principal::User(user) = binding.principal {
-            if !out.contains(&user) {
-                out.push(user);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// `GET /scim/v2/{orgId}/Users` (filter `userName eq "x"`).
-pub async fn list_users(
-    State(facade): State<Arc<Facade>>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    Query(query): Query<ListQuery>,
-) -> Result<ScimReply, ScimError> {
-    let filter = query
-        .filter
-        .as_deref()
-        .map(|f| parse_filter(f, &["userName"]))
-        .transpose()?;
-    let (start, count) = paging(&query);
-    call(
-        facade,
-        &headers,
-        org,
-        false,
-        StatusCode::OK,
-        move |cx, _, _, org| {
-            let mut ids = org_users(cx, org)?;
-            if let Some((_, value)) = &filter {
-                ids.retain(|u| u == value);
-            }
-            let all = ids
-                .iter()
-                .map(|u| user_json(cx, org, u))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(list_response(all, start, count))
-        },
-    )
-    .await
-}
-
-/// `GET /scim/v2/{orgId}/Users/{id}`.
-pub async fn get_user(
-    State(facade): State<Arc<Facade>>,
-    headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
-) -> Result<ScimReply, ScimError> {
-    call(
-        facade,
-        &headers,
-        org,
-        false,
-        StatusCode::OK,
-        move |cx, _, _, org| {
-            if crate::tuple::validate_object_id(&id).is_err()
-                || !organizations::is_member(cx, org, &id)?
-            {
-                return Err(FacadeError::not_found("user").into());
-            }
-            Ok(user_json(cx, org, &id)?)
-        },
-    )
-    .await
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserBody {
-    #[serde(default)]
-    user_name: Option<String>,
-    #[serde(default)]
-    emails: Vec<Member>,
-}
-
-/// `POST /scim/v2/{orgId}/Users` `{userName, emails}`: the user (id = `userName`) joins the
-/// organization as a member (viewer); 409 when already a member. 201.
-pub async fn create_user(
-    State(facade): State<Arc<Facade>>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Bytes,
-) -> Result<ScimReply, ScimError> {
-    let body: UserBody = parse_body(&body)?;
-    let id = body.user_name.unwrap_or_default();
-    if crate::tuple::validate_object_id(&id).is_err() {
-        return Err(
-            VaultError::invalid("userName", format!("`{id}` is not a valid user id")).into(),
-        );
-    }
-    let email = body.emails.first().map(|e| e.value.clone());
-    call(
-        facade,
-        &headers,
-        org,
-        true,
-        StatusCode::CREATED,
-        move |cx, tx, _, org| {
-            if organizations::is_member(cx, org, &id)? {
-                return Err(
-                    FacadeError::AlreadyExists(format!("user `{id}` is already a member")).into(),
-                );
-            }
-            if users::USERS.get(&cx.view, &id)?.is_none() {
-                let caller = Caller {
-                    user_id: id.clone(),
-                    email,
-                    name: None,
-                };
-                users::create(tx, &caller)?;
-            }
-            let viewer =
-                roles::find(roles::ORG_VIEWER).ok_or_else(|| FacadeError::not_found("role"))?;
-            policies::grant(
-                cx,
-                tx,
-                &object(organizations::ORG_TYPE, org)?,
-                viewer,
-                &Principal::User(id.clone()),
-                "",
-            )?;
-            Ok(user_json(cx, org, &id)?)
         },
     )
     .await

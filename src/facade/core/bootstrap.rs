@@ -1,30 +1,24 @@
-//! Start-up of the Frontier-style facade: the built-in schema (`schema/frontier.zed`), the
-//! predefined roles' wildcard tuples, and the configured superusers.
+//! Start-up of the facades: the built-in schema, the predefined roles' wildcard tuples, and
+//! the configured superusers.
 //!
 //! Schema rule: an empty store gets the built-in schema. A store that already holds a schema
 //! keeps it when it is the built-in one or a **superset** of it: every built-in type exists,
 //! every built-in relation exists and allows at least the built-in subject types, and every
 //! built-in permission exists with the same expression. Extra types, relations and
-//! permissions (custom resource types) are welcome. Anything else refuses to start, naming
-//! the first difference, so the facade never runs over a schema whose permissions mean
-//! something else.
+//! permissions (custom resource types) are welcome. A store holding exactly an earlier
+//! built-in schema is upgraded to the current one (the engine's orphan check guards the
+//! write). Anything else refuses to start, naming the first difference, so the facade never
+//! runs over a schema whose permissions mean something else.
 
 use crate::engine::{Engine, EngineError};
 use crate::filter::RelationshipFilter;
+use crate::revision::Revision;
 use crate::schema::{self, Schema};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 use super::error::FacadeError;
 use super::records::Tx;
-use super::roles::{PRINCIPAL_TYPES, ROLES, ROLE_TYPE};
-
-/// The built-in schema text: `schema/frontier.zed` followed by `schema/vault.zed` (the
-/// Bitwarden-style collections of [`super::vault`]).
-pub const FRONTIER_SCHEMA: &str = concat!(
-    include_str!("../../schema/frontier.zed"),
-    "\n",
-    include_str!("../../schema/vault.zed")
-);
+use super::roles::{Role, PRINCIPAL_TYPES, ROLE_TYPE};
 
 /// The platform singleton's type and id.
 pub const PLATFORM: (&str, &str) = ("app/platform", "platform");
@@ -33,7 +27,7 @@ pub const PLATFORM: (&str, &str) = ("app/platform", "platform");
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     /// The stored schema is neither the built-in one nor a superset of it.
-    #[error("the stored schema is not compatible with the facade's built-in schema ({0}); write schema/frontier.zed (or a superset of it) with `zanzi schema write` first")]
+    #[error("the stored schema is not compatible with the facade's built-in schema ({0}); write the built-in schema (`cat schema/frontier.zed schema/vault.zed`) or a superset of it with `zanzi schema write` first")]
     IncompatibleSchema(String),
     /// The engine failed.
     #[error(transparent)]
@@ -55,6 +49,8 @@ pub enum SchemaOutcome {
     Unchanged,
     /// The store holds a superset of the built-in schema, kept as it is.
     Superset,
+    /// The store held an earlier built-in schema; the current one was written.
+    Upgraded,
 }
 
 /// Where `stored` fails to be a superset of `builtin`, if anywhere.
@@ -89,18 +85,25 @@ pub fn superset_gap(stored: &Schema, builtin: &Schema) -> Option<String> {
     None
 }
 
-/// Loads the built-in schema into an empty store, or checks the stored one (see the module
-/// doc).
-pub fn ensure_schema(engine: &Engine) -> Result<SchemaOutcome, BootstrapError> {
-    let builtin =
-        schema::compile(FRONTIER_SCHEMA).map_err(|e| BootstrapError::BuiltIn(e.to_string()))?;
+/// Loads the built-in schema `text` into an empty store, or checks the stored one, or
+/// upgrades a store holding one of the `previous` built-in schemas (see the module doc).
+pub fn ensure_schema(
+    engine: &Engine,
+    text: &str,
+    previous: &[&str],
+) -> Result<SchemaOutcome, BootstrapError> {
+    let builtin = schema::compile(text).map_err(|e| BootstrapError::BuiltIn(e.to_string()))?;
     match engine.schema() {
         Err(EngineError::NoSchema) => {
-            engine.write_schema(FRONTIER_SCHEMA)?;
+            engine.write_schema(text)?;
             Ok(SchemaOutcome::Written)
         }
         Err(err) => Err(err.into()),
-        Ok(stored) if stored.source == FRONTIER_SCHEMA => Ok(SchemaOutcome::Unchanged),
+        Ok(stored) if stored.source == text => Ok(SchemaOutcome::Unchanged),
+        Ok(stored) if previous.contains(&stored.source.as_str()) => {
+            engine.write_schema(text)?;
+            Ok(SchemaOutcome::Upgraded)
+        }
         Ok(stored) => match superset_gap(&stored, &builtin) {
             None => Ok(SchemaOutcome::Superset),
             Some(gap) => Err(BootstrapError::IncompatibleSchema(gap)),
@@ -112,13 +115,31 @@ fn wildcard(subject_type: &str) -> Result<SubjectRef, FacadeError> {
     Ok(SubjectRef::new(subject_type, "*", None)?)
 }
 
-/// The tuples the facade needs before its first call: every predefined role's wildcard
-/// tuples (only those missing), and `app/platform:platform#admin` for exactly the configured
-/// superusers (others are removed, so the configuration stays the source of truth).
-pub fn bootstrap_tuples(engine: &Engine, superusers: &[String]) -> Result<Tx, FacadeError> {
-    let view = engine.at(crate::revision::Consistency::FullyConsistent)?;
+/// Writes the tuples the facade needs before its first call, in one transaction built from
+/// the head: every predefined role's wildcard tuples (only those missing), and
+/// `app/platform:platform#admin` for exactly the configured superusers (others are removed,
+/// so the configuration stays the source of truth). The revision, when anything was missing.
+pub fn bootstrap_tuples(
+    engine: &Engine,
+    roles: &[&Role],
+    superusers: &[String],
+) -> Result<Option<Revision>, FacadeError> {
+    let mut changed = false;
+    let revision = engine.transact_with(|view| {
+        let tx = missing_tuples(view, roles, superusers)?;
+        changed = !tx.is_empty();
+        Ok::<_, FacadeError>(tx.into_transaction())
+    })?;
+    Ok(changed.then_some(revision))
+}
+
+fn missing_tuples(
+    view: &crate::engine::ReadView<'_>,
+    roles: &[&Role],
+    superusers: &[String],
+) -> Result<Tx, FacadeError> {
     let mut tx = Tx::default();
-    for role in ROLES {
+    for role in roles {
         let object = ObjectRef::new(ROLE_TYPE, role.name)?;
         for slug in role.permissions {
             for principal in PRINCIPAL_TYPES {
@@ -181,21 +202,26 @@ mod tests {
         schema::compile(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    const BUILTIN: &str = crate::facade::BUILTIN_SCHEMA;
+
     #[test]
     fn the_built_in_schema_compiles_and_is_its_own_superset() {
-        let builtin = compile(FRONTIER_SCHEMA);
+        let builtin = compile(BUILTIN);
         assert_eq!(superset_gap(&builtin, &builtin), None);
+        for previous in crate::facade::PREVIOUS_SCHEMAS {
+            compile(previous);
+        }
     }
 
     #[test]
     fn supersets_may_add_but_not_change() {
-        let builtin = compile(FRONTIER_SCHEMA);
+        let builtin = compile(BUILTIN);
         let extended = compile(&format!(
-            "{FRONTIER_SCHEMA}\ndefinition storage/bucket {{ relation project: app/project }}"
+            "{BUILTIN}\ndefinition storage/bucket {{ relation project: app/project }}"
         ));
         assert_eq!(superset_gap(&extended, &builtin), None);
-        let changed = compile(&FRONTIER_SCHEMA.replace(
-            "permission active_member = member - suspended",
+        let changed = compile(&BUILTIN.replace(
+            "permission active_member = (member - suspended) - org->suspended",
             "permission active_member = member",
         ));
         assert_eq!(

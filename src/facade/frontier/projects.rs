@@ -7,16 +7,19 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::fields::{self, NamedBody};
-use super::organizations::{self, delete_all_tuples_of, ORG_TYPE};
-use super::policies::{self, Principal};
-use super::records::{Keyspace, Tx};
-use super::roles;
-use super::{new_id, now, object, parse_body, Answer, Authed, Cx, Facade, FacadeError};
+use super::PROJECT_OWNER;
+use crate::facade::core::bindings::{self, Principal, ORG_TYPE};
+use crate::facade::core::error::FacadeError;
+use crate::facade::core::fields::{self, parse_body, Params};
+use crate::facade::core::graph;
+use crate::facade::core::organizations as orgs;
+use crate::facade::core::records::{Keyspace, Tx};
+use crate::facade::core::runner::{new_id, now, object, Answer, Authed, Cx};
+use crate::facade::core::Facade;
 use crate::tuple::{Relationship, SubjectRef};
 
 /// The project type.
@@ -77,17 +80,48 @@ pub const RESOURCES: Keyspace<Resource> = Keyspace::new("resource");
 /// Resource ids by `{project_id}/{resource_id}`.
 pub const PROJECT_RESOURCES: Keyspace<String> = Keyspace::new("project_resource");
 
-fn load(cx: &Cx<'_>, id: &str) -> Result<Project, FacadeError> {
-    PROJECTS
-        .get(&cx.view, id)?
-        .ok_or_else(|| FacadeError::not_found("project"))
+/// `{name, title, orgId, metadata}`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProjectBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default, alias = "org_id")]
+    org_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// `{name, title, namespace, metadata}`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResourceBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// The project `id` when the caller has `permission` on it (404, 403).
+fn require(cx: &Cx<'_>, id: &str, permission: &str) -> Result<Project, FacadeError> {
+    let project = PROJECTS
+        .get(cx.view, id)?
+        .ok_or_else(|| FacadeError::not_found("project"))?;
+    cx.require(&object(PROJECT_TYPE, id)?, permission)?;
+    Ok(project)
 }
 
 /// Every project of `org`.
 pub fn in_org(cx: &Cx<'_>, org: &str) -> Result<Vec<Project>, FacadeError> {
     let mut out = Vec::new();
-    for (_, id) in ORG_PROJECTS.scan(&cx.view, &format!("{org}/"))? {
-        if let Some(project) = PROJECTS.get(&cx.view, &id)? {
+    for (_, id) in ORG_PROJECTS.scan(cx.view, &format!("{org}/"))? {
+        if let Some(project) = PROJECTS.get(cx.view, &id)? {
             out.push(project);
         }
     }
@@ -96,12 +130,30 @@ pub fn in_org(cx: &Cx<'_>, org: &str) -> Result<Vec<Project>, FacadeError> {
 
 fn resources_in(cx: &Cx<'_>, project: &str) -> Result<Vec<Resource>, FacadeError> {
     let mut out = Vec::new();
-    for (_, id) in PROJECT_RESOURCES.scan(&cx.view, &format!("{project}/"))? {
-        if let Some(resource) = RESOURCES.get(&cx.view, &id)? {
+    for (_, id) in PROJECT_RESOURCES.scan(cx.view, &format!("{project}/"))? {
+        if let Some(resource) = RESOURCES.get(cx.view, &id)? {
             out.push(resource);
         }
     }
     Ok(out)
+}
+
+/// Stages the removal of a project's records and its resources' records.
+pub fn remove_records(cx: &Cx<'_>, tx: &mut Tx, project: &Project) -> Result<(), FacadeError> {
+    for resource in resources_in(cx, &project.id)? {
+        tx.remove(
+            &PROJECT_RESOURCES,
+            &format!("{}/{}", project.id, resource.id),
+        );
+        tx.remove(&RESOURCES, &resource.id);
+    }
+    tx.remove(
+        &PROJECT_NAMES,
+        &format!("{}/{}", project.org_id, project.name),
+    );
+    tx.remove(&ORG_PROJECTS, &format!("{}/{}", project.org_id, project.id));
+    tx.remove(&PROJECTS, &project.id);
+    Ok(())
 }
 
 /// `POST /v1beta1/projects` `{name, title, orgId, metadata}`.
@@ -110,8 +162,9 @@ pub async fn create(
     auth: Authed,
     body: Bytes,
 ) -> Result<Answer, FacadeError> {
-    let body: NamedBody = parse_body(&body)?;
+    let body: ProjectBody = parse_body(&body)?;
     let name = fields::slug_name(body.name.as_deref(), body.title.as_deref())?;
+    let title = fields::title(body.title)?;
     let metadata = fields::metadata(body.metadata)?;
     let Some(org) = body.org_id.filter(|o| !o.is_empty()) else {
         return Err(FacadeError::InvalidArgument(
@@ -120,39 +173,31 @@ pub async fn create(
     };
     facade
         .write(auth, move |cx, tx| {
-            organizations::load(cx, &org)?;
-            cx.require(&object(ORG_TYPE, &org)?, "projectcreate")?;
+            orgs::require(cx, &org, "projectcreate")?;
             let key = format!("{org}/{name}");
-            if PROJECT_NAMES.get(&cx.view, &key)?.is_some() {
+            if PROJECT_NAMES.get(cx.view, &key)?.is_some() {
                 return Err(FacadeError::AlreadyExists("already exist".to_string()));
             }
             let at = now();
             let project = Project {
                 id: new_id(),
-                name,
-                title: body.title.unwrap_or_default(),
+                name: name.clone(),
+                title: title.clone(),
                 org_id: org.clone(),
-                metadata,
+                metadata: metadata.clone(),
                 state: "enabled".to_string(),
                 created_at: at.clone(),
                 updated_at: at,
             };
-            let object = object(PROJECT_TYPE, &project.id)?;
+            let resource = object(PROJECT_TYPE, &project.id)?;
             tx.touch(Relationship::new(
-                object.clone(),
+                resource.clone(),
                 "org",
                 SubjectRef::new(ORG_TYPE, &org, None)?,
             ));
-            let owner =
-                roles::find(roles::PROJECT_OWNER).ok_or_else(|| FacadeError::not_found("role"))?;
-            policies::grant(
-                cx,
-                tx,
-                &object,
-                owner,
-                &Principal::User(cx.caller.user_id.clone()),
-                "",
-            )?;
+            let owner = cx.facade.known_role(PROJECT_OWNER)?;
+            let me = Principal::User(cx.user_id()?.to_string());
+            bindings::grant(cx, tx, &resource, owner, &me, "")?;
             tx.require_absent(&PROJECT_NAMES, &key);
             tx.put(&PROJECT_NAMES, &key, &project.id)?;
             tx.put(&ORG_PROJECTS, &format!("{org}/{}", project.id), &project.id)?;
@@ -170,58 +215,31 @@ pub async fn get_one(
 ) -> Result<Answer, FacadeError> {
     facade
         .read(auth, move |cx| {
-            let project = load(cx, &id)?;
-            cx.require(&object(PROJECT_TYPE, &id)?, "get")?;
+            let project = require(cx, &id, "get")?;
             Ok(json!({ "project": project }))
         })
         .await
 }
 
-/// `GET /v1beta1/organizations/{org_id}/projects`.
+/// `GET /v1beta1/organizations/{org_id}/projects?pageSize=&pageNum=`.
 pub async fn list_in_org(
     State(facade): State<Arc<Facade>>,
     auth: Authed,
     Path(org): Path<String>,
+    Query(params): Query<Params>,
 ) -> Result<Answer, FacadeError> {
+    let page = params.page()?;
     facade
         .read(auth, move |cx| {
-            organizations::load(cx, &org)?;
-            cx.require(&object(ORG_TYPE, &org)?, "projectlist")?;
-            Ok(json!({ "projects": in_org(cx, &org)? }))
+            orgs::require(cx, &org, "projectlist")?;
+            let (projects, count) = page.of(in_org(cx, &org)?);
+            Ok(json!({ "projects": projects, "count": count }))
         })
         .await
 }
 
-/// The project's cascade: its resources (bindings, tuples, records), its bindings, its
-/// tuples, its records.
-pub fn cascade(cx: &Cx<'_>, tx: &mut Tx, project: &Project) -> Result<(), FacadeError> {
-    for resource in resources_in(cx, &project.id)? {
-        let object = object(&resource.namespace, &resource.id)?;
-        for binding in policies::bindings_on(cx, &object)? {
-            policies::revoke(cx, tx, &binding.id)?;
-        }
-        delete_all_tuples_of(cx, tx, &object)?;
-        tx.remove(
-            &PROJECT_RESOURCES,
-            &format!("{}/{}", project.id, resource.id),
-        );
-        tx.remove(&RESOURCES, &resource.id);
-    }
-    let object = object(PROJECT_TYPE, &project.id)?;
-    for binding in policies::bindings_on(cx, &object)? {
-        policies::revoke(cx, tx, &binding.id)?;
-    }
-    delete_all_tuples_of(cx, tx, &object)?;
-    tx.remove(
-        &PROJECT_NAMES,
-        &format!("{}/{}", project.org_id, project.name),
-    );
-    tx.remove(&ORG_PROJECTS, &format!("{}/{}", project.org_id, project.id));
-    tx.remove(&PROJECTS, &project.id);
-    Ok(())
-}
-
-/// `DELETE /v1beta1/projects/{id}`.
+/// `DELETE /v1beta1/projects/{id}`: its resources and itself are forgotten (tuples and
+/// bindings), with their records.
 pub async fn delete_one(
     State(facade): State<Arc<Facade>>,
     auth: Authed,
@@ -229,9 +247,12 @@ pub async fn delete_one(
 ) -> Result<Answer, FacadeError> {
     facade
         .write(auth, move |cx, tx| {
-            let project = load(cx, &id)?;
-            cx.require(&object(PROJECT_TYPE, &id)?, "delete")?;
-            cascade(cx, tx, &project)?;
+            let project = require(cx, &id, "delete")?;
+            for resource in resources_in(cx, &id)? {
+                graph::forget(cx, tx, &object(&resource.namespace, &resource.id)?)?;
+            }
+            graph::forget(cx, tx, &object(PROJECT_TYPE, &id)?)?;
+            remove_records(cx, tx, &project)?;
             Ok(json!({}))
         })
         .await
@@ -245,49 +266,41 @@ pub async fn create_resource(
     Path(project_id): Path<String>,
     body: Bytes,
 ) -> Result<Answer, FacadeError> {
-    let body: NamedBody = parse_body(&body)?;
+    let body: ResourceBody = parse_body(&body)?;
     let name = fields::slug_name(body.name.as_deref(), body.title.as_deref())?;
     let metadata = fields::metadata(body.metadata)?;
     let namespace = body.namespace.unwrap_or_default();
     facade
         .write(auth, move |cx, tx| {
-            let project = load(cx, &project_id)?;
-            cx.require(&object(PROJECT_TYPE, &project_id)?, "update")?;
+            let project = require(cx, &project_id, "update")?;
+            let definition = cx.view.schema().definition(&namespace);
             let custom = !namespace.starts_with("app/")
-                && cx
-                    .view
-                    .schema()
-                    .definition(&namespace)
-                    .is_some_and(|d| d.relations.contains_key("project"));
+                && definition.is_some_and(|d| d.relations.contains_key("project"));
             if !custom {
                 return Err(FacadeError::InvalidArgument(format!(
                     "invalid namespace `{namespace}`: expected a custom resource type of the schema (with a `project` relation)"
                 )));
             }
+            let owner_allowed = definition.is_some_and(|d| d.relations.contains_key("owner"));
             let at = now();
             let resource = Resource {
                 id: new_id(),
-                name,
+                name: name.clone(),
                 namespace: namespace.clone(),
                 project_id: project.id.clone(),
                 org_id: project.org_id.clone(),
-                metadata,
+                metadata: metadata.clone(),
                 created_at: at.clone(),
                 updated_at: at,
             };
-            let object = object(&namespace, &resource.id)?;
+            let target = object(&namespace, &resource.id)?;
             tx.touch(Relationship::new(
-                object.clone(),
+                target.clone(),
                 "project",
                 SubjectRef::new(PROJECT_TYPE, &project.id, None)?,
             ));
-            let owner_allowed = cx
-                .view
-                .schema()
-                .definition(&namespace)
-                .is_some_and(|d| d.relations.contains_key("owner"));
             if owner_allowed {
-                tx.touch(Relationship::new(object, "owner", cx.me()?));
+                tx.touch(Relationship::new(target, "owner", cx.me().clone()));
             }
             tx.put(
                 &PROJECT_RESOURCES,
@@ -300,17 +313,26 @@ pub async fn create_resource(
         .await
 }
 
-/// `GET /v1beta1/projects/{id}/resources`.
+/// `GET /v1beta1/projects/{id}/resources?pageSize=&pageNum=`.
 pub async fn list_resources(
     State(facade): State<Arc<Facade>>,
     auth: Authed,
     Path(project_id): Path<String>,
+    Query(params): Query<Params>,
 ) -> Result<Answer, FacadeError> {
+    let page = params.page()?;
     facade
         .read(auth, move |cx| {
-            load(cx, &project_id)?;
-            cx.require(&object(PROJECT_TYPE, &project_id)?, "resourcelist")?;
-            Ok(json!({ "resources": resources_in(cx, &project_id)? }))
+            require(cx, &project_id, "resourcelist")?;
+            let (resources, count) = page.of(resources_in(cx, &project_id)?);
+            Ok(json!({ "resources": resources, "count": count }))
         })
         .await
+}
+
+/// The custom resource `id` (404).
+pub fn load_resource(cx: &Cx<'_>, id: &str) -> Result<Resource, FacadeError> {
+    RESOURCES
+        .get(cx.view, id)?
+        .ok_or_else(|| FacadeError::not_found("resource"))
 }

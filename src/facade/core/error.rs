@@ -1,6 +1,7 @@
 //! The facade's errors: one enum, each variant a gRPC code, answered as
 //! `{"code": <grpc code>, "message": "...", "details": []}` with the HTTP status of that code
-//! (the mapping of `api::error::Code`).
+//! (the mapping of `api::error::Code`). Products answer in their own shapes by wrapping it
+//! ([`Failure`] is what the runners need of such a wrapper).
 
 use axum::response::{IntoResponse, Response};
 
@@ -48,6 +49,18 @@ impl FacadeError {
     pub fn bad_body(reason: impl std::fmt::Display) -> Self {
         Self::InvalidArgument(format!("invalid syntax in body: {reason}"))
     }
+}
+
+/// What a product's error type must offer the runners: built from the core's errors, and
+/// sendable across the blocking pool.
+pub trait Failure:
+    From<FacadeError> + From<EngineError> + std::error::Error + Send + Sync + 'static
+{
+}
+
+impl<E> Failure for E where
+    E: From<FacadeError> + From<EngineError> + std::error::Error + Send + Sync + 'static
+{
 }
 
 impl From<StoreError> for FacadeError {
