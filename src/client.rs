@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::{json, Value};
 
+use crate::api::trace::{self, WireDebugInformation};
 use crate::api::wire::WireRelationship;
+use crate::engine::CheckTrace;
 use crate::filter::RelationshipFilter;
 use crate::transaction::{Update, UpdateOp};
 use crate::tuple::{Relationship, SubjectRef};
@@ -238,6 +240,44 @@ impl Client {
                 .unwrap_or_default()
                 .to_string(),
             missing,
+        ))
+    }
+
+    /// A traced check: the `PERMISSIONSHIP_...` string, what a conditional answer misses, and
+    /// the trace of the server's walk (read back from SpiceDB's `debugTrace` message).
+    pub fn check_traced(
+        &self,
+        relationship: &Relationship,
+        context: &serde_json::Map<String, Value>,
+    ) -> Result<(String, Vec<String>, CheckTrace), ClientError> {
+        let mut answer = self.call(
+            "/v1/permissions/check",
+            &json!({
+                "resource": {"objectType": relationship.resource.object_type, "objectId": relationship.resource.object_id},
+                "permission": relationship.relation,
+                "subject": subject(&relationship.subject),
+                "context": context,
+                "withTracing": true,
+            }),
+        )?;
+        let info: WireDebugInformation = serde_json::from_value(answer["debugTrace"].take())
+            .map_err(|e| ClientError::Decode(format!("debugTrace: {e}")))?;
+        let trace = trace::from_json(&info).map_err(|e| ClientError::Decode(e.message))?;
+        let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((
+            answer["permissionship"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            missing,
+            trace,
         ))
     }
 

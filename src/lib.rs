@@ -3,7 +3,7 @@
 //! The library is organised as `tuple` (names and relationships), `filter` and
 //! `transaction` (the vocabulary of reads and writes), `schema` (text → checked
 //! model), `store` (the `TupleStore` trait and its RocksDB implementation), `engine` (check,
-//! expand, lookups, writes), `validate` (SpiceDB validation files), `proto` (SpiceDB's
+//! expand, lookups, writes, check traces), `explain` (traces printed as trees), `validate` (SpiceDB validation files), `proto` (SpiceDB's
 //! `authzed.api.v1` wire types and gRPC services) and `facade` (the Frontier-style
 //! `/v1beta1` API over the engine). See `ARCHITECTURE.md`.
 
@@ -13,8 +13,10 @@ pub mod api;
 pub mod client;
 pub mod clock;
 pub mod engine;
+pub mod explain;
 pub mod facade;
 pub mod filter;
+pub mod playground;
 pub mod proto;
 pub mod revision;
 pub mod schema;
