@@ -1,6 +1,7 @@
 //! `zanzi serve`: opens the embedded store, starts the expiry sweeper and serves the HTTP API
-//! and the gRPC API (one shared service), and, when configured, the `/v1beta1` facade beside
-//! them, until a shutdown signal, letting in-flight requests (writes included) finish.
+//! and the gRPC API (one shared service), the web playground at `/ui`, and, when configured,
+//! the `/v1beta1` facade beside them, until a shutdown signal, letting in-flight requests
+//! (writes included) finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::api::service::{stopped, Limits, Service};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, Facade, FacadeConfig};
+use crate::playground;
 use crate::store::{RocksStore, StoreOptions};
 
 /// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
@@ -144,6 +146,7 @@ pub async fn serve(
         }
         None => axum::Router::new(),
     };
+    let extra = extra.merge(playground::router(key.clone()));
     let (stopping, stopping_rx) = watch::channel(false);
     let router = http::router_with(
         Arc::clone(&service),
