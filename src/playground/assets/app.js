@@ -403,16 +403,17 @@ function drawPath(info, container) {
   container.textContent = '';
   const graph = pathGraph(info);
   const { nodes, edges, root } = graph;
-  // Layout: a tree, columns by depth, leaves on consecutive rows, parents beside their first child.
-  let nextRow = 0;
+  // Layout: a tree drawn downwards, one row per depth, leaves in consecutive columns and a
+  // parent above its first child, so a path reads from top to bottom.
+  let nextColumn = 0;
   const place = (n, depth) => {
     n.depth = depth;
     if (!n.children.length) {
-      n.row = nextRow++;
+      n.column = nextColumn++;
       return;
     }
     n.children.forEach((c) => place(c, depth + 1));
-    n.row = n.children[0].row;
+    n.column = n.children[0].column;
   };
   place(root, 0);
   const charWidth = 7.8;
@@ -421,20 +422,24 @@ function drawPath(info, container) {
     n.width = Math.max(n.label.length, n.text2.length) * charWidth + 24;
     n.height = n.text2 ? 44 : 30;
   }
-  const columns = Math.max(...nodes.map((n) => n.depth)) + 1;
-  const colWidth = Array(columns).fill(0);
-  for (const n of nodes) colWidth[n.depth] = Math.max(colWidth[n.depth], n.width);
-  const gapOf = Array(columns).fill(60);
-  for (const e of edges) gapOf[e.from.depth] = Math.max(gapOf[e.from.depth], e.label.length * 7.2 + 40);
-  const x = [20];
-  for (let c = 1; c < columns; c++) x[c] = x[c - 1] + colWidth[c - 1] + gapOf[c - 1];
-  const rowHeight = 64;
-  for (const n of nodes) {
-    n.x = x[n.depth];
-    n.y = 20 + n.row * rowHeight;
+  const columns = nextColumn;
+  const columnWidth = Array(columns).fill(0);
+  for (const n of nodes) columnWidth[n.column] = Math.max(columnWidth[n.column], n.width);
+  for (const e of edges) {
+    const room = e.to.width / 2 + 10 + e.label.length * 7.2;
+    columnWidth[e.to.column] = Math.max(columnWidth[e.to.column], room);
   }
-  const width = x[columns - 1] + colWidth[columns - 1] + 20;
-  const height = 20 + nextRow * rowHeight;
+  const x = [20];
+  for (let c = 1; c < columns; c++) x[c] = x[c - 1] + columnWidth[c - 1] + 28;
+  const rowHeight = 96;
+  let depthMax = 0;
+  for (const n of nodes) {
+    n.x = x[n.column];
+    n.y = 16 + n.depth * rowHeight;
+    depthMax = Math.max(depthMax, n.depth);
+  }
+  const width = Math.max(...nodes.map((n) => n.x + Math.max(n.width, columnWidth[n.column]))) + 20;
+  const height = 16 + depthMax * rowHeight + 44 + 16;
   const picture = svg('svg', {
     width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': (graph.granted ? 'Path that granted access from ' : 'Steps walked from ') + root.label,
@@ -446,14 +451,14 @@ function drawPath(info, container) {
   defs.append(marker);
   picture.append(defs);
   for (const e of edges) {
-    const x1 = e.from.x + e.from.width;
-    const y1 = e.from.y + e.from.height / 2;
-    const x2 = e.to.x;
-    const y2 = e.to.y + e.to.height / 2;
-    const mid = (x1 + x2) / 2;
+    const x1 = e.from.x + e.from.width / 2;
+    const y1 = e.from.y + e.from.height;
+    const x2 = e.to.x + e.to.width / 2;
+    const y2 = e.to.y;
+    const mid = (y1 + y2) / 2;
     const group = svg('g', { class: `edge ${e.cls}`, 'data-label': e.label, 'data-from': e.from.label, 'data-to': e.to.label });
-    group.append(svg('path', { d: `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`, 'marker-end': 'url(#arrowhead)' }));
-    group.append(svg('text', { x: mid, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle' }, e.label));
+    group.append(svg('path', { d: `M ${x1} ${y1} C ${x1} ${mid}, ${x2} ${mid}, ${x2} ${y2}`, 'marker-end': 'url(#arrowhead)' }));
+    group.append(svg('text', { x: x2 + 10, y: mid + 4 }, e.label));
     picture.append(group);
   }
   for (const n of nodes) {
