@@ -85,7 +85,11 @@ fn write_step(
         paint.with(name_colour, &step.member)
     );
     if let (MemberKind::Permission, Some(operation)) = (step.kind, step.operation) {
-        let _ = write!(out, " {}", paint.with(FAINT, &format!("[{}]", operation.name())));
+        let _ = write!(
+            out,
+            " {}",
+            paint.with(FAINT, &format!("[{}]", operation.name()))
+        );
     }
     let source = match step.source {
         StepSource::Walk => None,
@@ -145,10 +149,7 @@ fn write_caveat(out: &mut String, caveat: &CaveatTrace, style: Style, indent: &s
     let (connector, inner) = connectors(indent, Some(last));
     let (mark, expression) = match caveat.result {
         CaveatResult::True => (paint.with(GREEN, "✓"), caveat.expression.clone()),
-        CaveatResult::False => (
-            paint.with(RED, "⨉"),
-            paint.with(FAINT, &caveat.expression),
-        ),
+        CaveatResult::False => (paint.with(RED, "⨉"), paint.with(FAINT, &caveat.expression)),
         CaveatResult::MissingContext => (paint.with(MAGENTA, "?"), caveat.expression.clone()),
     };
     let _ = writeln!(

@@ -337,8 +337,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let (permissionship, trace) = match Backend::open(&target)? {
                 Backend::Local(engine) if explain => {
-                    let traced =
-                        engine.check_traced(&rel.resource, &rel.relation, &rel.subject, &context)?;
+                    let traced = engine.check_traced(
+                        &rel.resource,
+                        &rel.relation,
+                        &rel.subject,
+                        &context,
+                    )?;
                     (traced.result.permissionship, Some(traced.trace))
                 }
                 Backend::Local(engine) => (

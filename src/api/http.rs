@@ -22,11 +22,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::auth;
-use super::trace;
 use super::error::{ApiError, Code};
 use super::service::{
     BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service, WatchEvent,
 };
+use super::trace;
 use super::wire::{
     self, Count, ObjectReference, PermissionRelationshipTree, ResolvedSubject, SubjectReference,
     Token, WireConsistency, WireFilter, WirePrecondition, WireRelationship, WireUpdate,

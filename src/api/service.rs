@@ -368,8 +368,12 @@ impl Service {
             let answers = items
                 .iter()
                 .map(|item| {
-                    let (resource, permission, subject, context) =
-                        (&item.resource, &item.permission, &item.subject, &item.context);
+                    let (resource, permission, subject, context) = (
+                        &item.resource,
+                        &item.permission,
+                        &item.subject,
+                        &item.context,
+                    );
                     let answer = if traced {
                         view.check_traced(resource, permission, subject, context)
                             .map(|t| BulkAnswer {

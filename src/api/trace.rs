@@ -125,10 +125,9 @@ pub fn source_text(step: &TraceStep) -> String {
         StepSource::Walk => "zanzi:walk".to_string(),
         StepSource::Cache => "zanzi:cache".to_string(),
         StepSource::Cycle => "zanzi:cycle".to_string(),
-        StepSource::GroupIndex => format!(
-            "group-index:{}#{}",
-            step.resource.object_type, step.member
-        ),
+        StepSource::GroupIndex => {
+            format!("group-index:{}#{}", step.resource.object_type, step.member)
+        }
     }
 }
 
@@ -227,11 +226,7 @@ pub fn result_of(
             }
             Permissionship::conditional(missing)
         }
-        other => {
-            return Err(ApiError::invalid(format!(
-                "unknown trace result `{other}`"
-            )))
-        }
+        other => return Err(ApiError::invalid(format!("unknown trace result `{other}`"))),
     })
 }
 

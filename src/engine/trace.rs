@@ -324,9 +324,7 @@ fn pick_caveat(
         Permissionship::Conditional { .. } => CaveatResult::MissingContext,
     };
     let position = evaluated.iter().position(|c| c.result == wanted);
-    evaluated
-        .into_iter()
-        .nth(position.unwrap_or(0))
+    evaluated.into_iter().nth(position.unwrap_or(0))
 }
 
 /// One caveat evaluated as the walk evaluated it (an evaluation error is left out: the check

@@ -39,8 +39,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 /// `preshared_key`).
 pub fn router(preshared_key: String) -> Router {
     Router::new()
-        .route("/ui", get(|| async { page("text/html; charset=utf-8", INDEX) }))
-        .route("/ui/", get(|| async { page("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/ui",
+            get(|| async { page("text/html; charset=utf-8", INDEX) }),
+        )
+        .route(
+            "/ui/",
+            get(|| async { page("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/ui/app.js",
             get(|| async { page("text/javascript; charset=utf-8", APP) }),

@@ -228,13 +228,11 @@ fn run_assertions(
         for text in assertions {
             report.assertions += 1;
             let (rel, context) = parse_assertion(text)?;
-            let failure = match engine.check(&rel.resource, &rel.relation, &rel.subject, &context)
-            {
+            let failure = match engine.check(&rel.resource, &rel.relation, &rel.subject, &context) {
                 Ok(result) => {
                     let actual = describe(&result.permissionship);
-                    (actual != expected).then(|| {
-                        format!("assertion `{text}`: expected {expected}, got {actual}")
-                    })
+                    (actual != expected)
+                        .then(|| format!("assertion `{text}`: expected {expected}, got {actual}"))
                 }
                 Err(err) => Some(format!(
                     "assertion `{text}`: expected {expected}, got error: {err}"
@@ -245,7 +243,6 @@ fn run_assertions(
     }
     Ok(())
 }
-
 
 fn run_expected_relations(
     engine: &Engine,

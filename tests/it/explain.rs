@@ -11,8 +11,7 @@ use zanzi::api::grpc::trace as grpc_trace;
 use zanzi::api::trace::{self, WireDebugInformation};
 use zanzi::api::wire::WireRelationship;
 use zanzi::engine::{
-    CaveatResult, CheckTrace, Context, Engine, EngineConfig, Operation, Permissionship,
-    StepSource,
+    CaveatResult, CheckTrace, Context, Engine, EngineConfig, Operation, Permissionship, StepSource,
 };
 use zanzi::explain::{self, Style};
 use zanzi::proto::v1;
@@ -214,14 +213,25 @@ fn cli_explain_prints_the_exact_tree_of_a_fixed_world() {
         assert_eq!((printed.as_str(), status), (answer, code), "{check}");
     }
     // Piped output has no colours, and every step line carries its time.
-    let (_, stdout, _) = zanzi(&["check", "--explain", "--data-dir", data, "doc:plan#view@user:ann"]);
-    assert!(!stdout.contains('\x1b'), "colours in piped output: {stdout:?}");
+    let (_, stdout, _) = zanzi(&[
+        "check",
+        "--explain",
+        "--data-dir",
+        data,
+        "doc:plan#view@user:ann",
+    ]);
+    assert!(
+        !stdout.contains('\x1b'),
+        "colours in piped output: {stdout:?}"
+    );
     let timed = stdout
         .lines()
-        .filter(|l| l.contains(" doc:plan ") || l.contains(" folder:q3 ") || l.contains(" group:eng "))
+        .filter(|l| {
+            l.contains(" doc:plan ") || l.contains(" folder:q3 ") || l.contains(" group:eng ")
+        })
         .filter(|l| l.ends_with("s)"))
         .count();
-    assert_eq!(timed, 6, "{stdout}");
+    assert_eq!(timed, 7, "{stdout}");
     // Without --explain, only the answer.
     let (code, stdout, _) = zanzi(&["check", "--data-dir", data, "doc:plan#view@user:ann"]);
     assert_eq!((code, stdout.as_str()), (0, "true\n"));
@@ -289,8 +299,13 @@ fn http_and_grpc_traces_carry_the_cli_tree() {
         ("doc:plan#view@user:dee", DEE_TREE),
     ] {
         // The CLI on the local folder and the CLI against the server (HTTP) print one tree.
-        let (_, from_folder, _) =
-            explained(&["check", "--explain", "--data-dir", local.to_str().unwrap(), check]);
+        let (_, from_folder, _) = explained(&[
+            "check",
+            "--explain",
+            "--data-dir",
+            local.to_str().unwrap(),
+            check,
+        ]);
         let (_, over_http, _) = explained(&[
             "check",
             "--explain",
@@ -306,31 +321,41 @@ fn http_and_grpc_traces_carry_the_cli_tree() {
         // gRPC's DebugInformation reads back into the same steps.
         let rel = Relationship::parse(check).unwrap();
         let response = runtime
-            .block_on(clients.permissions.check_permission(v1::CheckPermissionRequest {
-                consistency: None,
-                resource: object(&rel.resource.to_string()),
-                permission: rel.relation.clone(),
-                subject: subject(&rel.subject.to_string()),
-                context: None,
-                with_tracing: true,
-            }))
+            .block_on(
+                clients
+                    .permissions
+                    .check_permission(v1::CheckPermissionRequest {
+                        consistency: None,
+                        resource: object(&rel.resource.to_string()),
+                        permission: rel.relation.clone(),
+                        subject: subject(&rel.subject.to_string()),
+                        context: None,
+                        with_tracing: true,
+                    }),
+            )
             .unwrap()
             .into_inner();
-        let info = response.debug_trace.expect("a traced check returns its trace");
+        let info = response
+            .debug_trace
+            .expect("a traced check returns its trace");
         assert_eq!(info.schema_used, SCHEMA);
         let over_grpc = grpc_trace::from_proto(&info).unwrap();
         assert_eq!(plain(&over_grpc), tree, "{check} over gRPC");
 
         // Without tracing, no trace.
         let response = runtime
-            .block_on(clients.permissions.check_permission(v1::CheckPermissionRequest {
-                consistency: None,
-                resource: object(&rel.resource.to_string()),
-                permission: rel.relation.clone(),
-                subject: subject(&rel.subject.to_string()),
-                context: None,
-                with_tracing: false,
-            }))
+            .block_on(
+                clients
+                    .permissions
+                    .check_permission(v1::CheckPermissionRequest {
+                        consistency: None,
+                        resource: object(&rel.resource.to_string()),
+                        permission: rel.relation.clone(),
+                        subject: subject(&rel.subject.to_string()),
+                        context: None,
+                        with_tracing: false,
+                    }),
+            )
             .unwrap()
             .into_inner();
         assert!(response.debug_trace.is_none());
@@ -351,12 +376,18 @@ fn http_debug_trace_has_spicedb_shape() {
             "withTracing": true,
         }),
     );
-    assert_eq!(answer["permissionship"], "PERMISSIONSHIP_CONDITIONAL_PERMISSION");
+    assert_eq!(
+        answer["permissionship"],
+        "PERMISSIONSHIP_CONDITIONAL_PERMISSION"
+    );
     let info = &answer["debugTrace"];
     assert_eq!(info["schemaUsed"], SCHEMA);
     let root = &info["check"];
     let dee = json!({"object": {"objectType": "user", "objectId": "dee"}});
-    assert_eq!(root["resource"], json!({"objectType": "doc", "objectId": "plan"}));
+    assert_eq!(
+        root["resource"],
+        json!({"objectType": "doc", "objectId": "plan"})
+    );
     assert_eq!(root["permission"], "view");
     assert_eq!(root["permissionType"], "PERMISSION_TYPE_PERMISSION");
     assert_eq!(root["subject"], dee);
@@ -387,7 +418,10 @@ fn http_debug_trace_has_spicedb_shape() {
     );
     // The nested-group index's answer reads as a cached result from its own source.
     let member = &steps[2]["subProblems"]["traces"][0];
-    assert_eq!(member["resource"], json!({"objectType": "group", "objectId": "eng"}));
+    assert_eq!(
+        member["resource"],
+        json!({"objectType": "group", "objectId": "eng"})
+    );
     assert_eq!(member["wasCachedResult"], json!(true));
     assert_eq!(member["source"], "group-index:group#member");
     // Read back, it is the engine's tree.

@@ -82,8 +82,13 @@ fn tree_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `(object, class)` of every node of the drawn path, and `(from, label, to)` of every edge.
-fn drawing(browser: &Browser) -> (Vec<(String, String)>, Vec<(String, String, String)>) {
+/// `(object, class)` of a node of the drawn path.
+type Node = (String, String);
+/// `(from, label, to)` of an edge of the drawn path.
+type Edge = (String, String, String);
+
+/// Every node and every edge of the drawn path.
+fn drawing(browser: &Browser) -> (Vec<Node>, Vec<Edge>) {
     let nodes = browser.run(
         "return [...document.querySelectorAll('#check-path g.node')].map(g => [g.dataset.object, g.getAttribute('class')]);",
         &[],
@@ -146,15 +151,18 @@ fn playground_in_a_real_browser() {
     browser.screenshot(&shots.join("01-signin.png"));
 
     // A wrong key is refused; the right one, typed and entered from the keyboard, signs in.
-    browser.find("#key").type_text(&format!("not-the-key{ENTER}"));
+    browser
+        .find("#key")
+        .type_text(&format!("not-the-key{ENTER}"));
     browser.wait_for(
         "the refusal",
         "return document.getElementById('signin-error').textContent.includes('refused');",
     );
     type_into(&browser, "#key", &format!("{}{ENTER}", server.key));
+    // The schema pane has read the store (no schema yet) before anything is typed into it.
     browser.wait_for(
         "the app",
-        "return !document.getElementById('app').hidden;",
+        "return !document.getElementById('app').hidden && document.getElementById('schema-result').textContent === 'No schema has been written yet.';",
     );
     assert_eq!(
         browser.run("return sessionStorage.getItem('zanzi-key');", &[]),
@@ -163,7 +171,10 @@ fn playground_in_a_real_browser() {
 
     // A schema with an error: the error names its line and column, and the gutter marks it.
     let error = &zanzi::schema::compile(BROKEN_SCHEMA).unwrap_err().0[0];
-    assert_eq!(error.line, 10, "the broken schema's error is on the `editor` line");
+    assert_eq!(
+        error.line, 10,
+        "the broken schema's error is on the `editor` line"
+    );
     type_into(&browser, "#schema-text", BROKEN_SCHEMA);
     browser.find("#schema-write").click();
     let shown = browser.wait_for(
@@ -283,7 +294,11 @@ fn playground_in_a_real_browser() {
     browser.screenshot(&shots.join("05-check-granted.png"));
 
     // A denied check shows every step walked, none granting.
-    type_into(&browser, "#check-text", &format!("doc:spec#view@user:bob{ENTER}"));
+    type_into(
+        &browser,
+        "#check-text",
+        &format!("doc:spec#view@user:bob{ENTER}"),
+    );
     browser.wait_for(
         "the denied answer",
         "return document.getElementById('check-answer').textContent === '⨉ no permission';",
@@ -373,7 +388,10 @@ fn playground_in_a_real_browser() {
         "/v1/relationships/read",
         &json!({"relationshipFilter": {"resourceType": "doc", "optionalResourceId": "1"}}),
     );
-    assert!(live.is_empty(), "the validation file reached the live store: {live:?}");
+    assert!(
+        live.is_empty(),
+        "the validation file reached the live store: {live:?}"
+    );
 
     // The change feed saw the four writes (newest first).
     browser.press_with(ALT, "6");

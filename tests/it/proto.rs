@@ -269,49 +269,30 @@ fn debug_information_uses_spicedbs_field_numbers() {
     // partial_caveat_info = 4, caveat_name = 5 }. PERMISSION_TYPE_RELATION = 1,
     // PERMISSION_TYPE_PERMISSION = 2; PERMISSIONSHIP_HAS_PERMISSION = 2; RESULT_TRUE = 3.
     let subject_bytes = len_field(1, &object_bytes("user", "ann"));
-    let leaf = |resolution_first: bool| {
-        let head = cat(&[
-            len_field(1, &object_bytes("doc", "readme")),
-            len_field(2, b"viewer"),
-            int_field(3, 1),
-            len_field(4, &subject_bytes),
-            int_field(5, 2),
-        ]);
-        if resolution_first {
-            cat(&[head, int_field(6, 1), len_field(12, b"zanzi:cache")])
-        } else {
-            cat(&[head, len_field(12, b"zanzi:cache"), int_field(6, 1)])
-        }
-    };
+    let leaf = cat(&[
+        len_field(1, &object_bytes("doc", "readme")),
+        len_field(2, b"viewer"),
+        int_field(3, 1),
+        len_field(4, &subject_bytes),
+        int_field(5, 2),
+        int_field(6, 1),
+        len_field(12, b"zanzi:cache"),
+    ]);
     let caveat = cat(&[len_field(1, b"a"), int_field(2, 3), len_field(5, b"c")]);
-    let root = |resolution_first: bool| {
-        let head = cat(&[
-            len_field(1, &object_bytes("doc", "readme")),
-            len_field(2, b"view"),
-            int_field(3, 2),
-            len_field(4, &subject_bytes),
-            int_field(5, 2),
-        ]);
-        let sub_problems = len_field(7, &len_field(1, &leaf(resolution_first)));
-        let tail = cat(&[
-            len_field(8, &caveat),
-            len_field(9, &int_field(2, 12_000)),
-            len_field(10, &int_field(1, 100)),
-            len_field(11, b"op"),
-            len_field(12, b"zanzi:walk"),
-        ]);
-        if resolution_first {
-            cat(&[head, sub_problems, tail])
-        } else {
-            cat(&[head, tail, sub_problems])
-        }
-    };
-    let info_bytes = |resolution_first: bool| {
-        cat(&[
-            len_field(1, &root(resolution_first)),
-            len_field(2, b"definition user {}"),
-        ])
-    };
+    let root = cat(&[
+        len_field(1, &object_bytes("doc", "readme")),
+        len_field(2, b"view"),
+        int_field(3, 2),
+        len_field(4, &subject_bytes),
+        int_field(5, 2),
+        len_field(7, &len_field(1, &leaf)),
+        len_field(8, &caveat),
+        len_field(9, &int_field(2, 12_000)),
+        len_field(10, &int_field(1, 100)),
+        len_field(11, b"op"),
+        len_field(12, b"zanzi:walk"),
+    ]);
+    let info_bytes = cat(&[len_field(1, &root), len_field(2, b"definition user {}")]);
     let subject = Some(SubjectReference {
         object: object("user", "ann"),
         optional_relation: String::new(),
@@ -360,18 +341,15 @@ fn debug_information_uses_spicedbs_field_numbers() {
         }),
         schema_used: "definition user {}".to_string(),
     };
-    // Bytes in field-number order decode to the message; prost writes a oneof after the
-    // other fields.
-    assert_eq!(DebugInformation::decode(&info_bytes(true)[..]).unwrap(), info);
-    assert_eq!(info.encode_to_vec(), info_bytes(false));
+    assert_eq!(info.encode_to_vec(), info_bytes);
+    assert_eq!(DebugInformation::decode(&info_bytes[..]).unwrap(), info);
 
     // CheckPermissionResponse.debug_trace = 4, CheckBulkPermissionsResponseItem.debug_trace = 3.
-    let response = CheckPermissionResponse::decode(&len_field(4, &info_bytes(true))[..]).unwrap();
+    let response = CheckPermissionResponse::decode(&len_field(4, &info_bytes)[..]).unwrap();
     assert_eq!(response.debug_trace, Some(info.clone()));
-    let item = zanzi::proto::v1::CheckBulkPermissionsResponseItem::decode(
-        &len_field(3, &info_bytes(true))[..],
-    )
-    .unwrap();
+    let item =
+        zanzi::proto::v1::CheckBulkPermissionsResponseItem::decode(&len_field(3, &info_bytes)[..])
+            .unwrap();
     assert_eq!(item.debug_trace, Some(info));
     // CheckPermissionRequest.with_tracing = 6 (above), CheckBulkPermissionsRequest.with_tracing = 3.
     let bulk = zanzi::proto::v1::CheckBulkPermissionsRequest::decode(&int_field(3, 1)[..]).unwrap();

@@ -286,13 +286,4 @@ impl Element<'_> {
         self.browser
             .send("POST", &self.path("/value"), &json!({ "text": text }));
     }
-
-    /// Its rendered text.
-    pub fn text(&self) -> String {
-        self.browser
-            .send("GET", &self.path("/text"), &json!({}))
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
 }

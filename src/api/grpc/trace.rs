@@ -7,9 +7,7 @@ use prost_types::Duration as ProtoDuration;
 use super::convert::{json_to_struct, struct_to_json, timestamp, to_object, to_subject};
 use crate::api::error::ApiError;
 use crate::api::trace::{is_cached, operation_in, result_of, schema_used, source_of, source_text};
-use crate::engine::{
-    CaveatResult, CaveatTrace, CheckTrace, MemberKind, Permissionship, TraceStep,
-};
+use crate::engine::{CaveatResult, CaveatTrace, CheckTrace, MemberKind, Permissionship, TraceStep};
 use crate::proto::v1::{self, caveat_eval_info, check_debug_trace};
 use crate::schema::Schema;
 use crate::tuple::SubjectRef;
@@ -124,12 +122,16 @@ fn step_from_proto(
     let result_name = check_debug_trace::Permissionship::try_from(wire.result)
         .map(|r| r.as_str_name())
         .unwrap_or("PERMISSIONSHIP_UNSPECIFIED");
-    let duration = wire.duration.as_ref().map_or(Ok(std::time::Duration::ZERO), |d| {
-        Ok(std::time::Duration::new(
-            u64::try_from(d.seconds).map_err(|_| ApiError::invalid("negative trace duration"))?,
-            u32::try_from(d.nanos).map_err(|_| ApiError::invalid("negative trace duration"))?,
-        ))
-    })?;
+    let duration = match &wire.duration {
+        None => std::time::Duration::ZERO,
+        Some(d) => {
+            let negative = |_| ApiError::invalid("negative trace duration");
+            std::time::Duration::new(
+                u64::try_from(d.seconds).map_err(negative)?,
+                u32::try_from(d.nanos).map_err(negative)?,
+            )
+        }
+    };
     Ok(TraceStep {
         operation: operation_in(schema, &resource, &wire.permission, kind),
         result: result_of(result_name, caveat.as_ref(), &steps)?,

@@ -59,6 +59,10 @@ async function stream(path, body) {
   return results;
 }
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function setResult(element, text, kind) {
   element.textContent = text;
   element.className = 'result' + (kind ? ' ' + kind : '');
@@ -826,7 +830,7 @@ async function runValidation() {
     setResult(summary,
       `${answer.passed ? 'Passed' : 'Failed'}: ${answer.results.length - failed} of ${answer.results.length} passed` +
       (extra > 0 ? `, ${extra} consistency failure${extra === 1 ? '' : 's'}` : '') +
-      ` (${answer.relationships} relationships, ${answer.consistencyChecks} consistency checks).`,
+      ` (${plural(answer.relationships, 'relationship')}, ${plural(answer.consistencyChecks, 'consistency check')}).`,
       answer.passed ? 'ok' : 'bad');
   } catch (error) {
     setResult(summary, error.message, 'bad');
@@ -888,12 +892,15 @@ function showChange(message) {
     return;
   }
   const list = $('watch-list');
+  // Newest revision first; a revision's own updates in the order it made them.
+  const revision = document.createDocumentFragment();
   for (const update of result.updates || []) {
     const item = document.createElement('li');
     const op = (update.operation || '').replace('OPERATION_', '');
     item.append(span('op op-' + op, op), relationshipText(update.relationship));
-    list.prepend(item);
+    revision.append(item);
   }
+  list.prepend(revision);
   while (list.children.length > 200) list.lastChild.remove();
 }
 
