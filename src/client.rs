@@ -217,30 +217,8 @@ impl Client {
         relationship: &Relationship,
         context: &serde_json::Map<String, Value>,
     ) -> Result<(String, Vec<String>), ClientError> {
-        let answer = self.call(
-            "/v1/permissions/check",
-            &json!({
-                "resource": {"objectType": relationship.resource.object_type, "objectId": relationship.resource.object_id},
-                "permission": relationship.relation,
-                "subject": subject(&relationship.subject),
-                "context": context,
-            }),
-        )?;
-        let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((
-            answer["permissionship"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            missing,
-        ))
+        let answer = self.call_check(relationship, context, false)?;
+        Ok(check_answer(&answer))
     }
 
     /// A traced check: the `PERMISSIONSHIP_...` string, what a conditional answer misses, and
@@ -250,35 +228,30 @@ impl Client {
         relationship: &Relationship,
         context: &serde_json::Map<String, Value>,
     ) -> Result<(String, Vec<String>, CheckTrace), ClientError> {
-        let mut answer = self.call(
+        let mut answer = self.call_check(relationship, context, true)?;
+        let info: WireDebugInformation = serde_json::from_value(answer["debugTrace"].take())
+            .map_err(|e| ClientError::Decode(format!("debugTrace: {e}")))?;
+        let trace = trace::from_json(&info).map_err(|e| ClientError::Decode(e.message))?;
+        let (permissionship, missing) = check_answer(&answer);
+        Ok((permissionship, missing, trace))
+    }
+
+    fn call_check(
+        &self,
+        relationship: &Relationship,
+        context: &serde_json::Map<String, Value>,
+        with_tracing: bool,
+    ) -> Result<Value, ClientError> {
+        self.call(
             "/v1/permissions/check",
             &json!({
                 "resource": {"objectType": relationship.resource.object_type, "objectId": relationship.resource.object_id},
                 "permission": relationship.relation,
                 "subject": subject(&relationship.subject),
                 "context": context,
-                "withTracing": true,
+                "withTracing": with_tracing,
             }),
-        )?;
-        let info: WireDebugInformation = serde_json::from_value(answer["debugTrace"].take())
-            .map_err(|e| ClientError::Decode(format!("debugTrace: {e}")))?;
-        let trace = trace::from_json(&info).map_err(|e| ClientError::Decode(e.message))?;
-        let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((
-            answer["permissionship"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            missing,
-            trace,
-        ))
+        )
     }
 
     /// Resource ids of `resource_type` the subject has `permission` on (with conditional ones
@@ -386,4 +359,21 @@ fn decode_relationship(value: Value) -> Result<Relationship, ClientError> {
 /// A filter on the wire (for callers composing requests by hand).
 pub fn filter_json(filter: &RelationshipFilter) -> Value {
     wire_filter(filter)
+}
+
+/// A check answer's `PERMISSIONSHIP_...` string and, when conditional, the missing parameters.
+fn check_answer(answer: &Value) -> (String, Vec<String>) {
+    let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let permissionship = answer["permissionship"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (permissionship, missing)
 }
