@@ -4,7 +4,8 @@
 //! by later runs; delete the folder to rebuild it. Names carry their parameters. Unprefixed
 //! names run the plain walk (no cache, no group index), as before the accelerators existed;
 //! `group_index/` runs with the nested-group index alone, and `cached/` with the cache and the
-//! index (the default configuration), repeating the same query.
+//! index (the default configuration), repeating the same query. `traced/` runs the plain walk
+//! recording its trace (`check --explain`, `withTracing`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -230,6 +231,20 @@ fn bench_checks(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // The same walks traced (`zanzi check --explain`, `withTracing`): what recording every
+    // step costs when asked for. The untraced figures above are the cost when it is not.
+    for (name, resource, permission, user) in &cases {
+        let who = subject(&format!("user:{user}"));
+        group.bench_function(format!("traced/{name}"), |b| {
+            b.iter(|| {
+                black_box(
+                    plain
+                        .check_traced(resource, permission, &who, &ctx)
+                        .expect("check"),
+                )
+            })
+        });
     }
     group.finish();
     eprintln!("cache: {:?}", cached.cache_stats());

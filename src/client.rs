@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::{json, Value};
 
+use crate::api::trace::{self, WireDebugInformation};
 use crate::api::wire::WireRelationship;
+use crate::engine::CheckTrace;
 use crate::filter::RelationshipFilter;
 use crate::transaction::{Update, UpdateOp};
 use crate::tuple::{Relationship, SubjectRef};
@@ -215,30 +217,41 @@ impl Client {
         relationship: &Relationship,
         context: &serde_json::Map<String, Value>,
     ) -> Result<(String, Vec<String>), ClientError> {
-        let answer = self.call(
+        let answer = self.call_check(relationship, context, false)?;
+        Ok(check_answer(&answer))
+    }
+
+    /// A traced check: the `PERMISSIONSHIP_...` string, what a conditional answer misses, and
+    /// the trace of the server's walk (read back from SpiceDB's `debugTrace` message).
+    pub fn check_traced(
+        &self,
+        relationship: &Relationship,
+        context: &serde_json::Map<String, Value>,
+    ) -> Result<(String, Vec<String>, CheckTrace), ClientError> {
+        let mut answer = self.call_check(relationship, context, true)?;
+        let info: WireDebugInformation = serde_json::from_value(answer["debugTrace"].take())
+            .map_err(|e| ClientError::Decode(format!("debugTrace: {e}")))?;
+        let trace = trace::from_json(&info).map_err(|e| ClientError::Decode(e.message))?;
+        let (permissionship, missing) = check_answer(&answer);
+        Ok((permissionship, missing, trace))
+    }
+
+    fn call_check(
+        &self,
+        relationship: &Relationship,
+        context: &serde_json::Map<String, Value>,
+        with_tracing: bool,
+    ) -> Result<Value, ClientError> {
+        self.call(
             "/v1/permissions/check",
             &json!({
                 "resource": {"objectType": relationship.resource.object_type, "objectId": relationship.resource.object_id},
                 "permission": relationship.relation,
                 "subject": subject(&relationship.subject),
                 "context": context,
+                "withTracing": with_tracing,
             }),
-        )?;
-        let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((
-            answer["permissionship"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            missing,
-        ))
+        )
     }
 
     /// Resource ids of `resource_type` the subject has `permission` on (with conditional ones
@@ -346,4 +359,21 @@ fn decode_relationship(value: Value) -> Result<Relationship, ClientError> {
 /// A filter on the wire (for callers composing requests by hand).
 pub fn filter_json(filter: &RelationshipFilter) -> Value {
     wire_filter(filter)
+}
+
+/// A check answer's `PERMISSIONSHIP_...` string and, when conditional, the missing parameters.
+fn check_answer(answer: &Value) -> (String, Vec<String>) {
+    let missing = answer["partialCaveatInfo"]["missingRequiredContext"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let permissionship = answer["permissionship"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (permissionship, missing)
 }

@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ use zanzi::api::grpc::TlsFiles;
 use zanzi::api::service::Limits;
 use zanzi::client::Client;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
+use zanzi::explain;
 use zanzi::facade::auth::{parse_ttl, sign, unix_now, Claims, JwtSettings, SigningKey};
 use zanzi::facade::FacadeConfig;
 use zanzi::filter::RelationshipFilter;
@@ -101,6 +102,10 @@ enum Command {
         /// Caveat context as a JSON object.
         #[arg(long)]
         context: Option<String>,
+        /// Print the trace of the check as a tree (as `zed permission check --explain`):
+        /// one line per step, `✓` on the steps that granted access; colours on a terminal.
+        #[arg(long)]
+        explain: bool,
     },
     /// Resources of a type on which a subject has a permission.
     LookupResources {
@@ -409,6 +414,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target,
             check,
             context,
+            explain,
         } => {
             let rel = Relationship::parse(&check)?;
             let context: Context = match context {
@@ -417,23 +423,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => Context::new(),
             };
-            let permissionship = match Backend::open(&target)? {
-                Backend::Local(engine) => {
+            let (permissionship, trace) = match Backend::open(&target)? {
+                Backend::Local(engine) if explain => {
+                    let traced = engine.check_traced(
+                        &rel.resource,
+                        &rel.relation,
+                        &rel.subject,
+                        &context,
+                    )?;
+                    (traced.result.permissionship, Some(traced.trace))
+                }
+                Backend::Local(engine) => (
                     engine
                         .check(&rel.resource, &rel.relation, &rel.subject, &context)?
-                        .permissionship
+                        .permissionship,
+                    None,
+                ),
+                Backend::Remote(client) if explain => {
+                    let (answer, missing, trace) = client.check_traced(&rel, &context)?;
+                    (remote_permissionship(&answer, missing), Some(trace))
                 }
                 Backend::Remote(client) => {
                     let (answer, missing) = client.check(&rel, &context)?;
-                    match answer.as_str() {
-                        "PERMISSIONSHIP_HAS_PERMISSION" => Permissionship::Has,
-                        "PERMISSIONSHIP_CONDITIONAL_PERMISSION" => {
-                            Permissionship::conditional(missing)
-                        }
-                        _ => Permissionship::No,
-                    }
+                    (remote_permissionship(&answer, missing), None)
                 }
             };
+            if let Some(trace) = &trace {
+                let style = explain::Style {
+                    colour: std::io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none(),
+                    timings: true,
+                };
+                print!("{}", explain::render(trace, style));
+            }
             let (text, code) = match &permissionship {
                 Permissionship::Has => ("true".to_string(), ExitCode::SUCCESS),
                 Permissionship::No => ("false".to_string(), ExitCode::from(1)),
@@ -922,4 +944,14 @@ fn run_validate(files: &[PathBuf], together: bool, options: ValidateOptions) -> 
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A check answer read from a server: its `PERMISSIONSHIP_...` name and, for a conditional
+/// one, the missing parameters.
+fn remote_permissionship(answer: &str, missing: Vec<String>) -> Permissionship {
+    match answer {
+        "PERMISSIONSHIP_HAS_PERMISSION" => Permissionship::Has,
+        "PERMISSIONSHIP_CONDITIONAL_PERMISSION" => Permissionship::conditional(missing),
+        _ => Permissionship::No,
+    }
 }

@@ -1,7 +1,8 @@
 //! `zanzi serve`: opens the datastore (the embedded store, or a shared database), starts the
 //! expiry sweeper (and, on a database, the log follower and the history pruner) and serves the
-//! HTTP API and the gRPC API (one shared service), and, when configured, the `/v1beta1` facade
-//! beside them, until a shutdown signal, letting in-flight requests (writes included) finish.
+//! HTTP API and the gRPC API (one shared service), the web playground at `/ui`, and, when
+//! configured, the facades beside them, until a shutdown signal, letting in-flight requests
+//! (writes included) finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::api::service::{stopped, Limits, Service};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, FacadeConfig};
+use crate::playground;
 use crate::store::{Datastore, OpenOptions, Opened};
 
 /// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
@@ -168,6 +170,7 @@ pub async fn serve(
         }
         None => axum::Router::new(),
     };
+    let extra = extra.merge(playground::router(key.clone()));
     let (stopping, stopping_rx) = watch::channel(false);
     let router = http::router_with(
         Arc::clone(&service),

@@ -26,6 +26,7 @@ use super::error::{ApiError, Code};
 use super::service::{
     BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service, WatchEvent,
 };
+use super::trace;
 use super::wire::{
     self, Count, ObjectReference, PermissionRelationshipTree, ResolvedSubject, SubjectReference,
     Token, WireConsistency, WireFilter, WirePrecondition, WireRelationship, WireUpdate,
@@ -622,7 +623,6 @@ struct CheckPermission {
     #[serde(default)]
     context: Option<Map<String, Value>>,
     #[serde(default)]
-    #[allow(dead_code)]
     with_tracing: bool,
 }
 
@@ -644,15 +644,20 @@ async fn check(
     let resource = request.resource.to_domain("resource")?;
     let permission = required(&request.permission, "permission")?.to_string();
     let subject = request.subject.to_domain("subject")?;
+    let context = request.context.unwrap_or_default();
+    if request.with_tracing {
+        let traced = state
+            .service
+            .check_traced(consistency, resource, permission, subject, context)
+            .await?;
+        let mut answer = check_answer(&traced.result.permissionship);
+        answer["checkedAt"] = token(&state.service, traced.result.revision);
+        answer["debugTrace"] = json!(trace::to_json(&traced.trace));
+        return Ok(Json(answer));
+    }
     let result = state
         .service
-        .check(
-            consistency,
-            resource,
-            permission,
-            subject,
-            request.context.unwrap_or_default(),
-        )
+        .check(consistency, resource, permission, subject, context)
         .await?;
     let mut answer = check_answer(&result.permissionship);
     answer["checkedAt"] = token(&state.service, result.revision);
@@ -679,7 +684,6 @@ struct CheckBulk {
     #[serde(default)]
     items: Vec<CheckBulkItem>,
     #[serde(default)]
-    #[allow(dead_code)]
     with_tracing: bool,
 }
 
@@ -706,7 +710,10 @@ async fn check_bulk(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let (answers, revision) = state.service.check_bulk(consistency, items).await?;
+    let (answers, revision) = state
+        .service
+        .check_bulk(consistency, items, request.with_tracing)
+        .await?;
     let pairs: Vec<Value> = request
         .items
         .iter()
@@ -719,7 +726,13 @@ async fn check_bulk(
                 "context": item.context,
             });
             match answer {
-                Ok(p) => json!({ "request": request, "item": check_answer(&p) }),
+                Ok(answer) => {
+                    let mut item = check_answer(&answer.permissionship);
+                    if let Some(traced) = &answer.trace {
+                        item["debugTrace"] = json!(trace::to_json(traced));
+                    }
+                    json!({ "request": request, "item": item })
+                }
                 Err(err) => json!({ "request": request, "error": err.body() }),
             }
         })

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use super::error::{ApiError, Code};
 use super::metrics::Metrics;
 use crate::engine::{
-    CheckResult, Context, Engine, EngineError, ExpandTree, FoundSubjects, Permissionship,
+    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects,
+    Permissionship, TracedCheck,
 };
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
@@ -326,12 +327,34 @@ impl Service {
         Ok(result)
     }
 
-    /// Many checks against one revision; each item answers or fails on its own.
+    /// One check with the trace of its walk.
+    pub async fn check_traced(
+        &self,
+        consistency: Consistency,
+        resource: ObjectRef,
+        permission: String,
+        subject: SubjectRef,
+        context: Context,
+    ) -> Result<TracedCheck, ApiError> {
+        let engine = Arc::clone(&self.engine);
+        let traced = blocking(move || {
+            Ok(engine
+                .at(consistency)?
+                .check_traced(&resource, &permission, &subject, &context)?)
+        })
+        .await?;
+        self.metrics.check_outcome(&traced.result.permissionship);
+        Ok(traced)
+    }
+
+    /// Many checks against one revision; each item answers or fails on its own. With
+    /// `traced`, each answer comes with the trace of its walk.
     pub async fn check_bulk(
         &self,
         consistency: Consistency,
         items: Vec<BulkItem>,
-    ) -> Result<(Vec<Result<Permissionship, ApiError>>, Revision), ApiError> {
+        traced: bool,
+    ) -> Result<(Vec<Result<BulkAnswer, ApiError>>, Revision), ApiError> {
         if items.len() > self.limits.max_bulk_checks {
             return Err(ApiError::invalid(format!(
                 "check count of {} is greater than maximum allowed of {}",
@@ -345,21 +368,33 @@ impl Service {
             let answers = items
                 .iter()
                 .map(|item| {
-                    view.check(
+                    let (resource, permission, subject, context) = (
                         &item.resource,
                         &item.permission,
                         &item.subject,
                         &item.context,
-                    )
-                    .map(|r| r.permissionship)
-                    .map_err(ApiError::from)
+                    );
+                    let answer = if traced {
+                        view.check_traced(resource, permission, subject, context)
+                            .map(|t| BulkAnswer {
+                                permissionship: t.result.permissionship,
+                                trace: Some(t.trace),
+                            })
+                    } else {
+                        view.check(resource, permission, subject, context)
+                            .map(|r| BulkAnswer {
+                                permissionship: r.permissionship,
+                                trace: None,
+                            })
+                    };
+                    answer.map_err(ApiError::from)
                 })
                 .collect::<Vec<_>>();
             Ok((answers, view.revision()))
         })
         .await?;
         for answer in answers.iter().flatten() {
-            self.metrics.check_outcome(answer);
+            self.metrics.check_outcome(&answer.permissionship);
         }
         Ok((answers, revision))
     }
@@ -596,6 +631,15 @@ pub struct BulkItem {
     pub subject: SubjectRef,
     /// Caveat context.
     pub context: Context,
+}
+
+/// The answer to one item of a bulk check.
+#[derive(Debug, Clone)]
+pub struct BulkAnswer {
+    /// Has, no, or conditional.
+    pub permissionship: Permissionship,
+    /// The trace of the walk, when the bulk check was traced.
+    pub trace: Option<CheckTrace>,
 }
 
 /// A lookup-resources query.

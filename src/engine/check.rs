@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::cache::{CacheKey, CachedAnswer};
+use super::trace::{CheckTrace, Recorder, StepSource};
 use super::{caveat, EngineError, Permissionship, Query};
 use crate::schema::{AllowedKind, ArrowMode, Member, RelationDefinition, Rewrite};
 
@@ -32,6 +33,8 @@ pub(crate) struct Walk {
     path: Vec<(ObjectRef, String)>,
     /// What the answer being computed rests on so far.
     rests_on: RestsOn,
+    /// The steps of a traced check (`None`, the default, records nothing).
+    trace: Option<Box<Recorder>>,
 }
 
 impl Walk {
@@ -39,6 +42,22 @@ impl Walk {
         Self {
             path: Vec::new(),
             rests_on: RestsOn::NOTHING,
+            trace: None,
+        }
+    }
+
+    /// The walk read `rel` (and rests on it).
+    fn read(&mut self, rel: &Relationship) {
+        self.rests_on.read(rel);
+        if let Some(trace) = &mut self.trace {
+            trace.read(rel);
+        }
+    }
+
+    /// The step being resolved is answered by `source` rather than walked.
+    fn answered_by(&mut self, source: StepSource) {
+        if let Some(trace) = &mut self.trace {
+            trace.note(source);
         }
     }
 }
@@ -99,9 +118,51 @@ impl Query<'_> {
         self.check_member(resource, member, subject, self.max_depth, &mut walk, true)
     }
 
+    /// [`Query::check`], recording every step of the walk.
+    pub(crate) fn check_traced(
+        &self,
+        resource: &ObjectRef,
+        member: &str,
+        subject: &SubjectRef,
+    ) -> Result<(Permissionship, CheckTrace), EngineError> {
+        if subject.is_wildcard() {
+            return Err(EngineError::WildcardSubject(subject.to_string()));
+        }
+        let mut walk = Walk::new();
+        walk.trace = Some(Box::default());
+        let answer =
+            self.check_member(resource, member, subject, self.max_depth, &mut walk, true)?;
+        let recorder = walk.trace.map(|boxed| *boxed).unwrap_or_default();
+        let trace = recorder.finish(self.schema, resource, member, subject, &answer);
+        Ok((answer, trace))
+    }
+
+    /// Every step of the walk goes through here: [`Query::resolve_member`], recorded when the
+    /// check is traced (untraced, one branch).
+    #[inline]
+    fn check_member(
+        &self,
+        resource: &ObjectRef,
+        member: &str,
+        subject: &SubjectRef,
+        depth: u32,
+        walk: &mut Walk,
+        hop: bool,
+    ) -> Result<Permissionship, EngineError> {
+        let Some(trace) = &mut walk.trace else {
+            return self.resolve_member(resource, member, subject, depth, walk, hop);
+        };
+        trace.enter(self.schema, resource, member);
+        let result = self.resolve_member(resource, member, subject, depth, walk, hop);
+        if let Some(trace) = &mut walk.trace {
+            trace.leave(self.schema, self.context, &result);
+        }
+        result
+    }
+
     /// `hop`: reached through a subject set or an arrow (or the request itself), so a cached
     /// answer may stand in for the sub-check.
-    fn check_member(
+    fn resolve_member(
         &self,
         resource: &ObjectRef,
         member: &str,
@@ -128,11 +189,13 @@ impl Query<'_> {
             .position(|(object, name)| object == resource && name == member);
         if let Some(position) = on_path {
             walk.rests_on.lowest_cut = walk.rests_on.lowest_cut.min(position);
+            walk.answered_by(StepSource::Cycle);
             return Ok(Permissionship::No);
         }
         let definition = def.member(member);
         if let Some(Member::Relation(_)) = definition {
             if let Some(answer) = self.probe_groups(resource, member, subject, depth, walk) {
+                walk.answered_by(StepSource::GroupIndex);
                 return Ok(answer);
             }
         }
@@ -146,6 +209,7 @@ impl Query<'_> {
             if let Some(hit) = self.cache_lookup(key, &resource.object_type, member, depth) {
                 walk.rests_on.reach(depth + 1 - hit.depth_needed);
                 walk.rests_on.expire(hit.expires);
+                walk.answered_by(StepSource::Cache);
                 return Ok(hit.answer);
             }
         }
@@ -283,7 +347,7 @@ impl Query<'_> {
     ) -> Result<Permissionship, EngineError> {
         let mut result = Permissionship::No;
         if let Some(rel) = self.snapshot.get(resource, &relation.name, subject)? {
-            walk.rests_on.read(&rel);
+            walk.read(&rel);
             result = caveat::gate(
                 self.schema,
                 rel.caveat.as_ref(),
@@ -305,7 +369,7 @@ impl Query<'_> {
                 relation: None,
             };
             if let Some(rel) = self.snapshot.get(resource, &relation.name, &wildcard)? {
-                walk.rests_on.read(&rel);
+                walk.read(&rel);
                 let via = caveat::gate(
                     self.schema,
                     rel.caveat.as_ref(),
@@ -333,7 +397,7 @@ impl Query<'_> {
             if rel.subject == *subject {
                 continue; // already answered by the point lookup
             }
-            walk.rests_on.read(&rel);
+            walk.read(&rel);
             let through = self.check_member(
                 &rel.subject.object,
                 set_relation,
@@ -436,7 +500,7 @@ impl Query<'_> {
                     return Ok(any.union(rest));
                 }
             }
-            walk.rests_on.read(&rel);
+            walk.read(&rel);
             let target = &rel.subject.object;
             let has_member = self
                 .schema
@@ -528,7 +592,7 @@ impl Query<'_> {
             let Some(rel) = self.snapshot.get(resource, tupleset, &target)? else {
                 continue;
             };
-            walk.rests_on.read(&rel);
+            walk.read(&rel);
             let through =
                 self.check_member(&target.object, computed, subject, depth - 1, walk, true)?;
             let via = caveat::gate(self.schema, rel.caveat.as_ref(), self.context, through)?;

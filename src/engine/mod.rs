@@ -20,6 +20,7 @@ mod outcome;
 mod plan;
 mod subject_set;
 mod sweeper;
+mod trace;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,9 @@ pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
 pub use lookup_subjects::{FoundSubject, FoundSubjects};
 pub use outcome::Permissionship;
 pub use sweeper::ExpirySweeper;
+pub use trace::{
+    CaveatResult, CaveatTrace, CheckTrace, MemberKind, Operation, StepSource, TraceStep,
+};
 
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, StoreId};
@@ -130,6 +134,15 @@ pub struct CheckResult {
     pub permissionship: Permissionship,
     /// The snapshot revision the answer reflects.
     pub revision: Revision,
+}
+
+/// The answer to a traced check and the trace of its walk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracedCheck {
+    /// The answer.
+    pub result: CheckResult,
+    /// Every step the walk took.
+    pub trace: CheckTrace,
 }
 
 impl Engine {
@@ -430,6 +443,18 @@ impl Engine {
             .check(resource, permission, subject, context)
     }
 
+    /// [`Engine::check`] with the trace of every step the walk took.
+    pub fn check_traced(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<TracedCheck, EngineError> {
+        self.at(Consistency::FullyConsistent)?
+            .check_traced(resource, permission, subject, context)
+    }
+
     /// The tree of subject sets that make up `resource#permission` at the head revision;
     /// `recursive` also expands every subject set found in a relation.
     pub fn expand(
@@ -701,6 +726,29 @@ impl ReadView<'_> {
         Ok(CheckResult {
             permissionship,
             revision: self.revision(),
+        })
+    }
+
+    /// [`ReadView::check`] with the trace of every step the walk took (off the hot path: a
+    /// check that is not traced records nothing).
+    pub fn check_traced(
+        &self,
+        resource: &ObjectRef,
+        permission: &str,
+        subject: &SubjectRef,
+        context: &Context,
+    ) -> Result<TracedCheck, EngineError> {
+        caveat::check_request_size(context)?;
+        let query = self.query(context);
+        query.require_member(&resource.object_type, permission)?;
+        query.require_type(&subject.object.object_type)?;
+        let (permissionship, trace) = query.check_traced(resource, permission, subject)?;
+        Ok(TracedCheck {
+            result: CheckResult {
+                permissionship,
+                revision: self.revision(),
+            },
+            trace,
         })
     }
 

@@ -63,10 +63,29 @@ pub fn load(path: &Path) -> Result<ValidationFile, ValidateError> {
 
 /// Parses validation-file text read from `path` (used to resolve `schemaFile`).
 pub fn parse(path: &Path, text: &str) -> Result<ValidationFile, ValidateError> {
+    parse_with(path, text, true)
+}
+
+/// Parses validation-file text that came from no file (pasted into the playground): its
+/// schema must be inline, since `schemaFile` would read the server's disk.
+pub fn parse_inline(text: &str) -> Result<ValidationFile, ValidateError> {
+    parse_with(Path::new("pasted.yaml"), text, false)
+}
+
+fn parse_with(
+    path: &Path,
+    text: &str,
+    schema_file_allowed: bool,
+) -> Result<ValidationFile, ValidateError> {
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| ValidateError::Yaml {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
+    if raw.schema_file.is_some() && !schema_file_allowed {
+        return Err(ValidateError::Invalid(
+            "`schemaFile` cannot be used here: put the schema under `schema`".to_string(),
+        ));
+    }
     if raw.validation_tuples.is_some() {
         return Err(ValidateError::Invalid(
             "relationships must be specified in `relationships`".to_string(),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use expected::{found_subjects, parse_line, FoundEntry};
-pub use file::{load, parse, ValidationFile};
+pub use file::{load, parse, parse_inline, ValidationFile};
 
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::engine::{Context, Engine, EngineConfig, EngineError, Permissionship};
@@ -98,12 +98,37 @@ pub struct Report {
     pub consistency_checks: usize,
     /// Every disagreement, one line each.
     pub failures: Vec<String>,
+    /// Each assertion and expected-relations block, in file order, passed or not.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// One assertion or expected-relations block and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `assertTrue`, `assertFalse`, `assertCaveated` or `validation`.
+    pub kind: &'static str,
+    /// The assertion text, or the expected-relations key.
+    pub item: String,
+    /// The failure, if it did not hold.
+    pub failure: Option<String>,
 }
 
 impl Report {
     /// Whether nothing failed.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// Notes one assertion or expected-relations block and its failure, if any.
+    fn record(&mut self, kind: &'static str, item: &str, failure: Option<String>) {
+        if let Some(failure) = &failure {
+            self.failures.push(failure.clone());
+        }
+        self.outcomes.push(Outcome {
+            kind,
+            item: item.to_string(),
+            failure,
+        });
     }
 }
 
@@ -253,28 +278,26 @@ fn run_assertions(
     file: &ValidationFile,
     report: &mut Report,
 ) -> Result<(), ValidateError> {
-    let groups: [(&[String], &str); 3] = [
-        (&file.assert_true, "true"),
-        (&file.assert_false, "false"),
-        (&file.assert_caveated, "caveated"),
+    let groups: [(&[String], &str, &'static str); 3] = [
+        (&file.assert_true, "true", "assertTrue"),
+        (&file.assert_false, "false", "assertFalse"),
+        (&file.assert_caveated, "caveated", "assertCaveated"),
     ];
-    for (assertions, expected) in groups {
+    for (assertions, expected, kind) in groups {
         for text in assertions {
             report.assertions += 1;
             let (rel, context) = parse_assertion(text)?;
-            match engine.check(&rel.resource, &rel.relation, &rel.subject, &context) {
+            let failure = match engine.check(&rel.resource, &rel.relation, &rel.subject, &context) {
                 Ok(result) => {
                     let actual = describe(&result.permissionship);
-                    if actual != expected {
-                        report.failures.push(format!(
-                            "assertion `{text}`: expected {expected}, got {actual}"
-                        ));
-                    }
+                    (actual != expected)
+                        .then(|| format!("assertion `{text}`: expected {expected}, got {actual}"))
                 }
-                Err(err) => report.failures.push(format!(
+                Err(err) => Some(format!(
                     "assertion `{text}`: expected {expected}, got error: {err}"
                 )),
-            }
+            };
+            report.record(kind, text, failure);
         }
     }
     Ok(())
@@ -299,14 +322,13 @@ fn run_expected_relations(
         let (tree, _) = match engine.expand(&object, relation, true) {
             Ok(found) => found,
             Err(err) => {
-                report
-                    .failures
-                    .push(format!("expected relations for `{key}`: {err}"));
+                let failure = format!("expected relations for `{key}`: {err}");
+                report.record("validation", key, Some(failure));
                 continue;
             }
         };
         let actual: BTreeSet<FoundEntry> = expected::found_subjects(&tree).into_values().collect();
-        if expected != actual {
+        let failure = (expected != actual).then(|| {
             let missing: Vec<String> = expected
                 .difference(&actual)
                 .map(|e| e.to_string())
@@ -315,10 +337,11 @@ fn run_expected_relations(
                 .difference(&expected)
                 .map(|e| e.to_string())
                 .collect();
-            report.failures.push(format!(
+            format!(
                 "expected relations for `{key}` differ: missing {missing:?}, unexpected {extra:?}"
-            ));
-        }
+            )
+        });
+        report.record("validation", key, failure);
     }
     Ok(())
 }

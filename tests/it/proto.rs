@@ -255,3 +255,103 @@ fn services_carry_spicedbs_names() {
         "authzed.api.v1.WatchService"
     );
 }
+
+#[test]
+fn debug_information_uses_spicedbs_field_numbers() {
+    use zanzi::proto::v1::{
+        caveat_eval_info, check_debug_trace, CaveatEvalInfo, CheckDebugTrace, DebugInformation,
+    };
+    // DebugInformation { check = 1, schema_used = 2 }; CheckDebugTrace { resource = 1,
+    // permission = 2, permission_type = 3, subject = 4, result = 5, oneof resolution
+    // { was_cached_result = 6, sub_problems = 7 }, caveat_evaluation_info = 8, duration = 9,
+    // optional_expires_at = 10, trace_operation_id = 11, source = 12 }; SubProblems
+    // { traces = 1 }; CaveatEvalInfo { expression = 1, result = 2, context = 3,
+    // partial_caveat_info = 4, caveat_name = 5 }. PERMISSION_TYPE_RELATION = 1,
+    // PERMISSION_TYPE_PERMISSION = 2; PERMISSIONSHIP_HAS_PERMISSION = 2; RESULT_TRUE = 3.
+    let subject_bytes = len_field(1, &object_bytes("user", "ann"));
+    let leaf = cat(&[
+        len_field(1, &object_bytes("doc", "readme")),
+        len_field(2, b"viewer"),
+        int_field(3, 1),
+        len_field(4, &subject_bytes),
+        int_field(5, 2),
+        int_field(6, 1),
+        len_field(12, b"zanzi:cache"),
+    ]);
+    let caveat = cat(&[len_field(1, b"a"), int_field(2, 3), len_field(5, b"c")]);
+    let root = cat(&[
+        len_field(1, &object_bytes("doc", "readme")),
+        len_field(2, b"view"),
+        int_field(3, 2),
+        len_field(4, &subject_bytes),
+        int_field(5, 2),
+        len_field(7, &len_field(1, &leaf)),
+        len_field(8, &caveat),
+        len_field(9, &int_field(2, 12_000)),
+        len_field(10, &int_field(1, 100)),
+        len_field(11, b"op"),
+        len_field(12, b"zanzi:walk"),
+    ]);
+    let info_bytes = cat(&[len_field(1, &root), len_field(2, b"definition user {}")]);
+    let subject = Some(SubjectReference {
+        object: object("user", "ann"),
+        optional_relation: String::new(),
+    });
+    let info = DebugInformation {
+        check: Some(CheckDebugTrace {
+            resource: object("doc", "readme"),
+            permission: "view".to_string(),
+            permission_type: check_debug_trace::PermissionType::Permission as i32,
+            subject: subject.clone(),
+            result: check_debug_trace::Permissionship::HasPermission as i32,
+            caveat_evaluation_info: Some(CaveatEvalInfo {
+                expression: "a".to_string(),
+                result: caveat_eval_info::Result::True as i32,
+                context: None,
+                partial_caveat_info: None,
+                caveat_name: "c".to_string(),
+            }),
+            duration: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 12_000,
+            }),
+            optional_expires_at: Some(Timestamp {
+                seconds: 100,
+                nanos: 0,
+            }),
+            trace_operation_id: "op".to_string(),
+            source: "zanzi:walk".to_string(),
+            resolution: Some(check_debug_trace::Resolution::SubProblems(
+                check_debug_trace::SubProblems {
+                    traces: vec![CheckDebugTrace {
+                        resource: object("doc", "readme"),
+                        permission: "viewer".to_string(),
+                        permission_type: check_debug_trace::PermissionType::Relation as i32,
+                        subject,
+                        result: check_debug_trace::Permissionship::HasPermission as i32,
+                        caveat_evaluation_info: None,
+                        duration: None,
+                        optional_expires_at: None,
+                        trace_operation_id: String::new(),
+                        source: "zanzi:cache".to_string(),
+                        resolution: Some(check_debug_trace::Resolution::WasCachedResult(true)),
+                    }],
+                },
+            )),
+        }),
+        schema_used: "definition user {}".to_string(),
+    };
+    assert_eq!(info.encode_to_vec(), info_bytes);
+    assert_eq!(DebugInformation::decode(&info_bytes[..]).unwrap(), info);
+
+    // CheckPermissionResponse.debug_trace = 4, CheckBulkPermissionsResponseItem.debug_trace = 3.
+    let response = CheckPermissionResponse::decode(&len_field(4, &info_bytes)[..]).unwrap();
+    assert_eq!(response.debug_trace, Some(info.clone()));
+    let item =
+        zanzi::proto::v1::CheckBulkPermissionsResponseItem::decode(&len_field(3, &info_bytes)[..])
+            .unwrap();
+    assert_eq!(item.debug_trace, Some(info));
+    // CheckPermissionRequest.with_tracing = 6 (above), CheckBulkPermissionsRequest.with_tracing = 3.
+    let bulk = zanzi::proto::v1::CheckBulkPermissionsRequest::decode(&int_field(3, 1)[..]).unwrap();
+    assert!(bulk.with_tracing);
+}

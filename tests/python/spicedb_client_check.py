@@ -43,6 +43,7 @@ from authzed.api.v1 import (
     WriteSchemaRequest,
     ZedToken,
 )
+from authzed.api.v1.debug_pb2 import CheckDebugTrace
 from authzed.api.v1.permission_service_pb2 import (
     ExportBulkRelationshipsRequest,
     ImportBulkRelationshipsRequest,
@@ -205,6 +206,33 @@ def main():
     assert answers == [has, no, has], answers
     assert bulk.pairs[0].request.resource.object_id == "readme"
     step("CheckBulkPermissions")
+
+    # CheckPermission with_tracing: SpiceDB's DebugInformation, read by the official client.
+    traced = client.CheckPermission(
+        CheckPermissionRequest(
+            consistency=fresh(token),
+            resource=obj("doc:readme"),
+            permission="edit",
+            subject=subj("user:ann"),
+            with_tracing=True,
+        )
+    )
+    assert traced.permissionship == has, traced
+    assert "permission edit = owner" in traced.debug_trace.schema_used, traced.debug_trace.schema_used
+    root = traced.debug_trace.check
+    assert (root.resource.object_type, root.resource.object_id, root.permission) == ("doc", "readme", "edit"), root
+    assert root.permission_type == CheckDebugTrace.PERMISSION_TYPE_PERMISSION, root
+    assert root.result == CheckDebugTrace.PERMISSIONSHIP_HAS_PERMISSION, root
+    assert root.subject.object.object_id == "ann", root
+    assert root.WhichOneof("resolution") == "sub_problems", root
+    assert root.HasField("duration"), root
+    [owner] = root.sub_problems.traces
+    assert (owner.permission, owner.permission_type) == ("owner", CheckDebugTrace.PERMISSION_TYPE_RELATION), owner
+    assert owner.result == CheckDebugTrace.PERMISSIONSHIP_HAS_PERMISSION, owner
+    assert owner.WhichOneof("resolution") == "was_cached_result" and not owner.was_cached_result, owner
+    untraced = check(client, "doc:readme", "edit", "user:ann", fresh(token))
+    assert not untraced.HasField("debug_trace"), untraced
+    step("CheckPermission with_tracing returns SpiceDB's debug trace")
 
     # ExpandPermissionTree.
     tree = client.ExpandPermissionTree(

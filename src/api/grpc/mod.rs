@@ -9,6 +9,7 @@
 mod convert;
 mod permissions;
 mod schema;
+pub mod trace;
 mod watch;
 
 use std::path::PathBuf;

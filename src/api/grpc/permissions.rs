@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert;
+use super::{convert, trace};
 use super::{limit, required};
 use crate::api::error::ApiError;
 use crate::api::service::{BulkItem, Cursor, LookupResources, LookupSubjects, Service};
@@ -220,21 +220,25 @@ impl PermissionsService for Permissions {
         let resource = convert::object(request.resource.as_ref(), "resource")?;
         let permission = required(request.permission, "permission")?;
         let subject = convert::subject(request.subject.as_ref(), "subject")?;
-        let result = self
-            .service
-            .check(
-                consistency,
-                resource,
-                permission,
-                subject,
-                convert::context(request.context.as_ref()),
-            )
-            .await?;
+        let context = convert::context(request.context.as_ref());
+        let (result, debug_trace) = if request.with_tracing {
+            let traced = self
+                .service
+                .check_traced(consistency, resource, permission, subject, context)
+                .await?;
+            (traced.result, Some(trace::to_proto(&traced.trace)))
+        } else {
+            let result = self
+                .service
+                .check(consistency, resource, permission, subject, context)
+                .await?;
+            (result, None)
+        };
         Ok(Response::new(v1::CheckPermissionResponse {
             checked_at: self.token(result.revision),
             permissionship: convert::check_permissionship(&result.permissionship) as i32,
             partial_caveat_info: convert::partial_caveat_info(&result.permissionship),
-            debug_trace: None,
+            debug_trace,
             optional_expires_at: None,
         }))
     }
@@ -259,7 +263,10 @@ impl PermissionsService for Permissions {
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let (answers, revision) = self.service.check_bulk(consistency, items).await?;
+        let (answers, revision) = self
+            .service
+            .check_bulk(consistency, items, request.with_tracing)
+            .await?;
         let pairs = request
             .items
             .into_iter()
@@ -267,10 +274,11 @@ impl PermissionsService for Permissions {
             .map(|(item, answer)| {
                 use v1::check_bulk_permissions_pair::Response as Pair;
                 let response = match answer {
-                    Ok(p) => Pair::Item(v1::CheckBulkPermissionsResponseItem {
-                        permissionship: convert::check_permissionship(&p) as i32,
-                        partial_caveat_info: convert::partial_caveat_info(&p),
-                        debug_trace: None,
+                    Ok(answer) => Pair::Item(v1::CheckBulkPermissionsResponseItem {
+                        permissionship: convert::check_permissionship(&answer.permissionship)
+                            as i32,
+                        partial_caveat_info: convert::partial_caveat_info(&answer.permissionship),
+                        debug_trace: answer.trace.as_ref().map(trace::to_proto),
                     }),
                     Err(err) => Pair::Error(rpc::Status {
                         code: i32::from(err.code.number()),
