@@ -14,7 +14,13 @@
 //! | `fwd`         | `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_rel`  | [`RelationshipValue`] |
 //! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
 //! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
+//! | `log`         | revision, then part as `u32` big-endian ([`BulkPartKey`])        | part 0: [`BulkSummaryValue`]; parts 1..: [`encode_bulk_part`] |
 //! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_SCHEMA_REVISION`], [`META_OLDEST_REVISION`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; `u64` big-endian; `u64` big-endian; 16 random bytes |
+//! | `meta`        | [`META_BULK_PENDING`]; [`BULK_UNDO_PREFIX`] then a [`ForwardKey`] | revision of an import being ingested; the value that key held before it |
+//!
+//! A bulk revision (an import) logs its changes in parts: the ordinary entry under its
+//! revision (no changes), a summary under part 0 and the changes, in forward-key order, a few
+//! thousand per part, under parts 1 and up. Its keys sort between the revision and the next.
 //! | `records`     | `keyspace 0 key` ([`RecordKey`])                                 | the record's bytes, as the facade wrote them |
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
@@ -30,8 +36,12 @@ use crate::revision::Revision;
 use crate::transaction::{Change, UpdateOp};
 use crate::tuple::{ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
-/// The on-disk format this build reads and writes; bump on any layout change.
-pub const FORMAT_VERSION: u8 = 1;
+/// The on-disk format this build writes; bump on any layout change. Version 2 added bulk
+/// revisions (parts in `log`, the pending-import entries in `meta`).
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest format this build still opens (and upgrades to [`FORMAT_VERSION`]): version 1
+/// is version 2 without bulk revisions.
+pub const OLDEST_READABLE_FORMAT: u8 = 1;
 
 /// Separator between key components.
 pub const SEP: u8 = 0;
@@ -64,6 +74,13 @@ pub const META_OLDEST_REVISION: &[u8] = b"oldest_revision";
 /// `meta` key of the store's identity: 16 random bytes written when the folder is created (or
 /// first opened by a build that knows it), so consistency tokens from another folder are refused.
 pub const META_STORE_ID: &[u8] = b"store_id";
+
+/// `meta` key present only while an import is being ingested: the revision it will commit at
+/// (`u64` big-endian). Found at open, it means the import never committed and is rolled back.
+pub const META_BULK_PENDING: &[u8] = b"bulk_pending";
+/// `meta` key prefix of an import's undo entries: the prefix then a [`ForwardKey`] the import
+/// overwrites, holding the value stored there before it.
+pub const BULK_UNDO_PREFIX: &[u8] = b"bulk_undo\0";
 
 /// Largest encoded relationship value accepted (bounds allocations while decoding).
 const VALUE_LIMIT: usize = 16 << 20;
@@ -452,6 +469,123 @@ impl LogKey {
     }
 }
 
+/// A `log` key of one part of a bulk revision: the revision, then the part (`u32` big-endian;
+/// 0 is the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BulkPartKey {
+    /// The bulk revision.
+    pub revision: Revision,
+    /// The part.
+    pub part: u32,
+}
+
+impl BulkPartKey {
+    /// The encoded bytes.
+    pub fn encode(self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.revision.0.to_be_bytes());
+        out[8..].copy_from_slice(&self.part.to_be_bytes());
+        out
+    }
+
+    /// Decodes a 12-byte `log` key (`None` for an ordinary 8-byte one).
+    pub fn decode(bytes: &[u8]) -> Result<Option<Self>, StoreError> {
+        match bytes.len() {
+            8 => Ok(None),
+            12 => {
+                let revision = decode_u64("bulk part key", &bytes[..8])?;
+                let part: [u8; 4] = bytes[8..]
+                    .try_into()
+                    .map_err(|_| corrupt("bulk part key", "bad length"))?;
+                Ok(Some(Self {
+                    revision: Revision(revision),
+                    part: u32::from_be_bytes(part),
+                }))
+            }
+            other => Err(corrupt("log key", format!("{other} bytes"))),
+        }
+    }
+}
+
+/// The summary of a bulk revision (part 0 of its log entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkSummaryValue {
+    /// Relationships written.
+    pub changes: u64,
+    /// Parts holding them (numbered from 1).
+    pub parts: u32,
+    /// Every `(resource type, relation)` written, sorted, with the first and last part
+    /// holding its changes.
+    pub relations: Vec<(String, String, u32, u32)>,
+}
+
+impl BulkSummaryValue {
+    /// The encoded bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        bincode::serde::encode_to_vec(self, config)
+            .map_err(|e| StoreError::Backend(format!("cannot encode a bulk summary: {e}")))
+    }
+
+    /// Decodes a stored summary.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        let (summary, read): (Self, usize) = bincode::serde::decode_from_slice(bytes, config)
+            .map_err(|e| corrupt("bulk summary", e))?;
+        if read != bytes.len() {
+            return Err(corrupt("bulk summary", "trailing bytes"));
+        }
+        Ok(summary)
+    }
+}
+
+/// One part of a bulk revision's changes: `(forward key, value)` pairs, every one a touch.
+pub fn encode_bulk_part<'a>(
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<Vec<u8>, StoreError> {
+    let changes: Vec<StoredChange> = entries
+        .map(|(key, value)| StoredChange {
+            op: LOG_OP_TOUCH,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+        .collect();
+    let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+    bincode::serde::encode_to_vec(&changes, config)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a bulk log part: {e}")))
+}
+
+/// Decodes one part of a bulk revision's changes.
+pub fn decode_bulk_part(bytes: &[u8]) -> Result<Vec<Change>, StoreError> {
+    const WHAT: &str = "bulk log part";
+    let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+    let (stored, read): (Vec<StoredChange>, usize) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(WHAT, e))?;
+    if read != bytes.len() {
+        return Err(corrupt(WHAT, "trailing bytes"));
+    }
+    decode_changes(WHAT, stored)
+}
+
+fn decode_changes(what: &str, stored: Vec<StoredChange>) -> Result<Vec<Change>, StoreError> {
+    stored
+        .into_iter()
+        .map(|c| {
+            let op = match c.op {
+                LOG_OP_TOUCH => UpdateOp::Touch,
+                LOG_OP_DELETE => UpdateOp::Delete,
+                other => return Err(corrupt(what, format!("unknown operation {other}"))),
+            };
+            let key = ForwardKey::decode(&c.key)?;
+            let value = RelationshipValue::decode(&c.value)?;
+            Ok(Change {
+                op,
+                relationship: key.into_relationship(value),
+            })
+        })
+        .collect()
+}
+
 /// Encodes a revision as stored under [`META_HEAD_REVISION`].
 pub fn encode_revision(revision: Revision) -> [u8; 8] {
     revision.0.to_be_bytes()
@@ -654,23 +788,7 @@ impl LogEntry {
         };
         let committed_at = DateTime::<Utc>::from_timestamp_micros(stored.committed_at)
             .ok_or_else(|| corrupt(WHAT, "commit time out of range"))?;
-        let changes = stored
-            .changes
-            .into_iter()
-            .map(|c| {
-                let op = match c.op {
-                    LOG_OP_TOUCH => UpdateOp::Touch,
-                    LOG_OP_DELETE => UpdateOp::Delete,
-                    other => return Err(corrupt(WHAT, format!("unknown operation {other}"))),
-                };
-                let key = ForwardKey::decode(&c.key)?;
-                let value = RelationshipValue::decode(&c.value)?;
-                Ok(Change {
-                    op,
-                    relationship: key.into_relationship(value),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let changes = decode_changes(WHAT, stored.changes)?;
         Ok(Self {
             changes,
             schema: stored.schema,
