@@ -4,12 +4,16 @@
 mod accel;
 mod architecture;
 mod caveats;
+mod cli;
 mod conformance;
 mod engine;
 mod facade;
+mod gateway;
 mod grpc;
 mod grpc_conformance;
 mod http;
+mod import;
+mod node_client;
 mod process;
 mod proto;
 mod python_client;
