@@ -354,6 +354,14 @@ fn measure(dir: &Path, args: &Args) -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Error> {
+    // `RUST_LOG=zanzi=debug` shows each import's phases.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = parse_args()?;
     if let Some(dir) = &args.measure {
         return measure(dir, &args);

@@ -43,7 +43,48 @@ struct Validated<'e, I> {
     items: I,
     op: UpdateOp,
     schema: Option<(Arc<Schema>, Revision)>,
+    /// Shapes already found valid (see [`Shape`]): an import repeats a few shapes millions of
+    /// times.
+    valid: Vec<Shape>,
 }
+
+/// What the schema check of a relationship without a caveat depends on: resource type,
+/// relation, subject type, subject relation, wildcard subject, expiration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shape {
+    resource_type: String,
+    relation: String,
+    subject_type: String,
+    subject_relation: Option<String>,
+    wildcard: bool,
+    expiration: bool,
+}
+
+impl Shape {
+    /// Whether `rel` has this shape (compared in place, without building one).
+    fn fits(&self, rel: &Relationship) -> bool {
+        self.resource_type == rel.resource.object_type
+            && self.relation == rel.relation
+            && self.subject_type == rel.subject.object.object_type
+            && self.subject_relation == rel.subject.relation
+            && self.wildcard == rel.subject.is_wildcard()
+            && self.expiration == rel.expiration.is_some()
+    }
+
+    fn of(rel: &Relationship) -> Self {
+        Self {
+            resource_type: rel.resource.object_type.clone(),
+            relation: rel.relation.clone(),
+            subject_type: rel.subject.object.object_type.clone(),
+            subject_relation: rel.subject.relation.clone(),
+            wildcard: rel.subject.is_wildcard(),
+            expiration: rel.expiration.is_some(),
+        }
+    }
+}
+
+/// How many shapes an import remembers as valid.
+const SHAPES: usize = 64;
 
 fn rejected(error: EngineError) -> StoreError {
     StoreError::Rejected(Box::new(error))
@@ -61,6 +102,7 @@ where
             }
         }
         self.schema = Some((installed.schema, installed.revision));
+        self.valid.clear();
         Ok(())
     }
 
@@ -71,13 +113,22 @@ where
                 "an import was read before it started".into(),
             )));
         };
+        let valid = &mut self.valid;
         Some(
             item.and_then(|relationship| {
+                // A caveat's stored context is checked every time; the rest by shape.
+                let plain = relationship.caveat.is_none();
+                if plain && valid.iter().any(|shape| shape.fits(&relationship)) {
+                    return Ok(relationship);
+                }
                 let update = Update {
                     op: self.op,
                     relationship,
                 };
                 write::validate_update(schema, &update)?;
+                if plain && valid.len() < SHAPES {
+                    valid.push(Shape::of(&update.relationship));
+                }
                 Ok(update.relationship)
             })
             .map_err(rejected),
@@ -103,6 +154,7 @@ impl Engine {
                 ImportMode::Touch => UpdateOp::Touch,
             },
             schema: None,
+            valid: Vec::new(),
         };
         let outcome =
             self.store
@@ -118,7 +170,12 @@ impl Engine {
                     ImportError { item, error }
                 })?;
         if outcome.loaded > 0 {
+            let started = std::time::Instant::now();
             self.accel.follow(self.store.as_ref(), true);
+            tracing::debug!(
+                followed_ms = started.elapsed().as_millis() as u64,
+                "cache tracker and group index read the import"
+            );
         }
         Ok(ImportOutcome {
             revision: outcome.revision,

@@ -365,6 +365,40 @@ impl ForwardKey {
     }
 }
 
+/// Appends the forward key of `rel` to `forward` and its reverse key to `reverse`, checking its
+/// parts once (the layouts of [`ForwardKey`] and [`ReverseKey`]; an import encodes millions).
+pub fn append_keys(
+    rel: &Relationship,
+    forward: &mut Vec<u8>,
+    reverse: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    check_parts(&rel.resource, &rel.relation, &rel.subject)?;
+    let subject_relation = rel.subject.relation.as_deref().unwrap_or("");
+    for part in [
+        rel.resource.object_type.as_str(),
+        &rel.resource.object_id,
+        &rel.relation,
+        &rel.subject.object.object_type,
+        &rel.subject.object.object_id,
+    ] {
+        forward.extend_from_slice(part.as_bytes());
+        forward.push(SEP);
+    }
+    forward.extend_from_slice(subject_relation.as_bytes());
+    for part in [
+        rel.subject.object.object_type.as_str(),
+        &rel.subject.object.object_id,
+        subject_relation,
+        &rel.resource.object_type,
+        &rel.relation,
+    ] {
+        reverse.extend_from_slice(part.as_bytes());
+        reverse.push(SEP);
+    }
+    reverse.extend_from_slice(rel.resource.object_id.as_bytes());
+    Ok(())
+}
+
 /// A key of the `rev` column family:
 /// `subject_type 0 subject_id 0 subject_relation 0 type 0 relation 0 id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -540,19 +574,40 @@ impl BulkSummaryValue {
 }
 
 /// One part of a bulk revision's changes: `(forward key, value)` pairs, every one a touch.
+///
+/// Written by hand in the encoding `bincode` gives a `Vec<StoredChange>` (a count, then each
+/// change's operation byte and its two byte strings, each length-prefixed), so
+/// [`decode_bulk_part`] reads it as one; an import writes millions of these.
 pub fn encode_bulk_part<'a>(
-    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-) -> Result<Vec<u8>, StoreError> {
-    let changes: Vec<StoredChange> = entries
-        .map(|(key, value)| StoredChange {
-            op: LOG_OP_TOUCH,
-            key: key.to_vec(),
-            value: value.to_vec(),
-        })
-        .collect();
-    let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
-    bincode::serde::encode_to_vec(&changes, config)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a bulk log part: {e}")))
+    entries: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 48 + 8);
+    put_varint(&mut out, entries.len() as u64);
+    for (key, value) in entries {
+        out.push(LOG_OP_TOUCH);
+        put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key);
+        put_varint(&mut out, value.len() as u64);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// `bincode`'s variable-length integer: one byte below 251, else a marker byte (251, 252, 253)
+/// and the value as a little-endian `u16`, `u32` or `u64`.
+fn put_varint(out: &mut Vec<u8>, n: u64) {
+    if n < 251 {
+        out.push(n as u8);
+    } else if let Ok(n) = u16::try_from(n) {
+        out.push(251);
+        out.extend_from_slice(&n.to_le_bytes());
+    } else if let Ok(n) = u32::try_from(n) {
+        out.push(252);
+        out.extend_from_slice(&n.to_le_bytes());
+    } else {
+        out.push(253);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
 }
 
 /// Decodes one part of a bulk revision's changes.
@@ -828,6 +883,53 @@ mod tests {
         assert!(RecordKey::new("", "x").is_err());
         assert!(RecordKey::new("group", "a\0b").is_err());
         assert!(RecordKey::decode(b"group").is_err());
+    }
+
+    #[test]
+    fn appended_keys_are_the_index_keys() {
+        for text in [
+            "doc:1#viewer@group:eng#member",
+            "doc:1#viewer@user:tom",
+            "doc:x/y#owner@user:*",
+        ] {
+            let (mut forward, mut reverse) = (b"earlier".to_vec(), Vec::new());
+            append_keys(&rel(text), &mut forward, &mut reverse).unwrap();
+            assert_eq!(
+                &forward[7..],
+                ForwardKey::of(&rel(text)).unwrap().as_bytes()
+            );
+            assert_eq!(reverse, ReverseKey::of(&rel(text)).unwrap().as_bytes());
+        }
+        let mut bad = rel("doc:1#viewer@user:tom");
+        bad.relation = "a\0b".into();
+        assert!(append_keys(&bad, &mut Vec::new(), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn borrowed_bulk_parts_decode_as_changes() {
+        let value = RelationshipValue::of(&rel("doc:1#viewer@user:tom"), Revision(3))
+            .encode()
+            .unwrap();
+        let key = ForwardKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        let bytes = encode_bulk_part(std::iter::once((key.as_bytes(), value.as_slice())));
+        let changes = decode_bulk_part(&bytes).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].op, UpdateOp::Touch);
+        assert_eq!(changes[0].relationship, rel("doc:1#viewer@user:tom"));
+        // Long keys and values, and many changes, take the longer length prefixes.
+        let long = rel(&format!(
+            r#"doc:{}#viewer@user:tom[cav:{{"k":"{}"}}]"#,
+            "d".repeat(300),
+            "v".repeat(70_000)
+        ));
+        let (key, value) = (
+            ForwardKey::of(&long).unwrap(),
+            RelationshipValue::of(&long, Revision(3)).encode().unwrap(),
+        );
+        let many = vec![(key.as_bytes(), value.as_slice()); 300];
+        let changes = decode_bulk_part(&encode_bulk_part(many.into_iter())).unwrap();
+        assert_eq!(changes.len(), 300);
+        assert!(changes.iter().all(|c| c.relationship == long));
     }
 
     #[test]
