@@ -2,11 +2,13 @@
 //! database instead of written through the memtable and the write-ahead log.
 //!
 //! Under the write lock, at revision R = head + 1:
-//! 1. every item is encoded (forward key, reverse key, value) into two in-memory runs, which
-//!    are sorted (the reverse one on a second thread);
-//! 2. one pass over the sorted forward run refuses duplicates, merges with the head's `fwd`
+//! 1. every item is encoded (forward key, reverse key, value) into in-memory runs of a million
+//!    relationships, each pair of runs sorted by a second thread while the next is read;
+//! 2. the sorted reverse runs are merged into the `rev` files on the second thread, while one
+//!    merged pass over the forward runs refuses duplicates, merges with the head's `fwd`
 //!    (CREATE fails on a live relationship; anything overwritten keeps its old value as an
-//!    undo entry) and writes the `fwd` files, the log parts and the undo entries;
+//!    undo entry) and writes the `fwd` files, the log parts, the log summary and the undo
+//!    entries;
 //! 3. `meta` gets the pending mark (R, synced); then the undo entries (`meta`), the log parts
 //!    (`log`), `fwd` and `rev` are ingested, each ingestion atomic on its own;
 //! 4. one synced batch commits: the ordinary log entry of R, the head revision, and the removal
@@ -19,8 +21,9 @@
 //! leaves the whole import or none of it.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch, WriteOptions};
 
@@ -41,6 +44,9 @@ const FILE_BYTES: u64 = 256 << 20;
 const WORK_DIR: &str = "import";
 /// Steps of `next` before a merge with the stored keys seeks instead.
 const SCAN_STEPS: usize = 8;
+/// Relationships per sorted run: a run is sorted by a second thread while the next is read.
+/// (Small in unit tests, so they cross run boundaries.)
+const CHUNK_ITEMS: usize = if cfg!(test) { 1_000 } else { 1 << 20 };
 
 /// Encoded entries (key then value, back to back in one buffer) and their order.
 #[derive(Default)]
@@ -112,15 +118,178 @@ impl Run {
                 .then(a.index.cmp(&b.index))
         });
     }
+}
 
-    /// The first pair of equal keys, as the later item of the pair (runs are sorted by key,
-    /// then by item).
-    fn first_duplicate(&self) -> Option<&Item> {
-        self.items
-            .windows(2)
-            .filter(|pair| self.key(&pair[0]) == self.key(&pair[1]))
-            .map(|pair| &pair[1])
-            .min_by_key(|item| item.index)
+/// Reads every item of `source` into forward and reverse runs, handing each pair of runs to
+/// `sorter` when it holds [`CHUNK_ITEMS`] (and the last one at the end); `count` ends as the
+/// number of items read.
+fn read_runs(
+    source: &mut dyn BulkSource,
+    revision: crate::revision::Revision,
+    count: &mut u64,
+    sorter: &mpsc::Sender<(Run, Run)>,
+) -> Result<(), BulkError> {
+    let stopped = || BulkError::from(StoreError::Backend("the import's sorter stopped".into()));
+    // Most relationships have neither caveat nor expiration: their value is this one.
+    let plain = RelationshipValue {
+        caveat: None,
+        expiration: None,
+        written_at: revision,
+    }
+    .encode()?;
+    let mut own_value: Vec<u8>;
+    let (mut forward, mut reverse) = (Run::default(), Run::default());
+    while let Some(item) = source.next_item() {
+        let index = *count;
+        let at = |error| BulkError::at(index, error);
+        let relationship = item.map_err(at)?;
+        let value = if relationship.caveat.is_none() && relationship.expiration.is_none() {
+            &plain
+        } else {
+            own_value = RelationshipValue::of(&relationship, revision)
+                .encode()
+                .map_err(at)?;
+            &own_value
+        };
+        let (forward_start, reverse_start) = (forward.bytes.len(), reverse.bytes.len());
+        append_keys(&relationship, &mut forward.bytes, &mut reverse.bytes).map_err(at)?;
+        forward.seal(forward_start, value, index).map_err(at)?;
+        reverse.seal(reverse_start, value, index).map_err(at)?;
+        *count += 1;
+        if forward.items.len() == CHUNK_ITEMS {
+            let full = (std::mem::take(&mut forward), std::mem::take(&mut reverse));
+            sorter.send(full).map_err(|_| stopped())?;
+        }
+    }
+    if !forward.items.is_empty() {
+        sorter.send((forward, reverse)).map_err(|_| stopped())?;
+    }
+    Ok(())
+}
+
+/// The next entry of one sorted run in a [`Merged`] pass.
+struct Head<'r> {
+    prefix: (u128, u128),
+    key: &'r [u8],
+    index: u64,
+    run: usize,
+    position: usize,
+}
+
+impl Head<'_> {
+    fn order(&self, other: &Self) -> Ordering {
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| self.key.cmp(other.key))
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+impl PartialEq for Head<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.order(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head<'_> {}
+
+impl PartialOrd for Head<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head<'_> {
+    /// Reversed, so the max-heap pops the smallest key first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.order(self)
+    }
+}
+
+/// The entries `(key, value, item)` of several sorted runs, merged in key order (equal keys
+/// in item order).
+struct Merged<'r> {
+    runs: &'r [Run],
+    heads: BinaryHeap<Head<'r>>,
+}
+
+impl<'r> Merged<'r> {
+    fn new(runs: &'r [Run]) -> Self {
+        let mut merged = Self {
+            runs,
+            heads: BinaryHeap::with_capacity(runs.len()),
+        };
+        for run in 0..runs.len() {
+            merged.push(run, 0);
+        }
+        merged
+    }
+
+    fn push(&mut self, run: usize, position: usize) {
+        let runs = self.runs;
+        if let Some(item) = runs[run].items.get(position) {
+            self.heads.push(Head {
+                prefix: item.prefix,
+                key: runs[run].key(item),
+                index: item.index,
+                run,
+                position,
+            });
+        }
+    }
+}
+
+impl<'r> Iterator for Merged<'r> {
+    type Item = (&'r [u8], &'r [u8], u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = self.heads.pop()?;
+        let runs = self.runs;
+        let run = &runs[head.run];
+        let value = run.value(&run.items[head.position]);
+        self.push(head.run, head.position + 1);
+        Some((head.key, value, head.index))
+    }
+}
+
+/// A `(resource type, relation)` pair as forward-key bytes.
+type Pair<'k> = (&'k [u8], &'k [u8]);
+
+/// Every `(resource type, relation)` of the forward keys written, with the first and last log
+/// part holding its entries (a forward key starts with the type, the id, then the relation).
+#[derive(Default)]
+struct RelationParts<'k> {
+    ranges: BTreeMap<Pair<'k>, (u32, u32)>,
+    last: Option<(&'k [u8], &'k [u8], u32)>,
+}
+
+impl<'k> RelationParts<'k> {
+    fn note(&mut self, key: &'k [u8], part: u32) {
+        let mut components = key.split(|b| *b == crate::store::keys::SEP);
+        let resource_type = components.next().unwrap_or_default();
+        let relation = components.nth(1).unwrap_or_default();
+        if self
+            .last
+            .is_some_and(|(t, r, p)| t == resource_type && r == relation && p == part)
+        {
+            return;
+        }
+        self.ranges
+            .entry((resource_type, relation))
+            .and_modify(|(_, end)| *end = part)
+            .or_insert((part, part));
+        self.last = Some((resource_type, relation, part));
+    }
+
+    fn finish(self) -> Result<Vec<(String, String, u32, u32)>, StoreError> {
+        let text = |bytes: &[u8]| {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|e| StoreError::Corrupt(format!("forward key: {e}")))
+        };
+        self.ranges
+            .into_iter()
+            .map(|((t, r), (first, end))| Ok((text(t)?, text(r)?, first, end)))
+            .collect()
     }
 }
 
@@ -226,35 +395,27 @@ impl RocksStore {
         source.start(&head)?;
         let revision = head.revision.next();
 
-        // 1. Encode every item into the forward and reverse runs.
-        let mut forward = Run::default();
-        let mut reverse = Run::default();
+        // 1. Encode every item into forward and reverse runs of `CHUNK_ITEMS`, each sorted by
+        //    a second thread while the next is read.
         let mut count = 0u64;
-        // Most relationships have neither caveat nor expiration: their value is this one.
-        let plain = RelationshipValue {
-            caveat: None,
-            expiration: None,
-            written_at: revision,
-        }
-        .encode()?;
-        let mut own_value: Vec<u8>;
-        while let Some(item) = source.next_item() {
-            let at = |error| BulkError::at(count, error);
-            let relationship = item.map_err(at)?;
-            let value = if relationship.caveat.is_none() && relationship.expiration.is_none() {
-                &plain
-            } else {
-                own_value = RelationshipValue::of(&relationship, revision)
-                    .encode()
-                    .map_err(at)?;
-                &own_value
-            };
-            let (forward_start, reverse_start) = (forward.bytes.len(), reverse.bytes.len());
-            append_keys(&relationship, &mut forward.bytes, &mut reverse.bytes).map_err(at)?;
-            forward.seal(forward_start, value, count).map_err(at)?;
-            reverse.seal(reverse_start, value, count).map_err(at)?;
-            count += 1;
-        }
+        let (to_sorter, unsorted) = mpsc::channel::<(Run, Run)>();
+        let (sorted_out, sorted) = mpsc::channel::<(Run, Run)>();
+        let read = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for (mut forward, mut reverse) in unsorted {
+                    forward.sort();
+                    reverse.sort();
+                    if sorted_out.send((forward, reverse)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let read = read_runs(source, revision, &mut count, &to_sorter);
+            drop(to_sorter);
+            read
+        });
+        read?;
+        let (forwards, reverses): (Vec<Run>, Vec<Run>) = sorted.into_iter().unzip();
         if count == 0 {
             return Ok(BulkOutcome {
                 revision: head.revision,
@@ -267,24 +428,22 @@ impl RocksStore {
         std::fs::create_dir_all(&work.0)
             .map_err(|e| StoreError::Backend(format!("cannot create the import folder: {e}")))?;
 
-        // 2. Sort both runs (the reverse one beside), check, and build the files.
+        // 2. Merge the sorted runs: the reverse ones into their files beside, the forward ones
+        //    through the checks into theirs.
         let reverse_options = column_family_options(CF_REV);
         let (built, reverse_files) = std::thread::scope(|scope| {
             let reverse_job = scope.spawn(|| {
-                reverse.sort();
                 let mut files = SstFiles::new(&work.0, "rev", &reverse_options);
                 let mut previous: Option<&[u8]> = None;
-                for item in &reverse.items {
-                    let key = reverse.key(item);
+                for (key, value, _) in Merged::new(&reverses) {
                     if previous != Some(key) {
-                        files.put(key, reverse.value(item))?;
+                        files.put(key, value)?;
                     }
                     previous = Some(key);
                 }
                 files.finish()
             });
-            forward.sort();
-            let built = self.build_forward(&head, &forward, &work.0, mode, revision);
+            let built = self.build_forward(&head, &forwards, count, &work.0, mode, revision);
             let reverse_files = reverse_job.join().unwrap_or_else(|_| {
                 Err(StoreError::Backend(
                     "building the reverse index failed".into(),
@@ -368,47 +527,20 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Step 2 for the forward run: refuses duplicates and (for CREATE) live stored
-    /// relationships, and writes the `fwd` files, the log parts and the undo entries.
+    /// Step 2 for the forward runs, in one merged pass: refuses duplicates and (for CREATE)
+    /// live stored relationships, and writes the `fwd` files, the log parts, the log summary
+    /// and the undo entries.
     fn build_forward(
         &self,
         head: &super::RocksSnapshot<'_>,
-        forward: &Run,
+        forwards: &[Run],
+        count: u64,
         dir: &Path,
         mode: ImportMode,
         revision: crate::revision::Revision,
     ) -> Result<Built, BulkError> {
-        if let Some(item) = forward.first_duplicate() {
-            let key = ForwardKey::decode(forward.key(item))?;
-            let text = format!("{}#{}@{}", key.resource, key.relation, key.subject);
-            return Err(BulkError::at(item.index, StoreError::DuplicateUpdate(text)));
-        }
-        let changes = forward.items.len();
-        let parts = changes.div_ceil(PART_CHANGES);
-        let summary = BulkSummaryValue {
-            changes: changes as u64,
-            parts: u32::try_from(parts).map_err(|_| {
-                StoreError::Backend("an import this large has too many log parts".into())
-            })?,
-            relations: relation_parts(forward)?,
-        };
-
         let log_options = column_family_options(CF_LOG);
         let mut log = SstFiles::new(dir, "log", &log_options);
-        log.put(
-            &BulkPartKey { revision, part: 0 }.encode(),
-            &summary.encode()?,
-        )?;
-        for (n, chunk) in forward.items.chunks(PART_CHANGES).enumerate() {
-            let part = u32::try_from(n + 1).unwrap_or(u32::MAX);
-            let bytes = encode_bulk_part(
-                chunk
-                    .iter()
-                    .map(|item| (forward.key(item), forward.value(item))),
-            );
-            log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
-        }
-
         let forward_options = column_family_options(CF_FWD);
         let mut files = SstFiles::new(dir, "fwd", &forward_options);
         let meta_options = column_family_options(CF_META);
@@ -420,8 +552,18 @@ impl RocksStore {
         stored.seek_to_first();
         let mut found: Option<BulkError> = None;
         let mut undo_key = BULK_UNDO_PREFIX.to_vec();
-        for item in &forward.items {
-            let key = forward.key(item);
+        let mut previous: Option<&[u8]> = None;
+        let mut part_entries: Vec<(&[u8], &[u8])> = Vec::with_capacity(PART_CHANGES);
+        let mut part = 1u32;
+        let mut relations = RelationParts::default();
+        for (key, value, index) in Merged::new(forwards) {
+            if previous == Some(key) {
+                let named = ForwardKey::decode(key)?;
+                let text = format!("{}#{}@{}", named.resource, named.relation, named.subject);
+                earliest(&mut found, index, StoreError::DuplicateUpdate(text));
+                continue;
+            }
+            previous = Some(key);
             let mut steps = 0;
             while let Some(at) = stored.key() {
                 if at >= key {
@@ -441,7 +583,7 @@ impl RocksStore {
                         let named = ForwardKey::decode(key)?;
                         let text =
                             format!("{}#{}@{}", named.resource, named.relation, named.subject);
-                        earliest(&mut found, item.index, StoreError::AlreadyExists(text));
+                        earliest(&mut found, index, StoreError::AlreadyExists(text));
                     }
                     if found.is_none() {
                         undo_key.truncate(BULK_UNDO_PREFIX.len());
@@ -450,17 +592,44 @@ impl RocksStore {
                     }
                 }
             }
-            if found.is_none() {
-                files.put(key, forward.value(item))?;
+            if found.is_some() {
+                continue;
+            }
+            files.put(key, value)?;
+            relations.note(key, part);
+            part_entries.push((key, value));
+            if part_entries.len() == PART_CHANGES {
+                let bytes = encode_bulk_part(part_entries.drain(..));
+                log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
+                part = part.saturating_add(1);
             }
         }
         stored.status().map_err(backend)?;
         if let Some(error) = found {
             return Err(error);
         }
+        if !part_entries.is_empty() {
+            let bytes = encode_bulk_part(part_entries.drain(..));
+            log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
+        } else {
+            part = part.saturating_sub(1);
+        }
+        // The summary (part 0) sorts before the parts: a file of its own.
+        let mut summary = SstFiles::new(dir, "summary", &log_options);
+        summary.put(
+            &BulkPartKey { revision, part: 0 }.encode(),
+            &BulkSummaryValue {
+                changes: count,
+                parts: part,
+                relations: relations.finish()?,
+            }
+            .encode()?,
+        )?;
+        let mut log_files = summary.finish()?;
+        log_files.extend(log.finish()?);
         Ok(Built {
             undo: undo.finish()?,
-            log: log.finish()?,
+            log: log_files,
             forward: files.finish()?,
         })
     }
@@ -534,45 +703,130 @@ impl RocksStore {
     }
 }
 
-/// Every `(resource type, relation)` of a sorted forward run with the first and last log part
-/// holding its entries (a forward key starts with the type, the id, then the relation).
-fn relation_parts(forward: &Run) -> Result<Vec<(String, String, u32, u32)>, StoreError> {
-    /// A `(resource type, relation)` pair as forward-key bytes.
-    type Pair<'a> = (&'a [u8], &'a [u8]);
-    let mut ranges: BTreeMap<Pair<'_>, (u32, u32)> = BTreeMap::new();
-    let mut last: Option<(Pair<'_>, u32)> = None;
-    for (i, item) in forward.items.iter().enumerate() {
-        let part = u32::try_from(i / PART_CHANGES + 1).unwrap_or(u32::MAX);
-        let key = forward.key(item);
-        let mut components = key.split(|b| *b == crate::store::keys::SEP);
-        let resource_type = components.next().unwrap_or_default();
-        let relation = components.nth(1).unwrap_or_default();
-        let pair = (resource_type, relation);
-        if last.is_some_and(|(seen, at)| seen == pair && at == part) {
-            continue;
-        }
-        ranges
-            .entry(pair)
-            .and_modify(|(_, end)| *end = part)
-            .or_insert((part, part));
-        last = Some((pair, part));
-    }
-    ranges
-        .into_iter()
-        .map(|((resource_type, relation), (first, end))| {
-            let text = |bytes: &[u8]| {
-                String::from_utf8(bytes.to_vec())
-                    .map_err(|e| StoreError::Corrupt(format!("forward key: {e}")))
-            };
-            Ok((text(resource_type)?, text(relation)?, first, end))
-        })
-        .collect()
-}
-
 /// Stages the removal of the pending mark and every undo entry.
 fn clear_pending(batch: &mut WriteBatch, meta: &rocksdb::ColumnFamily) {
     batch.delete_cf(meta, META_BULK_PENDING);
     if let Some(end) = prefix_upper_bound(BULK_UNDO_PREFIX) {
         batch.delete_range_cf(meta, BULK_UNDO_PREFIX, end.as_slice());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::RelationshipFilter;
+    use crate::store::{Snapshot, StoreOptions, TupleStore};
+    use crate::tuple::Relationship;
+
+    /// Relationships from a list, positions from 0.
+    struct Listed(std::vec::IntoIter<Relationship>);
+
+    impl BulkSource for Listed {
+        fn start(&mut self, _head: &dyn Snapshot) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn next_item(&mut self) -> Option<Result<Relationship, StoreError>> {
+            self.0.next().map(Ok)
+        }
+    }
+
+    fn listed(texts: &[String]) -> Listed {
+        Listed(
+            texts
+                .iter()
+                .map(|t| Relationship::parse(t).unwrap())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
+    }
+
+    fn texts(n: usize, tag: &str) -> Vec<String> {
+        // Not in key order, so every run needs its sort and the merge interleaves them.
+        (0..n)
+            .map(|i| format!("doc:{tag}{}#viewer@user:u{}", (i * 7_919) % n, i % 13))
+            .collect()
+    }
+
+    #[test]
+    fn imports_across_many_runs_merge_into_both_indexes_and_the_log() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let lines = texts(5_500, "d");
+        let outcome = store
+            .bulk_load(&mut listed(&lines), ImportMode::Create)
+            .unwrap();
+        assert_eq!(outcome.loaded, 5_500);
+        let snapshot = store.snapshot().unwrap();
+        let stored: Vec<String> = snapshot
+            .read(&RelationshipFilter::default(), None)
+            .map(|r| r.unwrap().to_string())
+            .collect();
+        let mut expected = lines.clone();
+        expected.sort_by_key(|t| ForwardKey::of(&Relationship::parse(t).unwrap()).unwrap());
+        assert_eq!(stored, expected);
+        let subject = crate::tuple::SubjectRef::parse("user:u3").unwrap();
+        let reverse = snapshot
+            .resources_with_subject(&subject, "doc", "viewer")
+            .count();
+        assert_eq!(
+            reverse,
+            lines.iter().filter(|t| t.ends_with("@user:u3")).count()
+        );
+        let logged = store
+            .changes_since(crate::revision::Revision::ZERO, 5)
+            .unwrap();
+        let summary = logged[0].bulk.clone().unwrap();
+        assert_eq!(summary.parts as usize, 5_500usize.div_ceil(PART_CHANGES));
+        let mut parts = Vec::new();
+        for part in 1..=summary.parts {
+            parts.extend(
+                store
+                    .bulk_part(outcome.revision, part)
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| c.relationship.to_string()),
+            );
+        }
+        assert_eq!(parts, expected);
+    }
+
+    #[test]
+    fn duplicates_and_existing_relationships_are_found_across_runs() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .bulk_load(&mut listed(&texts(2_000, "old")), ImportMode::Create)
+            .unwrap();
+        let head = store.head_revision();
+        // A duplicate 3,000 items apart (so in another run): the later one is named.
+        let mut lines = texts(4_000, "new");
+        lines[3_500] = lines[500].clone();
+        let err = store
+            .bulk_load(&mut listed(&lines), ImportMode::Create)
+            .unwrap_err();
+        assert_eq!(err.item, Some(3_500), "{err}");
+        assert!(matches!(err.error, StoreError::DuplicateUpdate(_)), "{err}");
+        // Two existing relationships: the first in input order is named.
+        let mut lines = texts(4_000, "new");
+        lines[2_700] = texts(2_000, "old")[10].clone();
+        lines[1_200] = texts(2_000, "old")[1_999].clone();
+        let err = store
+            .bulk_load(&mut listed(&lines), ImportMode::Create)
+            .unwrap_err();
+        assert_eq!(err.item, Some(1_200), "{err}");
+        assert!(matches!(err.error, StoreError::AlreadyExists(_)), "{err}");
+        assert_eq!(store.head_revision(), head);
+        // TOUCH takes them.
+        let outcome = store
+            .bulk_load(&mut listed(&lines), ImportMode::Touch)
+            .unwrap();
+        assert_eq!(outcome.loaded, 4_000);
+        let count = store
+            .snapshot()
+            .unwrap()
+            .read(&RelationshipFilter::default(), None)
+            .count();
+        assert_eq!(count, 2_000 + 4_000 - 2);
     }
 }
