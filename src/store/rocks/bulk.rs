@@ -2,7 +2,7 @@
 //! database instead of written through the memtable and the write-ahead log.
 //!
 //! Under the write lock, at revision R = head + 1:
-//! 1. every item is encoded (forward key, reverse key, value) into in-memory runs of a million
+//! 1. every item is encoded (forward key, reverse key, value) into in-memory runs of 262,144
 //!    relationships, each pair of runs sorted by a second thread while the next is read;
 //! 2. the sorted reverse runs are merged into the `rev` files on the second thread, while one
 //!    merged pass over the forward runs refuses duplicates, merges with the head's `fwd`
@@ -46,7 +46,7 @@ const WORK_DIR: &str = "import";
 const SCAN_STEPS: usize = 8;
 /// Relationships per sorted run: a run is sorted by a second thread while the next is read.
 /// (Small in unit tests, so they cross run boundaries.)
-const CHUNK_ITEMS: usize = if cfg!(test) { 1_000 } else { 1 << 20 };
+const CHUNK_ITEMS: usize = if cfg!(test) { 1_000 } else { 1 << 18 };
 
 /// Encoded entries (key then value, back to back in one buffer) and their order.
 #[derive(Default)]
@@ -357,6 +357,15 @@ struct Built {
     forward: Vec<PathBuf>,
 }
 
+/// What the forward pass wrote: undo and `fwd` files, how many log parts, and the relations
+/// with their parts (for the summary).
+struct Passed {
+    undo: Vec<PathBuf>,
+    forward: Vec<PathBuf>,
+    parts: u32,
+    relations: Vec<(String, String, u32, u32)>,
+}
+
 /// Moves the work folder out of the way when dropped, whatever happened.
 struct WorkDir(PathBuf);
 
@@ -527,9 +536,8 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Step 2 for the forward runs, in one merged pass: refuses duplicates and (for CREATE)
-    /// live stored relationships, and writes the `fwd` files, the log parts, the log summary
-    /// and the undo entries.
+    /// Step 2 for the forward runs: [`RocksStore::forward_pass`], with the log parts it encodes
+    /// written into their files by a thread of their own.
     fn build_forward(
         &self,
         head: &super::RocksSnapshot<'_>,
@@ -540,7 +548,56 @@ impl RocksStore {
         revision: crate::revision::Revision,
     ) -> Result<Built, BulkError> {
         let log_options = column_family_options(CF_LOG);
-        let mut log = SstFiles::new(dir, "log", &log_options);
+        let (parts, encoded) = mpsc::sync_channel::<(u32, Vec<u8>)>(8);
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let mut log = SstFiles::new(dir, "log", &log_options);
+                for (part, bytes) in encoded {
+                    log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
+                }
+                log.finish()
+            });
+            let passed = self.forward_pass(head, forwards, dir, mode, &parts);
+            drop(parts);
+            let log = writer.join().unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "writing the import's log failed".into(),
+                ))
+            });
+            let passed = passed?;
+            // The summary (part 0) sorts before the parts: a file of its own.
+            let mut summary = SstFiles::new(dir, "summary", &log_options);
+            summary.put(
+                &BulkPartKey { revision, part: 0 }.encode(),
+                &BulkSummaryValue {
+                    changes: count,
+                    parts: passed.parts,
+                    relations: passed.relations,
+                }
+                .encode()?,
+            )?;
+            let mut log_files = summary.finish()?;
+            log_files.extend(log?);
+            Ok(Built {
+                undo: passed.undo,
+                log: log_files,
+                forward: passed.forward,
+            })
+        })
+    }
+
+    /// One merged pass over the sorted forward runs: refuses duplicates and (for CREATE) live
+    /// stored relationships, writes the `fwd` files and the undo entries, and hands each log
+    /// part to `parts`.
+    fn forward_pass(
+        &self,
+        head: &super::RocksSnapshot<'_>,
+        forwards: &[Run],
+        dir: &Path,
+        mode: ImportMode,
+        parts: &mpsc::SyncSender<(u32, Vec<u8>)>,
+    ) -> Result<Passed, BulkError> {
+        let stopped = || StoreError::Backend("the import's log writer stopped".into());
         let forward_options = column_family_options(CF_FWD);
         let mut files = SstFiles::new(dir, "fwd", &forward_options);
         let meta_options = column_family_options(CF_META);
@@ -600,7 +657,7 @@ impl RocksStore {
             part_entries.push((key, value));
             if part_entries.len() == PART_CHANGES {
                 let bytes = encode_bulk_part(part_entries.drain(..));
-                log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
+                parts.send((part, bytes)).map_err(|_| stopped())?;
                 part = part.saturating_add(1);
             }
         }
@@ -610,27 +667,15 @@ impl RocksStore {
         }
         if !part_entries.is_empty() {
             let bytes = encode_bulk_part(part_entries.drain(..));
-            log.put(&BulkPartKey { revision, part }.encode(), &bytes)?;
+            parts.send((part, bytes)).map_err(|_| stopped())?;
         } else {
             part = part.saturating_sub(1);
         }
-        // The summary (part 0) sorts before the parts: a file of its own.
-        let mut summary = SstFiles::new(dir, "summary", &log_options);
-        summary.put(
-            &BulkPartKey { revision, part: 0 }.encode(),
-            &BulkSummaryValue {
-                changes: count,
-                parts: part,
-                relations: relations.finish()?,
-            }
-            .encode()?,
-        )?;
-        let mut log_files = summary.finish()?;
-        log_files.extend(log.finish()?);
-        Ok(Built {
+        Ok(Passed {
             undo: undo.finish()?,
-            log: log_files,
             forward: files.finish()?,
+            parts: part,
+            relations: relations.finish()?,
         })
     }
 
