@@ -383,3 +383,35 @@ fn relationship_counters_register_count_and_unregister() {
     assert_eq!(status, 404);
     assert_eq!(reason(&answer).0, "ERROR_REASON_COUNTER_NOT_REGISTERED");
 }
+
+#[test]
+fn watch_sends_an_import_in_parts() {
+    let server = started();
+    let before = server.ok("/v1/schema/read", &json!({}))["readAt"]["token"].clone();
+    let lines: Vec<String> = (0..10_000)
+        .map(|i| format!("doc:w{i}#viewer@user:u{}", i % 10))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (status, answer) = import(&server, &refs, None);
+    assert_eq!(status, 200, "{answer}");
+    let after = server.ok("/v1/schema/read", &json!({}))["readAt"]["token"].clone();
+    let mut messages = server.open_stream(
+        "/v1/watch",
+        &json!({"optionalStartCursor": {"token": before}}),
+    );
+    let mut updates = 0;
+    let mut throughs = Vec::new();
+    while updates < 10_000 {
+        let message = messages.next().expect("the watch stream ended");
+        if message["isCheckpoint"] == json!(true) {
+            continue;
+        }
+        updates += message["updates"].as_array().unwrap().len();
+        throughs.push(message["changesThrough"]["token"].clone());
+    }
+    assert_eq!(updates, 10_000);
+    assert!(throughs.len() > 1, "one message for the whole import");
+    let (last, partial) = throughs.split_last().unwrap();
+    assert_eq!(last, &after);
+    assert!(partial.iter().all(|t| *t == before), "{throughs:?}");
+}
