@@ -143,7 +143,13 @@ fn import_chunk(
     mode: ImportMode,
     progress: &indicatif::ProgressBar,
 ) -> Result<u64, (Option<u64>, anyhow::Error)> {
-    let counted = chunk.inspect(|_| progress.inc(1));
+    let counted = chunk
+        .inspect(|_| progress.inc(1))
+        .chain(std::iter::from_fn(|| {
+            // Everything is read: the store now sorts, builds and commits.
+            progress.set_message("committing");
+            None
+        }));
     match backend {
         Backend::Local(engine) => engine
             .import(counted, mode)

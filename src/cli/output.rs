@@ -200,6 +200,8 @@ fn style(template: &str) -> ProgressStyle {
 /// A spinner counting `what` with its rate (`412,415/s`); drawn only on a terminal.
 pub fn spinner(what: &str) -> ProgressBar {
     let progress = ProgressBar::new_spinner();
-    progress.set_style(style(&format!("{{spinner}} {{count}} {what} ({{rate}})")));
+    progress.set_style(style(&format!(
+        "{{spinner}} {{count}} {what} ({{rate}}) {{msg}}"
+    )));
     progress
 }
