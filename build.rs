@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "proto/authzed/api/v1/permission_service.proto",
     "proto/authzed/api/v1/schema_service.proto",
     "proto/authzed/api/v1/watch_service.proto",
+    "proto/google/rpc/error_details.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -4,24 +4,45 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::{json, Value};
 
+use crate::api::service::IMPORT_MODE_HEADER;
 use crate::api::trace::{self, WireDebugInformation};
 use crate::api::wire::WireRelationship;
 use crate::engine::CheckTrace;
 use crate::filter::RelationshipFilter;
-use crate::transaction::{Update, UpdateOp};
+use crate::transaction::{ImportMode, Update, UpdateOp};
 use crate::tuple::{Relationship, SubjectRef};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The endpoint is not an address this client can use.
+    #[error("invalid endpoint `{endpoint}`: {reason}")]
+    Endpoint {
+        /// What was given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The server could not be reached or the connection broke.
-    #[error("cannot reach {endpoint}: {source}")]
+    #[error("cannot reach {endpoint}: {reason}")]
     Transport {
         /// The server.
         endpoint: String,
-        /// The failure.
-        source: Box<ureq::Error>,
+        /// The failure, as the transport said it.
+        reason: String,
     },
+    /// An import stored nothing; `item` is the position (from 0) of the relationship at
+    /// fault, when the server named one.
+    #[error("{message}")]
+    Import {
+        /// The relationship's position in the import.
+        item: Option<u64>,
+        /// The server's message.
+        message: String,
+    },
+    /// The caller stopped a streamed read.
+    #[error("stopped")]
+    Stopped,
     /// The server answered with an error.
     #[error("server answered {status}: {message}")]
     Api {
@@ -66,8 +87,65 @@ fn wire_filter(filter: &RelationshipFilter) -> Value {
     value
 }
 
+/// The base URL of an endpoint given as `host:port`, `host` (port 8443) or an `http://` URL.
+pub fn endpoint_url(endpoint: &str) -> Result<String, ClientError> {
+    let invalid = |reason: &str| ClientError::Endpoint {
+        endpoint: endpoint.to_string(),
+        reason: reason.to_string(),
+    };
+    let text = endpoint.trim().trim_end_matches('/');
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => ("http".to_string(), text),
+    };
+    match scheme.as_str() {
+        "http" => {}
+        "https" => {
+            return Err(invalid(
+                "this client speaks plain HTTP only; give the server's HTTP address (`host:port`)",
+            ))
+        }
+        other => {
+            return Err(invalid(&format!(
+                "unknown scheme `{other}`: give `host:port` or an `http://` URL"
+            )))
+        }
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains(char::is_whitespace) {
+        return Err(invalid("expected `host:port`, e.g. `127.0.0.1:8443`"));
+    }
+    let (host, port) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => (&authority[..=end], authority[end + 1..].strip_prefix(':')),
+            None => return Err(invalid("an IPv6 address needs its closing `]`")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("expected `host:port`, e.g. `127.0.0.1:8443`"));
+    }
+    let port = match port {
+        Some(port) => port
+            .parse::<u16>()
+            .map_err(|_| invalid("the port must be a number from 0 to 65535"))?,
+        None => 8443,
+    };
+    let path = &rest[authority.len()..];
+    Ok(format!("http://{host}:{port}{path}"))
+}
+
 impl Client {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:8443`) presenting `key`.
+    /// A client for `endpoint` (`host:port`, or an `http://` URL) presenting `key`.
+    pub fn connect(endpoint: &str, key: &str) -> Result<Self, ClientError> {
+        Ok(Self::new(&endpoint_url(endpoint)?, key))
+    }
+
+    /// A client for the base URL `endpoint` (e.g. `http://127.0.0.1:8443`) presenting `key`.
     pub fn new(endpoint: &str, key: &str) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -90,10 +168,7 @@ impl Client {
             .post(&format!("{}{path}", self.endpoint))
             .header("Authorization", &format!("Bearer {}", self.key))
             .send_json(body)
-            .map_err(|source| ClientError::Transport {
-                endpoint: self.endpoint.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(|source| self.unreachable(&source))?;
         let status = response.status().as_u16();
         if status >= 400 {
             let mut response = response;
@@ -105,6 +180,19 @@ impl Client {
             return Err(ClientError::Api { status, message });
         }
         Ok(response)
+    }
+
+    fn unreachable(&self, error: &ureq::Error) -> ClientError {
+        let reason = match error {
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused (is a zanzi server listening there? `zanzi serve` prints its HTTP address)".to_string()
+            }
+            other => other.to_string(),
+        };
+        ClientError::Transport {
+            endpoint: self.endpoint.clone(),
+            reason,
+        }
     }
 
     fn call(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
@@ -261,11 +349,12 @@ impl Client {
         resource_type: &str,
         permission: &str,
         who: &SubjectRef,
+        context: &serde_json::Map<String, Value>,
     ) -> Result<Vec<(String, String)>, ClientError> {
         let mut out = Vec::new();
         self.stream(
             "/v1/permissions/resources",
-            &json!({"resourceObjectType": resource_type, "permission": permission, "subject": subject(who)}),
+            &json!({"resourceObjectType": resource_type, "permission": permission, "subject": subject(who), "context": context}),
             |result| {
                 out.push((
                     result["resourceObjectId"].as_str().unwrap_or_default().to_string(),
@@ -283,6 +372,7 @@ impl Client {
         resource: &crate::tuple::ObjectRef,
         permission: &str,
         subject_type: &str,
+        context: &serde_json::Map<String, Value>,
     ) -> Result<Vec<(String, String)>, ClientError> {
         let mut out = Vec::new();
         self.stream(
@@ -291,6 +381,7 @@ impl Client {
                 "resource": {"objectType": resource.object_type, "objectId": resource.object_id},
                 "permission": permission,
                 "subjectObjectType": subject_type,
+                "context": context,
             }),
             |result| {
                 out.push((
@@ -309,20 +400,114 @@ impl Client {
         Ok(out)
     }
 
-    /// Creates relationships in one atomic import; returns how many were loaded.
-    pub fn import(&self, relationships: &[Relationship]) -> Result<u64, ClientError> {
+    /// Stores relationships as one atomic import (CREATE or TOUCH); returns how many were
+    /// loaded. A refused import is [`ClientError::Import`], naming the relationship at fault.
+    pub fn import(
+        &self,
+        relationships: &[Relationship],
+        mode: ImportMode,
+    ) -> Result<u64, ClientError> {
         let wire: Vec<WireRelationship> = relationships
             .iter()
             .map(WireRelationship::from_domain)
             .collect();
-        let answer = self.call(
-            "/v1/relationships/importbulk",
-            &json!({ "relationships": wire }),
-        )?;
+        let mode = match mode {
+            ImportMode::Create => "create",
+            ImportMode::Touch => "touch",
+        };
+        let response = self
+            .agent
+            .post(&format!("{}/v1/relationships/importbulk", self.endpoint))
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .header(IMPORT_MODE_HEADER, mode)
+            .send_json(json!({ "relationships": wire }))
+            .map_err(|source| self.unreachable(&source))?;
+        let status = response.status().as_u16();
+        let mut response = response;
+        let answer: Value = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if status >= 400 {
+            let message = answer["message"].as_str().unwrap_or_default().to_string();
+            let item = error_metadata(&answer, "import_item").and_then(|i| i.parse().ok());
+            if status == 413 {
+                return Err(ClientError::Api {
+                    status,
+                    message: format!("{message} (import in batches with --batch N)"),
+                });
+            }
+            return Err(ClientError::Import { item, message });
+        }
         Ok(answer["numLoaded"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// The expand tree of `resource#permission`, in its wire form (`treeRoot`).
+    pub fn expand(
+        &self,
+        resource: &crate::tuple::ObjectRef,
+        permission: &str,
+    ) -> Result<Value, ClientError> {
+        let mut answer = self.call(
+            "/v1/permissions/expand",
+            &json!({
+                "resource": {"objectType": resource.object_type, "objectId": resource.object_id},
+                "permission": permission,
+            }),
+        )?;
+        Ok(answer["treeRoot"].take())
+    }
+
+    /// Follows the server's watch stream from `since` (a ZedToken; none: from now), for
+    /// resources of `types` (none: all), handing each message to `each` until it answers
+    /// `false` or the server ends the stream.
+    pub fn watch(
+        &self,
+        since: Option<&str>,
+        types: &[String],
+        mut each: impl FnMut(WatchMessage) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut body = json!({ "optionalObjectTypes": types });
+        if let Some(token) = since {
+            body["optionalStartCursor"] = json!({ "token": token });
+        }
+        let outcome = self.stream("/v1/watch", &body, |result| {
+            let through = result["changesThrough"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let message = if result["isCheckpoint"].as_bool() == Some(true) {
+                WatchMessage::Checkpoint { through }
+            } else {
+                let changes = result["updates"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|mut update| {
+                        let op = match update["operation"].as_str() {
+                            Some("OPERATION_DELETE") => "DELETE",
+                            Some("OPERATION_CREATE") => "CREATE",
+                            _ => "TOUCH",
+                        };
+                        Ok((op, decode_relationship(update["relationship"].take())?))
+                    })
+                    .collect::<Result<Vec<_>, ClientError>>()?;
+                WatchMessage::Changes { changes, through }
+            };
+            if each(message) {
+                Ok(())
+            } else {
+                Err(ClientError::Stopped)
+            }
+        });
+        match outcome {
+            Err(ClientError::Stopped) => Ok(()),
+            other => other,
+        }
     }
 
     /// Every relationship, page by page.
@@ -341,6 +526,31 @@ impl Client {
             each(page)
         })
     }
+}
+
+/// One message of a watch stream.
+#[derive(Debug, Clone)]
+pub enum WatchMessage {
+    /// Changes (operation name and relationship), and the ZedToken they bring the stream to.
+    Changes {
+        /// `TOUCH`, `CREATE` or `DELETE`, with the relationship.
+        changes: Vec<(&'static str, Relationship)>,
+        /// The token to resume after.
+        through: String,
+    },
+    /// Nothing new through this token.
+    Checkpoint {
+        /// The token to resume after.
+        through: String,
+    },
+}
+
+/// A metadata value of the `google.rpc.ErrorInfo` in an error answer's `details`.
+fn error_metadata(answer: &Value, key: &str) -> Option<String> {
+    answer["details"]
+        .as_array()?
+        .iter()
+        .find_map(|detail| detail["metadata"][key].as_str().map(str::to_string))
 }
 
 fn subject(who: &SubjectRef) -> Value {

@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,7 +52,7 @@ struct Target {
         conflicts_with = "endpoint"
     )]
     datastore: Option<String>,
-    /// A running server, e.g. `http://127.0.0.1:8443`.
+    /// A running server: `host:port` (HTTP) or a URL, e.g. `127.0.0.1:8443`.
     #[arg(long, env = "ZANZI_ENDPOINT")]
     endpoint: Option<String>,
     /// The server's preshared key (default: the key stored in --data-dir).
@@ -117,6 +119,9 @@ enum Command {
         permission: String,
         /// Subject, e.g. `user:tom`.
         subject: String,
+        /// Caveat context as a JSON object.
+        #[arg(long)]
+        context: Option<String>,
     },
     /// Subjects of a type that have a permission on a resource.
     LookupSubjects {
@@ -128,6 +133,27 @@ enum Command {
         permission: String,
         /// Subject type, e.g. `user`.
         subject_type: String,
+        /// Caveat context as a JSON object.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// The tree of subject sets that make up a permission: `doc:1#view`.
+    Expand {
+        #[command(flatten)]
+        target: Target,
+        /// `resource#permission`.
+        permission: String,
+    },
+    /// Stream relationship changes as they are committed (Ctrl-C ends).
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// Start after this ZedToken (default: after the newest revision).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only changes to resources of these types (repeatable).
+        #[arg(long = "type")]
+        types: Vec<String>,
     },
     /// Read or write the schema.
     Schema {
@@ -139,13 +165,21 @@ enum Command {
         #[command(subcommand)]
         action: RelationshipAction,
     },
-    /// Create the relationships in FILE (one per line, or a validation file's
-    /// `relationships`), 1,000 per atomic batch, with a progress bar.
+    /// Store the relationships in FILE (one per line, or a validation file's
+    /// `relationships`) as one atomic revision: all of them or, on any error, none.
     Import {
         #[command(flatten)]
         target: Target,
-        /// The file.
+        /// The file (`-` for standard input).
         file: PathBuf,
+        /// Overwrite relationships that exist (TOUCH) instead of failing (CREATE), so an
+        /// export can go back into a non-empty store.
+        #[arg(long)]
+        touch: bool,
+        /// Commit every N relationships on their own instead of the whole file at once; an
+        /// error then says how many are stored.
+        #[arg(long, value_name = "N")]
+        batch: Option<usize>,
     },
     /// Print every relationship, one per line.
     Export {
@@ -354,13 +388,11 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => cli::output::report(&err),
     }
 }
 
@@ -467,7 +499,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ExitCode::from(2),
                 ),
             };
-            println!("{text}");
+            cli::output::line(&text)?;
             Ok(code)
         }
         Command::LookupResources {
@@ -475,22 +507,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             resource_type,
             permission,
             subject,
+            context,
         } => {
             let subject = SubjectRef::parse(&subject)?;
+            let context = cli::parse_context(context.as_deref())?;
             let found: Vec<(String, bool)> = match Backend::open(&target)? {
                 Backend::Local(engine) => engine
-                    .lookup_resources(&resource_type, &permission, &subject, &Context::new())?
+                    .lookup_resources(&resource_type, &permission, &subject, &context)?
                     .0
                     .into_iter()
                     .map(|(id, p)| (id, matches!(p, Permissionship::Conditional { .. })))
                     .collect(),
                 Backend::Remote(client) => client
-                    .lookup_resources(&resource_type, &permission, &subject)?
+                    .lookup_resources(&resource_type, &permission, &subject, &context)?
                     .into_iter()
                     .map(|(id, p)| (id, p.contains("CONDITIONAL")))
                     .collect(),
             };
-            print_found(&found);
+            print_found(&found)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::LookupSubjects {
@@ -498,11 +532,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             resource,
             permission,
             subject_type,
+            context,
         } => {
             let resource = ObjectRef::parse(&resource)?;
+            let context = cli::parse_context(context.as_deref())?;
             let found: Vec<(String, bool)> = match Backend::open(&target)? {
                 Backend::Local(engine) => engine
-                    .lookup_subjects(&resource, &permission, &subject_type, None, &Context::new())?
+                    .lookup_subjects(&resource, &permission, &subject_type, None, &context)?
                     .0
                     .into_iter()
                     .map(|s| {
@@ -512,34 +548,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     })
                     .collect(),
                 Backend::Remote(client) => client
-                    .lookup_subjects(&resource, &permission, &subject_type)?
+                    .lookup_subjects(&resource, &permission, &subject_type, &context)?
                     .into_iter()
                     .map(|(id, p)| (id, p.contains("CONDITIONAL")))
                     .collect(),
             };
-            print_found(&found);
+            print_found(&found)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Expand { target, permission } => cli::expand::run(&target, &permission),
+        Command::Watch {
+            target,
+            since,
+            types,
+        } => cli::watch::run(&target, since.as_deref(), &types),
         Command::Schema { action } => match action {
             SchemaAction::Read { target } => {
                 let text = match Backend::open(&target)? {
                     Backend::Local(engine) => engine.schema()?.source.clone(),
                     Backend::Remote(client) => client.read_schema()?,
                 };
-                println!("{text}");
+                cli::output::line(&text)?;
                 Ok(ExitCode::SUCCESS)
             }
             SchemaAction::Write { target, file } => {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
-                match Backend::open(&target)? {
-                    Backend::Local(engine) => {
-                        let revision = engine.write_schema(&text)?;
-                        println!("schema written at revision {revision}");
-                    }
-                    Backend::Remote(client) => {
-                        let token = client.write_schema(&text)?;
-                        println!("schema written at {token}");
+                let written = match Backend::open(&target)? {
+                    Backend::Local(engine) => engine
+                        .write_schema(&text)
+                        .map(|revision| format!("schema written at revision {revision}"))
+                        .map_err(anyhow::Error::from),
+                    Backend::Remote(client) => client
+                        .write_schema(&text)
+                        .map(|token| format!("schema written at {token}"))
+                        .map_err(anyhow::Error::from),
+                };
+                match written {
+                    Ok(message) => cli::output::line(&message)?,
+                    Err(err) => {
+                        return Err(cli::output::SchemaFailure::new(err, &file, &text).into())
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -576,19 +624,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 name,
                 ..Claims::default()
             };
-            println!("{}", sign(&key, &claims, kid.as_deref())?);
+            cli::output::line(&sign(&key, &claims, kid.as_deref())?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { target, file } => run_import(&target, &file),
+        Command::Import {
+            target,
+            file,
+            touch,
+            batch,
+        } => cli::import::run(&target, &file, touch, batch),
         Command::Export { target } => {
-            let mut out = std::io::stdout().lock();
-            let progress = indicatif::ProgressBar::new_spinner();
-            progress.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {pos} relationships ({per_sec})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let progress = cli::output::spinner("relationships");
             match Backend::open(&target)? {
                 Backend::Local(engine) => {
                     let mut after: Option<Relationship> = None;
@@ -608,30 +655,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         }
                     }
                 }
-                Backend::Remote(client) => client.export(|page| {
-                    progress.inc(page.len() as u64);
-                    for rel in page {
-                        if writeln!(out, "{rel}").is_err() {
-                            break;
+                Backend::Remote(client) => {
+                    let mut failed: Option<std::io::Error> = None;
+                    let exported = client.export(|page| {
+                        progress.inc(page.len() as u64);
+                        for rel in page {
+                            if let Err(err) = writeln!(out, "{rel}") {
+                                failed = Some(err);
+                                return Err(zanzi::client::ClientError::Stopped);
+                            }
                         }
+                        Ok(())
+                    });
+                    if let Some(err) = failed {
+                        return Err(err.into());
                     }
-                    Ok(())
-                })?,
+                    exported?;
+                }
             }
+            out.flush()?;
             progress.finish_and_clear();
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn print_found(found: &[(String, bool)]) {
+fn print_found(found: &[(String, bool)]) -> Result<()> {
     for (id, conditional) in found {
         if *conditional {
-            println!("{id} (conditional)");
+            cli::output::line(&format!("{id} (conditional)"))?;
         } else {
-            println!("{id}");
+            cli::output::line(id)?;
         }
     }
+    Ok(())
 }
 
 /// The engine of a local data folder, or a client of a running server.
@@ -655,7 +712,7 @@ impl Backend {
                             )
                         })?,
                 };
-                Ok(Backend::Remote(Client::new(endpoint, &key)))
+                Ok(Backend::Remote(Client::connect(endpoint, &key)?))
             }
             None => Ok(Backend::Local(Box::new(open_engine(target)?))),
         }
@@ -786,52 +843,6 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_import(target: &Target, file: &Path) -> Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let is_yaml = matches!(
-        file.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    );
-    let relationships = if is_yaml {
-        validate::parse(file, &text)?.relationships
-    } else {
-        text.lines()
-            .enumerate()
-            .map(|(n, l)| (n, l.trim()))
-            .filter(|(_, l)| !l.is_empty() && !l.starts_with("//"))
-            .map(|(n, l)| Relationship::parse(l).with_context(|| format!("line {}", n + 1)))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let backend = Backend::open(target)?;
-    let progress = indicatif::ProgressBar::new(relationships.len() as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} relationships ({per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    for chunk in relationships.chunks(1_000) {
-        match &backend {
-            Backend::Local(engine) => {
-                let updates: Vec<Update> = chunk
-                    .iter()
-                    .map(|r| Update {
-                        op: UpdateOp::Create,
-                        relationship: r.clone(),
-                    })
-                    .collect();
-                engine.write_relationships(&updates, &[])?;
-            }
-            Backend::Remote(client) => {
-                client.import(chunk)?;
-            }
-        }
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish();
-    eprintln!("imported {} relationships", relationships.len());
-    Ok(ExitCode::SUCCESS)
-}
-
 fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
     let (target, texts, op) = match action {
         RelationshipAction::Write {
@@ -859,7 +870,7 @@ fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
                 Backend::Remote(client) => client.read(&filter)?,
             };
             for rel in found {
-                println!("{rel}");
+                cli::output::line(&rel.to_string())?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -876,11 +887,11 @@ fn run_relationship(action: RelationshipAction) -> Result<ExitCode> {
     match Backend::open(&target)? {
         Backend::Local(engine) => {
             let revision = engine.write_relationships(&updates, &[])?;
-            println!("written at revision {revision}");
+            cli::output::line(&format!("written at revision {revision}"))?;
         }
         Backend::Remote(client) => {
             let token = client.write(&updates)?;
-            println!("written at {token}");
+            cli::output::line(&format!("written at {token}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -927,7 +938,11 @@ fn run_validate(files: &[PathBuf], together: bool, options: ValidateOptions) -> 
             ),
             Ok(report) => {
                 failed += 1;
-                println!("FAIL {name}: {} problems", report.failures.len());
+                let count = report.failures.len();
+                println!(
+                    "FAIL {name}: {count} problem{}",
+                    if count == 1 { "" } else { "s" }
+                );
                 for failure in &report.failures {
                     println!("  {failure}");
                 }

@@ -116,4 +116,44 @@ pub struct LoggedRevision {
     pub changes: Vec<Change>,
     /// The schema text, when this revision wrote the schema.
     pub schema: Option<String>,
+    /// Set for a bulk revision (an import), whose changes are too many for one entry: `changes`
+    /// is then empty and the changes are read part by part (`TupleStore::bulk_part`).
+    pub bulk: Option<BulkSummary>,
+}
+
+/// What a bulk revision's log entry says about it, so a reader can follow it without loading
+/// every change at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkSummary {
+    /// How many relationships it wrote (all logged as touches).
+    pub changes: u64,
+    /// How many parts hold its changes, numbered from 1, each at most a few thousand changes.
+    pub parts: u32,
+    /// Every `(resource type, relation)` it wrote, sorted, with the parts holding its changes:
+    /// enough for a reader that only needs to know what changed, and a reader that needs the
+    /// changes of a few relations reads only their parts.
+    pub relations: Vec<BulkRelation>,
+}
+
+/// One `(resource type, relation)` a bulk revision wrote, and the parts holding those changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkRelation {
+    /// The resource type.
+    pub resource_type: String,
+    /// The relation.
+    pub relation: String,
+    /// The first part with a change of it.
+    pub first_part: u32,
+    /// The last part with a change of it.
+    pub last_part: u32,
+}
+
+/// How an import treats a relationship that is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportMode {
+    /// Fail (and store nothing) when any imported relationship exists: CREATE semantics.
+    #[default]
+    Create,
+    /// Overwrite it: TOUCH semantics, so an export can go back into a non-empty store.
+    Touch,
 }

@@ -1,7 +1,11 @@
-//! API errors: one status code (gRPC's numbering, as SpiceDB uses it) and a message, mapped
-//! once from engine errors and once to HTTP statuses.
+//! API errors: one status code (gRPC's numbering, as SpiceDB uses it), a message and, where
+//! SpiceDB gives one, its `ErrorReason` with metadata (a `google.rpc.ErrorInfo` in the
+//! `details` of both wire formats); mapped once from engine errors and once to HTTP statuses.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::engine::EngineError;
 use crate::revision::ZedTokenError;
@@ -67,6 +71,22 @@ impl Code {
     }
 }
 
+/// The `google.rpc.ErrorInfo` domain of SpiceDB's reasons.
+pub const ERROR_DOMAIN: &str = "authzed.com";
+
+/// The type URL of a `google.rpc.ErrorInfo` in a status's details.
+pub const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+
+/// SpiceDB's `ErrorReason` for an error, with the metadata SpiceDB attaches to that reason
+/// (and, for an import, `import_item`: the position of the relationship at fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The `ERROR_REASON_...` name.
+    pub reason: &'static str,
+    /// Reason-specific facts, e.g. `definition_name`.
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// A failed API call: what the client sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -77,17 +97,21 @@ pub struct ApiError {
     pub message: String,
     /// An HTTP status overriding the code's usual one (e.g. 413 for an oversized body).
     pub http_status: Option<u16>,
+    /// SpiceDB's reason, for the errors it gives one for.
+    pub info: Option<ErrorInfo>,
 }
 
-/// The JSON body of an error answer: `{"code": 3, "message": "...", "details": []}`.
+/// The JSON body of an error answer: `{"code": 3, "message": "...", "details": [...]}`, the
+/// details holding the error's `google.rpc.ErrorInfo` when it has a reason.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {
     /// The gRPC code number.
     pub code: u8,
     /// The message.
     pub message: &'a str,
-    /// Always empty (SpiceDB puts typed error details here).
-    pub details: [(); 0],
+    /// `[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason", "domain",
+    /// "metadata"}]`, or empty.
+    pub details: Vec<Value>,
 }
 
 impl ApiError {
@@ -97,7 +121,34 @@ impl ApiError {
             code,
             message: message.into(),
             http_status: None,
+            info: None,
         }
+    }
+
+    /// This error with SpiceDB's `reason` (`ERROR_REASON_...`) and its metadata.
+    pub fn with_reason<'m>(
+        mut self,
+        reason: &'static str,
+        metadata: impl IntoIterator<Item = (&'m str, String)>,
+    ) -> Self {
+        self.info = Some(ErrorInfo {
+            reason,
+            metadata: metadata
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        });
+        self
+    }
+
+    /// Adds one metadata entry (to the error's reason, or to an unspecified one).
+    pub fn with_metadata(mut self, key: &str, value: String) -> Self {
+        let info = self.info.get_or_insert_with(|| ErrorInfo {
+            reason: "ERROR_REASON_UNSPECIFIED",
+            metadata: BTreeMap::new(),
+        });
+        info.metadata.insert(key.to_string(), value);
+        self
     }
 
     /// INVALID_ARGUMENT with `message`.
@@ -112,10 +163,22 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> ErrorBody<'_> {
+        let details = self
+            .info
+            .iter()
+            .map(|info| {
+                json!({
+                    "@type": ERROR_INFO_TYPE,
+                    "reason": info.reason,
+                    "domain": ERROR_DOMAIN,
+                    "metadata": info.metadata,
+                })
+            })
+            .collect();
         ErrorBody {
             code: self.code.number(),
             message: &self.message,
-            details: [],
+            details,
         }
     }
 
@@ -145,10 +208,117 @@ impl From<EngineError> for ApiError {
             EngineError::CaveatEvaluation { .. } => Code::InvalidArgument,
             EngineError::CaveatContextTooLarge { .. } => Code::ResourceExhausted,
             EngineError::MaxDepthExceeded(_) => Code::ResourceExhausted,
-            EngineError::SchemaWouldOrphan(_) => Code::FailedPrecondition,
+            EngineError::SchemaWouldOrphan(_) | EngineError::SchemaChangedDuringImport => {
+                Code::FailedPrecondition
+            }
         };
-        Self::new(code, err.to_string())
+        let api = Self::new(code, err.to_string());
+        match engine_reason(&err) {
+            Some((reason, metadata)) => api.with_reason(reason, metadata),
+            None => api,
+        }
     }
+}
+
+/// SpiceDB's reason and metadata for an engine error, where it gives one.
+fn engine_reason(err: &EngineError) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    Some(match err {
+        EngineError::Schema(errors) => {
+            let first = errors.0.first();
+            let position = first
+                .map(|e| {
+                    vec![
+                        ("start_line_number", e.line.saturating_sub(1).to_string()),
+                        (
+                            "start_column_position",
+                            e.column.saturating_sub(1).to_string(),
+                        ),
+                    ]
+                })
+                .unwrap_or_default();
+            let parse = first.is_some_and(|e| {
+                let m = e.message.as_str();
+                m.contains("expected")
+                    || m.contains("unterminated")
+                    || m.contains("unknown character")
+            });
+            if parse {
+                ("ERROR_REASON_SCHEMA_PARSE_ERROR", position)
+            } else {
+                ("ERROR_REASON_SCHEMA_TYPE_ERROR", position)
+            }
+        }
+        EngineError::UnknownType(name) => (
+            "ERROR_REASON_UNKNOWN_DEFINITION",
+            vec![("definition_name", name.clone())],
+        ),
+        EngineError::UnknownRelation {
+            object_type,
+            relation,
+        } => (
+            "ERROR_REASON_UNKNOWN_RELATION_OR_PERMISSION",
+            vec![
+                ("definition_name", object_type.clone()),
+                ("relation_or_permission_name", relation.clone()),
+            ],
+        ),
+        EngineError::WriteToPermission {
+            object_type,
+            relation,
+        } => (
+            "ERROR_REASON_CANNOT_UPDATE_PERMISSION",
+            vec![
+                ("definition_name", object_type.clone()),
+                ("permission_name", relation.clone()),
+            ],
+        ),
+        EngineError::SubjectNotAllowed {
+            subject,
+            object_type,
+            relation,
+        } => (
+            "ERROR_REASON_INVALID_SUBJECT_TYPE",
+            vec![
+                ("definition_name", object_type.clone()),
+                ("relation_name", relation.clone()),
+                ("subject_type", subject.clone()),
+            ],
+        ),
+        EngineError::UnknownCaveat(name) => (
+            "ERROR_REASON_UNKNOWN_CAVEAT",
+            vec![("caveat_name", name.clone())],
+        ),
+        EngineError::CaveatEvaluation { name, .. } => (
+            "ERROR_REASON_CAVEAT_EVALUATION_ERROR",
+            vec![("caveat_name", name.clone())],
+        ),
+        EngineError::CaveatContextType {
+            caveat,
+            parameter,
+            expected,
+            ..
+        } => (
+            "ERROR_REASON_CAVEAT_PARAMETER_TYPE_ERROR",
+            vec![
+                ("caveat_name", caveat.clone()),
+                ("parameter_name", parameter.clone()),
+                ("expected_type", expected.clone()),
+            ],
+        ),
+        EngineError::StoredContextTooLarge { size, limit } => (
+            "ERROR_REASON_MAX_RELATIONSHIP_CONTEXT_SIZE",
+            vec![
+                ("max_allowed_size", limit.to_string()),
+                ("context_size", size.to_string()),
+            ],
+        ),
+        EngineError::WildcardSubject(_) => ("ERROR_REASON_WILDCARD_NOT_ALLOWED", Vec::new()),
+        EngineError::MaxDepthExceeded(depth) => (
+            "ERROR_REASON_MAXIMUM_DEPTH_EXCEEDED",
+            vec![("maximum_depth_allowed", depth.to_string())],
+        ),
+        _ => return None,
+    })
 }
 
 fn store_error(err: &StoreError) -> ApiError {
@@ -173,7 +343,21 @@ fn store_error(err: &StoreError) -> ApiError {
         | StoreError::NewerLayout { .. }
         | StoreError::Rejected(_) => return ApiError::internal(err),
     };
-    ApiError::new(code, err.to_string())
+    let api = ApiError::new(code, err.to_string());
+    match err {
+        StoreError::AlreadyExists(relationship) => api.with_reason(
+            "ERROR_REASON_ATTEMPT_TO_RECREATE_RELATIONSHIP",
+            [("relationship", relationship.clone())],
+        ),
+        StoreError::DuplicateUpdate(relationship) => api.with_reason(
+            "ERROR_REASON_UPDATES_ON_SAME_RELATIONSHIP",
+            [("relationship", relationship.clone())],
+        ),
+        StoreError::PreconditionFailed(_) => {
+            api.with_reason("ERROR_REASON_WRITE_OR_DELETE_PRECONDITION_FAILURE", [])
+        }
+        _ => api,
+    }
 }
 
 impl From<ZedTokenError> for ApiError {
@@ -214,6 +398,30 @@ mod tests {
             err.message.contains("postgres://zanzi@db:5432/authz"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn reasons_go_into_the_details_with_their_metadata() {
+        let err = ApiError::from(EngineError::UnknownRelation {
+            object_type: "doc".into(),
+            relation: "viewr".into(),
+        });
+        let body = serde_json::to_value(err.body()).unwrap();
+        assert_eq!(body["details"][0]["@type"], ERROR_INFO_TYPE);
+        assert_eq!(
+            body["details"][0]["reason"],
+            "ERROR_REASON_UNKNOWN_RELATION_OR_PERMISSION"
+        );
+        assert_eq!(body["details"][0]["domain"], "authzed.com");
+        assert_eq!(
+            body["details"][0]["metadata"]["relation_or_permission_name"],
+            "viewr"
+        );
+        let plain = ApiError::invalid("no reason");
+        assert_eq!(
+            serde_json::to_value(plain.body()).unwrap()["details"],
+            json!([])
         );
     }
 

@@ -89,6 +89,52 @@ pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -
         .route("/v1/permissions/resources", post(lookup_resources))
         .route("/v1/permissions/subjects", post(lookup_subjects))
         .route("/v1/watch", post(watch_changes))
+        .route("/v1/schema/reflectschema", post(reflect_schema))
+        .route("/v1/schema/diffschema", post(diff_schema))
+        .route(
+            "/v1/schema/permissions/computable",
+            post(computable_permissions),
+        )
+        .route(
+            "/v1/schema/permissions/dependent",
+            post(dependent_relations),
+        )
+        // SpiceDB's experimental gateway paths, served by the same handlers (their messages
+        // have the stable ones' fields and JSON names).
+        .route("/v1/experimental/reflectschema", post(reflect_schema))
+        .route("/v1/experimental/diffschema", post(diff_schema))
+        .route(
+            "/v1/experimental/permissions/computable",
+            post(computable_permissions),
+        )
+        .route(
+            "/v1/experimental/permissions/dependent",
+            post(dependent_relations),
+        )
+        .route(
+            "/v1/experimental/permissions/bulkcheckpermission",
+            post(check_bulk),
+        )
+        .route(
+            "/v1/experimental/relationships/bulkimport",
+            post(import_bulk),
+        )
+        .route(
+            "/v1/experimental/relationships/bulkexport",
+            post(export_bulk),
+        )
+        .route(
+            "/v1/experimental/registerrelationshipcounter",
+            post(register_counter),
+        )
+        .route(
+            "/v1/experimental/countrelationships",
+            post(count_relationships),
+        )
+        .route(
+            "/v1/experimental/unregisterrelationshipcounter",
+            post(unregister_counter),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .merge(api)
@@ -216,9 +262,11 @@ async fn body_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| ApiError {
-            code: Code::ResourceExhausted,
-            message: format!("request body is larger than the limit of {limit} bytes"),
             http_status: Some(413),
+            ..ApiError::new(
+                Code::ResourceExhausted,
+                format!("request body is larger than the limit of {limit} bytes"),
+            )
         })
 }
 
@@ -232,12 +280,83 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|err| ApiError::invalid(format!("invalid request body: {err}")))
 }
 
+/// The protobuf request message of each `/v1` route (for reading its body as protojson).
+fn request_message(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/v1/schema/write" => "WriteSchemaRequest",
+        "/v1/schema/read" => "ReadSchemaRequest",
+        "/v1/schema/reflectschema" | "/v1/experimental/reflectschema" => "ReflectSchemaRequest",
+        "/v1/schema/diffschema" | "/v1/experimental/diffschema" => "DiffSchemaRequest",
+        "/v1/schema/permissions/computable" | "/v1/experimental/permissions/computable" => {
+            "ComputablePermissionsRequest"
+        }
+        "/v1/schema/permissions/dependent" | "/v1/experimental/permissions/dependent" => {
+            "DependentRelationsRequest"
+        }
+        "/v1/relationships/write" => "WriteRelationshipsRequest",
+        "/v1/relationships/read" => "ReadRelationshipsRequest",
+        "/v1/relationships/delete" => "DeleteRelationshipsRequest",
+        "/v1/relationships/exportbulk" | "/v1/experimental/relationships/bulkexport" => {
+            "ExportBulkRelationshipsRequest"
+        }
+        "/v1/permissions/check" => "CheckPermissionRequest",
+        "/v1/permissions/checkbulk" | "/v1/experimental/permissions/bulkcheckpermission" => {
+            "CheckBulkPermissionsRequest"
+        }
+        "/v1/permissions/expand" => "ExpandPermissionTreeRequest",
+        "/v1/permissions/resources" => "LookupResourcesRequest",
+        "/v1/permissions/subjects" => "LookupSubjectsRequest",
+        "/v1/watch" => "WatchRequest",
+        _ => return None,
+    })
+}
+
+/// The route's protobuf request message, from the matched path.
+fn message_of(request: &Request) -> Option<&'static str> {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| request_message(path.as_str()))
+}
+
+/// Reads a body in its canonical JSON form, or else in any form protojson accepts for the
+/// route's request message (proto field names, enum numbers, nulls): SpiceDB's gateway reads
+/// protojson, so its clients may send either.
+fn parse_lenient<T: DeserializeOwned>(
+    message: Option<&'static str>,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    match parse_json(bytes) {
+        Ok(value) => Ok(value),
+        Err(strict) => match message {
+            Some(name) => parse_json(&super::protojson::canonical(name, bytes)?),
+            None => Err(strict),
+        },
+    }
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let message = message_of(&request);
         let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
-        parse_json(&bytes).map(Json)
+        parse_lenient(message, &bytes).map(Json)
+    }
+}
+
+/// A body read as the generated type of a protobuf request message (for the endpoints
+/// answered straight from protobuf types).
+struct Proto<M>(M);
+
+impl<M: prost::Message + Default> FromRequest<AppState> for Proto<M> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let message = message_of(&request)
+            .ok_or_else(|| ApiError::internal(&"a protobuf route without a request message"))?;
+        let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
+        super::protojson::decode(message, &bytes).map(Proto)
     }
 }
 
@@ -553,25 +672,53 @@ struct ImportChunk {
 }
 
 /// The body is one `{"relationships": [...]}` object or several, one per line; everything is
-/// created in one atomic batch.
+/// stored as one revision, created (or touched, with `zanzi-import-mode: touch`).
 async fn import_bulk(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
+    let mode = super::service::import_mode(
+        request
+            .headers()
+            .get(super::service::IMPORT_MODE_HEADER)
+            .map(|v| v.to_str().unwrap_or("?")),
+    )?;
     let bytes = body_bytes(request, state.service.limits().max_import_bytes).await?;
     let mut relationships = Vec::new();
-    let stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<ImportChunk>();
-    for (n, chunk) in stream.enumerate() {
-        let chunk =
-            chunk.map_err(|e| ApiError::invalid(format!("invalid import message {n}: {e}")))?;
+    for (n, chunk) in import_chunks(&bytes)?.into_iter().enumerate() {
         for (i, rel) in chunk.relationships.iter().enumerate() {
             relationships.push(rel.to_domain().map_err(|e| {
                 ApiError::invalid(format!("message {n}, relationships[{i}]: {}", e.message))
             })?);
         }
     }
-    let loaded = state.service.import(relationships).await?;
-    Ok(Json(json!({ "numLoaded": Count(loaded as u64) })))
+    let loaded = state.service.import(relationships, mode).await?;
+    Ok(Json(json!({ "numLoaded": Count(loaded) })))
+}
+
+/// The messages of an import body, read as canonical JSON or, if that fails, each as
+/// protojson.
+fn import_chunks(bytes: &[u8]) -> Result<Vec<ImportChunk>, ApiError> {
+    let strict: Result<Vec<ImportChunk>, _> = serde_json::Deserializer::from_slice(bytes)
+        .into_iter::<ImportChunk>()
+        .collect();
+    let strict = match strict {
+        Ok(chunks) => return Ok(chunks),
+        Err(strict) => strict,
+    };
+    let mut chunks = Vec::new();
+    for (n, value) in serde_json::Deserializer::from_slice(bytes)
+        .into_iter::<Value>()
+        .enumerate()
+    {
+        let value = value
+            .map_err(|_| ApiError::invalid(format!("invalid import message {n}: {strict}")))?;
+        let text = serde_json::to_vec(&value).map_err(|e| ApiError::internal(&e))?;
+        let chunk = parse_lenient(Some("ImportBulkRelationshipsRequest"), &text)
+            .map_err(|e| ApiError::invalid(format!("invalid import message {n}: {}", e.message)))?;
+        chunks.push(chunk);
+    }
+    Ok(chunks)
 }
 
 #[derive(Deserialize)]
@@ -914,6 +1061,103 @@ async fn lookup_subjects(
     Ok(ndjson_lines(lines))
 }
 
+// ---- schema reflection (answered from the gRPC messages, written as protojson) ----
+
+fn schema_api(state: &AppState) -> super::grpc::SchemaApi {
+    super::grpc::SchemaApi::new(Arc::clone(&state.service))
+}
+
+async fn reflect_schema(
+    State(state): State<AppState>,
+    Proto(request): Proto<crate::proto::v1::ReflectSchemaRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = schema_api(&state).reflect(request)?;
+    Ok(Json(super::protojson::encode(
+        "ReflectSchemaResponse",
+        &answer,
+    )?))
+}
+
+async fn diff_schema(
+    State(state): State<AppState>,
+    Proto(request): Proto<crate::proto::v1::DiffSchemaRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = schema_api(&state).diff(request)?;
+    Ok(Json(super::protojson::encode(
+        "DiffSchemaResponse",
+        &answer,
+    )?))
+}
+
+async fn computable_permissions(
+    State(state): State<AppState>,
+    Proto(request): Proto<crate::proto::v1::ComputablePermissionsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = schema_api(&state).computable(request)?;
+    Ok(Json(super::protojson::encode(
+        "ComputablePermissionsResponse",
+        &answer,
+    )?))
+}
+
+async fn dependent_relations(
+    State(state): State<AppState>,
+    Proto(request): Proto<crate::proto::v1::DependentRelationsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = schema_api(&state).dependent(request)?;
+    Ok(Json(super::protojson::encode(
+        "DependentRelationsResponse",
+        &answer,
+    )?))
+}
+
+// ---- relationship counters (experimental) ----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegisterCounter {
+    #[serde(default)]
+    name: String,
+    #[serde(default, alias = "relationship_filter")]
+    relationship_filter: WireFilter,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedCounter {
+    #[serde(default)]
+    name: String,
+}
+
+async fn register_counter(
+    State(state): State<AppState>,
+    Json(request): Json<RegisterCounter>,
+) -> Result<Json<Value>, ApiError> {
+    super::counters::register(&state.service, request.name, request.relationship_filter).await?;
+    Ok(Json(json!({})))
+}
+
+async fn count_relationships(
+    State(state): State<AppState>,
+    Json(request): Json<NamedCounter>,
+) -> Result<Json<Value>, ApiError> {
+    let (count, revision) = super::counters::count(&state.service, request.name).await?;
+    Ok(Json(json!({
+        "readCounterValue": {
+            "relationshipCount": Count(count),
+            "readAt": token(&state.service, revision),
+        }
+    })))
+}
+
+async fn unregister_counter(
+    State(state): State<AppState>,
+    Json(request): Json<NamedCounter>,
+) -> Result<Json<Value>, ApiError> {
+    super::counters::unregister(&state.service, request.name).await?;
+    Ok(Json(json!({})))
+}
+
 // ---- watch ----
 
 #[derive(Deserialize)]
@@ -963,7 +1207,11 @@ async fn watch_changes(
                 Ok(WatchEvent::Checkpoint(after)) => Ok(
                     json!({"updates": [], "changesThrough": token(&service, after), "isCheckpoint": true}),
                 ),
-                Ok(WatchEvent::Changes { revision, changes }) => {
+                Ok(WatchEvent::Changes {
+                    revision,
+                    changes,
+                    partial,
+                }) => {
                     let updates: Vec<Value> = changes
                         .iter()
                         .filter(|c| keep(&c.relationship))
@@ -979,7 +1227,8 @@ async fn watch_changes(
                     if updates.is_empty() {
                         continue;
                     }
-                    Ok(json!({"updates": updates, "changesThrough": token(&service, revision)}))
+                    let through = super::service::changes_through(revision, partial);
+                    Ok(json!({"updates": updates, "changesThrough": token(&service, through)}))
                 }
             };
             if sender.send(line).await.is_err() {

@@ -6,10 +6,12 @@
 //! resolves the preshared key; `metrics` is the Prometheus registry.
 
 pub mod auth;
+pub mod counters;
 pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod protojson;
 pub mod service;
 pub mod trace;
 pub mod wire;

@@ -17,8 +17,24 @@ use crate::engine::{
 };
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
-use crate::transaction::{Change, DeleteOutcome, LoggedRevision, Precondition, Update, UpdateOp};
+use crate::transaction::{Change, DeleteOutcome, ImportMode, LoggedRevision, Precondition, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
+
+/// The request header (gRPC metadata key) choosing an import's mode: `create` (the default:
+/// an existing relationship fails the import) or `touch` (it is overwritten).
+pub const IMPORT_MODE_HEADER: &str = "zanzi-import-mode";
+
+/// The import mode named by an [`IMPORT_MODE_HEADER`] value (none: CREATE).
+pub fn import_mode(value: Option<&str>) -> Result<ImportMode, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(ImportMode::Create),
+        Some(v) if v.eq_ignore_ascii_case("create") => Ok(ImportMode::Create),
+        Some(v) if v.eq_ignore_ascii_case("touch") => Ok(ImportMode::Touch),
+        Some(other) => Err(ApiError::invalid(format!(
+            "unknown {IMPORT_MODE_HEADER} `{other}`: expected `create` or `touch`"
+        ))),
+    }
+}
 
 /// Request limits (each refusal names the limit).
 #[derive(Debug, Clone)]
@@ -81,7 +97,10 @@ impl Cursor {
 
     /// Parses the opaque text form.
     pub fn decode(text: &str) -> Result<Self, ApiError> {
-        let malformed = || ApiError::invalid(format!("malformed cursor `{text}`"));
+        let malformed = || {
+            ApiError::invalid(format!("malformed cursor `{text}`"))
+                .with_reason("ERROR_REASON_INVALID_CURSOR", [])
+        };
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
         let text = String::from_utf8(bytes).map_err(|_| malformed())?;
         let (revision, after) = text.split_once('\n').ok_or_else(malformed)?;
@@ -233,7 +252,17 @@ impl Service {
                 "update count of {} is greater than maximum allowed of {}",
                 updates.len(),
                 self.limits.max_updates_per_write
-            )));
+            ))
+            .with_reason(
+                "ERROR_REASON_TOO_MANY_UPDATES_IN_REQUEST",
+                [
+                    ("update_count", updates.len().to_string()),
+                    (
+                        "maximum_updates_allowed",
+                        self.limits.max_updates_per_write.to_string(),
+                    ),
+                ],
+            ));
         }
         self.check_preconditions(&preconditions)?;
         let count = updates.len();
@@ -250,29 +279,50 @@ impl Service {
                 "precondition count of {} is greater than maximum allowed of {}",
                 preconditions.len(),
                 self.limits.max_preconditions
-            )));
+            ))
+            .with_reason(
+                "ERROR_REASON_TOO_MANY_PRECONDITIONS_IN_REQUEST",
+                [
+                    ("precondition_count", preconditions.len().to_string()),
+                    (
+                        "maximum_preconditions_allowed",
+                        self.limits.max_preconditions.to_string(),
+                    ),
+                ],
+            ));
         }
         Ok(())
     }
 
-    /// Creates every relationship in one atomic batch (any that exists fails the whole import).
-    pub async fn import(&self, relationships: Vec<Relationship>) -> Result<usize, ApiError> {
-        let count = relationships.len();
-        if count == 0 {
+    /// Stores every relationship as one revision, all or nothing: with [`ImportMode::Create`]
+    /// any that exists fails the whole import, with [`ImportMode::Touch`] it is overwritten.
+    /// An error names the relationship's position in the import (from 0).
+    pub async fn import(
+        &self,
+        relationships: Vec<Relationship>,
+        mode: ImportMode,
+    ) -> Result<u64, ApiError> {
+        if relationships.is_empty() {
             return Ok(0);
         }
-        let updates: Vec<Update> = relationships
-            .into_iter()
-            .map(|relationship| Update {
-                op: UpdateOp::Create,
-                relationship,
-            })
-            .collect();
         let engine = Arc::clone(&self.engine);
-        let revision = blocking(move || Ok(engine.write_relationships(&updates, &[])?)).await?;
-        self.metrics.relationships_written(count);
-        self.published(revision);
-        Ok(count)
+        let outcome = blocking(move || {
+            engine
+                .import(relationships.into_iter().map(Ok), mode)
+                .map_err(|failed| {
+                    let mut err = ApiError::from(failed.error);
+                    if let Some(item) = failed.item {
+                        err.message =
+                            format!("import item {item}: {}; nothing was imported", err.message);
+                        err = err.with_metadata("import_item", item.to_string());
+                    }
+                    err
+                })
+        })
+        .await?;
+        self.metrics.relationships_written(outcome.loaded as usize);
+        self.published(outcome.revision);
+        Ok(outcome.loaded)
     }
 
     /// Deletes what `filter` matches. With a `limit` and `allow_partial` false, more matches
@@ -296,7 +346,10 @@ impl Service {
                         Some(limit) => format!("the filter matches more than the limit of {limit} relationships and partial deletions are not allowed"),
                         None => format!("the filter matches more than {max_delete} relationships, the most one delete may remove; give a limit and allow partial deletions"),
                     };
-                    return Err(ApiError::invalid(reason));
+                    return Err(ApiError::invalid(reason).with_reason(
+                        "ERROR_REASON_TOO_MANY_RELATIONSHIPS_FOR_TRANSACTIONAL_DELETE",
+                        [],
+                    ));
                 }
             }
             Ok(engine.delete_relationships(&filter, &preconditions, Some(cap))?)
@@ -360,7 +413,17 @@ impl Service {
                 "check count of {} is greater than maximum allowed of {}",
                 items.len(),
                 self.limits.max_bulk_checks
-            )));
+            ))
+            .with_reason(
+                "ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST",
+                [
+                    ("check_count", items.len().to_string()),
+                    (
+                        "maximum_checks_allowed",
+                        self.limits.max_bulk_checks.to_string(),
+                    ),
+                ],
+            ));
         }
         let engine = Arc::clone(&self.engine);
         let (answers, revision) = blocking(move || {
@@ -525,6 +588,16 @@ impl Service {
         blocking(move || Ok(engine.changes_since(after, limit)?)).await
     }
 
+    /// Part `part` of the changes of the bulk revision `revision`.
+    pub async fn bulk_changes(
+        &self,
+        revision: Revision,
+        part: u32,
+    ) -> Result<Vec<Change>, ApiError> {
+        let engine = Arc::clone(&self.engine);
+        blocking(move || Ok(engine.bulk_changes(revision, part)?)).await
+    }
+
     /// The head revision.
     pub fn head_revision(&self) -> Revision {
         self.engine.head_revision()
@@ -570,17 +643,43 @@ impl Service {
                 };
                 let idle = batches.is_empty();
                 for LoggedRevision {
-                    revision, changes, ..
+                    revision,
+                    changes,
+                    bulk,
+                    ..
                 } in batches
                 {
-                    after = revision;
-                    if sender
-                        .send(Ok(WatchEvent::Changes { revision, changes }))
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    let Some(summary) = bulk else {
+                        after = revision;
+                        let event = WatchEvent::Changes {
+                            revision,
+                            changes,
+                            partial: false,
+                        };
+                        if sender.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    };
+                    // An import's changes go out part by part.
+                    for part in 1..=summary.parts {
+                        let changes = match service.bulk_changes(revision, part).await {
+                            Ok(changes) => changes,
+                            Err(err) => {
+                                let _ = sender.send(Err(err)).await;
+                                return;
+                            }
+                        };
+                        let event = WatchEvent::Changes {
+                            revision,
+                            changes,
+                            partial: part < summary.parts,
+                        };
+                        if sender.send(Ok(event)).await.is_err() {
+                            return;
+                        }
                     }
+                    after = revision;
                 }
                 if !idle {
                     continue;
@@ -609,15 +708,28 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 /// One step of a watch stream.
 #[derive(Debug, Clone)]
 pub enum WatchEvent {
-    /// The changes committed at `revision`.
+    /// The changes committed at `revision` (all of them, or one part of an import's).
     Changes {
         /// The revision.
         revision: Revision,
         /// What it changed, in order.
         changes: Vec<Change>,
+        /// More changes of this revision follow (an import is sent part by part): the stream
+        /// is then complete only through the revision before.
+        partial: bool,
     },
     /// Nothing was committed for a while; everything through this revision has been sent.
     Checkpoint(Revision),
+}
+
+/// The revision a watch message's `changesThrough` names: its own, or the one before when
+/// more parts of the revision follow (a client resuming from it gets the whole import again).
+pub fn changes_through(revision: Revision, partial: bool) -> Revision {
+    if partial {
+        Revision(revision.0.saturating_sub(1))
+    } else {
+        revision
+    }
 }
 
 /// One item of a bulk check.

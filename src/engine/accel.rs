@@ -23,7 +23,7 @@ use super::EngineError;
 use crate::revision::Revision;
 use crate::schema::Schema;
 use crate::store::{Snapshot, TupleStore};
-use crate::transaction::{LoggedRevision, Update, UpdateOp};
+use crate::transaction::{BulkRelation, LoggedRevision, Update, UpdateOp};
 use crate::tuple::Relationship;
 
 /// Log entries read per step while catching up.
@@ -119,21 +119,101 @@ impl Accel {
                     return;
                 }
             };
-            let Some(last) = entries.last().map(|entry| entry.revision) else {
+            if entries.is_empty() {
                 return;
-            };
-            let changes: Vec<(Revision, bool, &Relationship)> = entries
-                .iter()
-                .flat_map(|entry| {
-                    entry
-                        .changes
-                        .iter()
-                        .map(move |c| (entry.revision, c.op == UpdateOp::Delete, &c.relationship))
-                })
-                .collect();
-            self.apply(&changes, &entries, last);
-            self.position.store(last.0, Ordering::Release);
+            }
+            // Ordinary entries go in runs; a bulk revision (an import) is applied on its own.
+            for run in entries.chunk_by(|a, b| a.bulk.is_none() && b.bulk.is_none()) {
+                let Some(last) = run.last().map(|entry| entry.revision) else {
+                    continue;
+                };
+                match run {
+                    [entry] if entry.bulk.is_some() => {
+                        if let Err(err) = self.apply_bulk(store, entry) {
+                            tracing::warn!(error = %err, revision = %entry.revision, "cannot read an import's log; cache and group index wait");
+                            return;
+                        }
+                    }
+                    _ => {
+                        let changes: Vec<(Revision, bool, &Relationship)> = run
+                            .iter()
+                            .flat_map(|entry| {
+                                entry.changes.iter().map(move |c| {
+                                    (entry.revision, c.op == UpdateOp::Delete, &c.relationship)
+                                })
+                            })
+                            .collect();
+                        self.apply(&changes, run, last);
+                    }
+                }
+                self.position.store(last.0, Ordering::Release);
+            }
         }
+    }
+
+    /// Applies a bulk revision: the tracker learns its relations from the summary; the group
+    /// index reads its parts only when it wrote an indexed relation, keeping those changes.
+    fn apply_bulk(
+        &self,
+        store: &dyn TupleStore,
+        entry: &LoggedRevision,
+    ) -> Result<(), EngineError> {
+        let Some(summary) = &entry.bulk else {
+            return Ok(());
+        };
+        let wanted: Vec<&BulkRelation> = {
+            let groups = self.groups.read().unwrap_or_else(PoisonError::into_inner);
+            match groups.as_ref() {
+                Some(index) => summary
+                    .relations
+                    .iter()
+                    .filter(|r| index.covers(&r.resource_type, &r.relation))
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        // Only the parts that hold changes of an indexed relation are read.
+        let mut parts: Vec<u32> = wanted
+            .iter()
+            .flat_map(|r| r.first_part..=r.last_part)
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut kept = Vec::new();
+        for part in parts {
+            kept.extend(
+                store
+                    .bulk_part(entry.revision, part)?
+                    .into_iter()
+                    .filter(|c| {
+                        wanted.iter().any(|r| {
+                            c.relationship.resource.object_type == r.resource_type
+                                && c.relationship.relation == r.relation
+                        })
+                    }),
+            );
+        }
+        let changes: Vec<(Revision, bool, &Relationship)> = kept
+            .iter()
+            .map(|c| (entry.revision, c.op == UpdateOp::Delete, &c.relationship))
+            .collect();
+        {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = groups.as_mut() {
+                index.apply(&changes, entry.revision);
+            }
+        }
+        self.tracker
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record_relations(
+                entry.revision,
+                summary
+                    .relations
+                    .iter()
+                    .map(|r| (r.resource_type.as_str(), r.relation.as_str())),
+            );
+        Ok(())
     }
 
     /// Feeds changes (in revision order, up to and including revision `through`) to the

@@ -104,6 +104,10 @@ pub enum EngineError {
         /// The store's head revision.
         head: crate::revision::Revision,
     },
+    /// The schema changed while an import was being read, so its relationships were checked
+    /// against a schema no longer in force.
+    #[error("the schema changed while the import was being read; nothing was stored")]
+    SchemaChangedDuringImport,
     /// The store failed or refused the write.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -50,24 +50,44 @@ impl Tracker {
             return;
         }
         for relationship in written {
-            self.written(revision, relationship);
+            self.written(
+                revision,
+                &relationship.resource.object_type,
+                &relationship.relation,
+            );
         }
         self.applied = revision;
     }
 
-    fn written(&mut self, revision: Revision, relationship: &Relationship) {
+    /// Records that revision `revision` wrote the `(object type, relation)` pairs `written`
+    /// (a bulk revision, known by its summary), under the same ordering rule as
+    /// [`Tracker::record`].
+    pub(crate) fn record_relations<'r>(
+        &mut self,
+        revision: Revision,
+        written: impl IntoIterator<Item = (&'r str, &'r str)>,
+    ) {
+        if revision <= self.applied {
+            return;
+        }
+        for (object_type, relation) in written {
+            self.written(revision, object_type, relation);
+        }
+        self.applied = revision;
+    }
+
+    fn written(&mut self, revision: Revision, object_type: &str, relation: &str) {
         self.last_any = revision;
-        let object_type = &relationship.resource.object_type;
         if !self.last.contains_key(object_type) {
-            self.last.insert(object_type.clone(), HashMap::new());
+            self.last.insert(object_type.to_string(), HashMap::new());
         }
         let Some(relations) = self.last.get_mut(object_type) else {
             return;
         };
-        if let Some(last) = relations.get_mut(&relationship.relation) {
+        if let Some(last) = relations.get_mut(relation) {
             *last = revision;
         } else {
-            relations.insert(relationship.relation.clone(), revision);
+            relations.insert(relation.to_string(), revision);
         }
     }
 

@@ -114,6 +114,13 @@ impl GroupIndex {
         self.applied = self.applied.max(through);
     }
 
+    /// Whether `object_type#relation` is one of the indexed relations.
+    pub(crate) fn covers(&self, object_type: &str, relation: &str) -> bool {
+        self.relations
+            .iter()
+            .any(|r| r.object_type == object_type && r.relation == relation)
+    }
+
     /// The index of `object_type#relation`, if it is indexed and exact for `revision` under
     /// schema `generation`.
     pub(crate) fn relation(

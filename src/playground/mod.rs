@@ -143,11 +143,11 @@ async fn validation(
     }
     if body.len() > MAX_VALIDATION_BYTES {
         return Err(ApiError {
-            code: Code::ResourceExhausted,
-            message: format!(
-                "validation file is larger than the limit of {MAX_VALIDATION_BYTES} bytes"
-            ),
             http_status: Some(413),
+            ..ApiError::new(
+                Code::ResourceExhausted,
+                format!("validation file is larger than the limit of {MAX_VALIDATION_BYTES} bytes"),
+            )
         });
     }
     let request: ValidateRequest = serde_json::from_slice(body)

@@ -14,7 +14,13 @@
 //! | `fwd`         | `type 0 id 0 relation 0 subject_type 0 subject_id 0 subject_rel`  | [`RelationshipValue`] |
 //! | `rev`         | `subject_type 0 subject_id 0 subject_rel 0 type 0 relation 0 id`  | [`RelationshipValue`] (a copy of the `fwd` value) |
 //! | `log`         | revision as `u64` big-endian                                      | [`LogEntry`] |
+//! | `log`         | revision, then part as `u32` big-endian ([`BulkPartKey`])        | part 0: [`BulkSummaryValue`]; parts 1..: [`encode_bulk_part`] |
 //! | `meta`        | [`META_FORMAT_VERSION`], [`META_HEAD_REVISION`], [`META_SCHEMA`], [`META_SCHEMA_REVISION`], [`META_OLDEST_REVISION`], [`META_STORE_ID`] | one byte; `u64` big-endian; UTF-8 text; `u64` big-endian; `u64` big-endian; 16 random bytes |
+//! | `meta`        | [`META_BULK_PENDING`]; [`BULK_UNDO_PREFIX`] then a [`ForwardKey`] | revision of an import being ingested; the value that key held before it |
+//!
+//! A bulk revision (an import) logs its changes in parts: the ordinary entry under its
+//! revision (no changes), a summary under part 0 and the changes, in forward-key order, a few
+//! thousand per part, under parts 1 and up. Its keys sort between the revision and the next.
 //! | `records`     | `keyspace 0 key` ([`RecordKey`])                                 | the record's bytes, as the facade wrote them |
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
@@ -30,8 +36,12 @@ use crate::revision::Revision;
 use crate::transaction::{Change, UpdateOp};
 use crate::tuple::{ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
-/// The on-disk format this build reads and writes; bump on any layout change.
-pub const FORMAT_VERSION: u8 = 1;
+/// The on-disk format this build writes; bump on any layout change. Version 2 added bulk
+/// revisions (parts in `log`, the pending-import entries in `meta`).
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest format this build still opens (and upgrades to [`FORMAT_VERSION`]): version 1
+/// is version 2 without bulk revisions.
+pub const OLDEST_READABLE_FORMAT: u8 = 1;
 
 /// Separator between key components.
 pub const SEP: u8 = 0;
@@ -64,6 +74,13 @@ pub const META_OLDEST_REVISION: &[u8] = b"oldest_revision";
 /// `meta` key of the store's identity: 16 random bytes written when the folder is created (or
 /// first opened by a build that knows it), so consistency tokens from another folder are refused.
 pub const META_STORE_ID: &[u8] = b"store_id";
+
+/// `meta` key present only while an import is being ingested: the revision it will commit at
+/// (`u64` big-endian). Found at open, it means the import never committed and is rolled back.
+pub const META_BULK_PENDING: &[u8] = b"bulk_pending";
+/// `meta` key prefix of an import's undo entries: the prefix then a [`ForwardKey`] the import
+/// overwrites, holding the value stored there before it.
+pub const BULK_UNDO_PREFIX: &[u8] = b"bulk_undo\0";
 
 /// Largest encoded relationship value accepted (bounds allocations while decoding).
 const VALUE_LIMIT: usize = 16 << 20;
@@ -348,6 +365,40 @@ impl ForwardKey {
     }
 }
 
+/// Appends the forward key of `rel` to `forward` and its reverse key to `reverse`, checking its
+/// parts once (the layouts of [`ForwardKey`] and [`ReverseKey`]; an import encodes millions).
+pub fn append_keys(
+    rel: &Relationship,
+    forward: &mut Vec<u8>,
+    reverse: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    check_parts(&rel.resource, &rel.relation, &rel.subject)?;
+    let subject_relation = rel.subject.relation.as_deref().unwrap_or("");
+    for part in [
+        rel.resource.object_type.as_str(),
+        &rel.resource.object_id,
+        &rel.relation,
+        &rel.subject.object.object_type,
+        &rel.subject.object.object_id,
+    ] {
+        forward.extend_from_slice(part.as_bytes());
+        forward.push(SEP);
+    }
+    forward.extend_from_slice(subject_relation.as_bytes());
+    for part in [
+        rel.subject.object.object_type.as_str(),
+        &rel.subject.object.object_id,
+        subject_relation,
+        &rel.resource.object_type,
+        &rel.relation,
+    ] {
+        reverse.extend_from_slice(part.as_bytes());
+        reverse.push(SEP);
+    }
+    reverse.extend_from_slice(rel.resource.object_id.as_bytes());
+    Ok(())
+}
+
 /// A key of the `rev` column family:
 /// `subject_type 0 subject_id 0 subject_relation 0 type 0 relation 0 id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -450,6 +501,144 @@ impl LogKey {
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         decode_u64("log key", bytes).map(|n| Self(Revision(n)))
     }
+}
+
+/// A `log` key of one part of a bulk revision: the revision, then the part (`u32` big-endian;
+/// 0 is the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BulkPartKey {
+    /// The bulk revision.
+    pub revision: Revision,
+    /// The part.
+    pub part: u32,
+}
+
+impl BulkPartKey {
+    /// The encoded bytes.
+    pub fn encode(self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.revision.0.to_be_bytes());
+        out[8..].copy_from_slice(&self.part.to_be_bytes());
+        out
+    }
+
+    /// Decodes a 12-byte `log` key (`None` for an ordinary 8-byte one).
+    pub fn decode(bytes: &[u8]) -> Result<Option<Self>, StoreError> {
+        match bytes.len() {
+            8 => Ok(None),
+            12 => {
+                let revision = decode_u64("bulk part key", &bytes[..8])?;
+                let part: [u8; 4] = bytes[8..]
+                    .try_into()
+                    .map_err(|_| corrupt("bulk part key", "bad length"))?;
+                Ok(Some(Self {
+                    revision: Revision(revision),
+                    part: u32::from_be_bytes(part),
+                }))
+            }
+            other => Err(corrupt("log key", format!("{other} bytes"))),
+        }
+    }
+}
+
+/// The summary of a bulk revision (part 0 of its log entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkSummaryValue {
+    /// Relationships written.
+    pub changes: u64,
+    /// Parts holding them (numbered from 1).
+    pub parts: u32,
+    /// Every `(resource type, relation)` written, sorted, with the first and last part
+    /// holding its changes.
+    pub relations: Vec<(String, String, u32, u32)>,
+}
+
+impl BulkSummaryValue {
+    /// The encoded bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        bincode::serde::encode_to_vec(self, config)
+            .map_err(|e| StoreError::Backend(format!("cannot encode a bulk summary: {e}")))
+    }
+
+    /// Decodes a stored summary.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+        let (summary, read): (Self, usize) = bincode::serde::decode_from_slice(bytes, config)
+            .map_err(|e| corrupt("bulk summary", e))?;
+        if read != bytes.len() {
+            return Err(corrupt("bulk summary", "trailing bytes"));
+        }
+        Ok(summary)
+    }
+}
+
+/// One part of a bulk revision's changes: `(forward key, value)` pairs, every one a touch.
+///
+/// Written by hand in the encoding `bincode` gives a `Vec<StoredChange>` (a count, then each
+/// change's operation byte and its two byte strings, each length-prefixed), so
+/// [`decode_bulk_part`] reads it as one; an import writes millions of these.
+pub fn encode_bulk_part<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 48 + 8);
+    put_varint(&mut out, entries.len() as u64);
+    for (key, value) in entries {
+        out.push(LOG_OP_TOUCH);
+        put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key);
+        put_varint(&mut out, value.len() as u64);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// `bincode`'s variable-length integer: one byte below 251, else a marker byte (251, 252, 253)
+/// and the value as a little-endian `u16`, `u32` or `u64`.
+fn put_varint(out: &mut Vec<u8>, n: u64) {
+    if n < 251 {
+        out.push(n as u8);
+    } else if let Ok(n) = u16::try_from(n) {
+        out.push(251);
+        out.extend_from_slice(&n.to_le_bytes());
+    } else if let Ok(n) = u32::try_from(n) {
+        out.push(252);
+        out.extend_from_slice(&n.to_le_bytes());
+    } else {
+        out.push(253);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+/// Decodes one part of a bulk revision's changes.
+pub fn decode_bulk_part(bytes: &[u8]) -> Result<Vec<Change>, StoreError> {
+    const WHAT: &str = "bulk log part";
+    let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
+    let (stored, read): (Vec<StoredChange>, usize) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(WHAT, e))?;
+    if read != bytes.len() {
+        return Err(corrupt(WHAT, "trailing bytes"));
+    }
+    decode_changes(WHAT, stored)
+}
+
+fn decode_changes(what: &str, stored: Vec<StoredChange>) -> Result<Vec<Change>, StoreError> {
+    stored
+        .into_iter()
+        .map(|c| {
+            let op = match c.op {
+                LOG_OP_TOUCH => UpdateOp::Touch,
+                LOG_OP_DELETE => UpdateOp::Delete,
+                other => return Err(corrupt(what, format!("unknown operation {other}"))),
+            };
+            let key = ForwardKey::decode(&c.key)?;
+            let value = RelationshipValue::decode(&c.value)?;
+            Ok(Change {
+                op,
+                relationship: key.into_relationship(value),
+            })
+        })
+        .collect()
 }
 
 /// Encodes a revision as stored under [`META_HEAD_REVISION`].
@@ -654,23 +843,7 @@ impl LogEntry {
         };
         let committed_at = DateTime::<Utc>::from_timestamp_micros(stored.committed_at)
             .ok_or_else(|| corrupt(WHAT, "commit time out of range"))?;
-        let changes = stored
-            .changes
-            .into_iter()
-            .map(|c| {
-                let op = match c.op {
-                    LOG_OP_TOUCH => UpdateOp::Touch,
-                    LOG_OP_DELETE => UpdateOp::Delete,
-                    other => return Err(corrupt(WHAT, format!("unknown operation {other}"))),
-                };
-                let key = ForwardKey::decode(&c.key)?;
-                let value = RelationshipValue::decode(&c.value)?;
-                Ok(Change {
-                    op,
-                    relationship: key.into_relationship(value),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let changes = decode_changes(WHAT, stored.changes)?;
         Ok(Self {
             changes,
             schema: stored.schema,
@@ -710,6 +883,53 @@ mod tests {
         assert!(RecordKey::new("", "x").is_err());
         assert!(RecordKey::new("group", "a\0b").is_err());
         assert!(RecordKey::decode(b"group").is_err());
+    }
+
+    #[test]
+    fn appended_keys_are_the_index_keys() {
+        for text in [
+            "doc:1#viewer@group:eng#member",
+            "doc:1#viewer@user:tom",
+            "doc:x/y#owner@user:*",
+        ] {
+            let (mut forward, mut reverse) = (b"earlier".to_vec(), Vec::new());
+            append_keys(&rel(text), &mut forward, &mut reverse).unwrap();
+            assert_eq!(
+                &forward[7..],
+                ForwardKey::of(&rel(text)).unwrap().as_bytes()
+            );
+            assert_eq!(reverse, ReverseKey::of(&rel(text)).unwrap().as_bytes());
+        }
+        let mut bad = rel("doc:1#viewer@user:tom");
+        bad.relation = "a\0b".into();
+        assert!(append_keys(&bad, &mut Vec::new(), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn borrowed_bulk_parts_decode_as_changes() {
+        let value = RelationshipValue::of(&rel("doc:1#viewer@user:tom"), Revision(3))
+            .encode()
+            .unwrap();
+        let key = ForwardKey::of(&rel("doc:1#viewer@user:tom")).unwrap();
+        let bytes = encode_bulk_part(std::iter::once((key.as_bytes(), value.as_slice())));
+        let changes = decode_bulk_part(&bytes).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].op, UpdateOp::Touch);
+        assert_eq!(changes[0].relationship, rel("doc:1#viewer@user:tom"));
+        // Long keys and values, and many changes, take the longer length prefixes.
+        let long = rel(&format!(
+            r#"doc:{}#viewer@user:tom[cav:{{"k":"{}"}}]"#,
+            "d".repeat(300),
+            "v".repeat(70_000)
+        ));
+        let (key, value) = (
+            ForwardKey::of(&long).unwrap(),
+            RelationshipValue::of(&long, Revision(3)).encode().unwrap(),
+        );
+        let many = vec![(key.as_bytes(), value.as_slice()); 300];
+        let changes = decode_bulk_part(&encode_bulk_part(many.into_iter())).unwrap();
+        assert_eq!(changes.len(), 300);
+        assert!(changes.iter().all(|c| c.relationship == long));
     }
 
     #[test]

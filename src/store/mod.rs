@@ -13,6 +13,7 @@
 //! `store/keys.rs`; a [`Snapshot`] sees exactly one revision; expired relationships are never
 //! returned by a read (only by [`Snapshot::expired`] and [`WriteTxn::stored`]).
 
+mod bulk;
 mod datastore;
 mod keys;
 mod periodic;
@@ -20,6 +21,7 @@ mod postgres;
 mod rocks;
 mod writes;
 
+pub use bulk::{BulkError, BulkOutcome, BulkSource};
 pub use datastore::{Datastore, DatastoreError, OpenOptions, Opened};
 pub use periodic::Periodic;
 pub use postgres::{Migrated, PgOptions, PgStore, LATEST_VERSION as PG_LAYOUT_VERSION};
@@ -30,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use crate::filter::RelationshipFilter;
 use crate::revision::{Revision, StoreId};
-use crate::transaction::LoggedRevision;
+use crate::transaction::{Change, ImportMode, LoggedRevision};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// What can go wrong in the store.
@@ -151,13 +153,38 @@ pub trait TupleStore: Send + Sync {
     /// nothing, nothing is committed and the outcome says so (with the head it read).
     fn write(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, StoreError>;
 
+    /// Loads every relationship `source` yields as one revision: all of them or, on any
+    /// error, none (the error names the item it concerns). [`ImportMode::Create`] fails on a
+    /// relationship that is stored and live; [`ImportMode::Touch`] overwrites it. A load that
+    /// yields nothing commits nothing.
+    ///
+    /// The default runs one ordinary write transaction (so its log entry is an ordinary one);
+    /// a backend with a faster path for large loads overrides it and may log the revision as a
+    /// bulk revision, read back with [`TupleStore::bulk_part`].
+    fn bulk_load(
+        &self,
+        source: &mut dyn BulkSource,
+        mode: ImportMode,
+    ) -> Result<BulkOutcome, BulkError> {
+        bulk::load_through_write(self, source, mode)
+    }
+
     /// The revisions committed after `after`, oldest first (at most `limit` of them).
     /// [`StoreError::RevisionUnavailable`] when the log no longer reaches back to `after`.
+    /// A bulk revision comes with its summary and no changes (see [`LoggedRevision::bulk`]).
     fn changes_since(
         &self,
         after: Revision,
         limit: usize,
     ) -> Result<Vec<LoggedRevision>, StoreError>;
+
+    /// Part `part` (from 1 to the summary's `parts`) of the changes of the bulk revision
+    /// `revision`. Backends that never log bulk revisions keep the default, which refuses.
+    fn bulk_part(&self, revision: Revision, part: u32) -> Result<Vec<Change>, StoreError> {
+        Err(StoreError::Corrupt(format!(
+            "revision {revision} has no bulk part {part}: this store logs no bulk revisions"
+        )))
+    }
 
     /// The oldest revision whose exact state and changes are still kept.
     fn oldest_revision(&self) -> Revision;

@@ -39,21 +39,24 @@ use rocksdb::{
     FlushOptions, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
+mod bulk;
+
 use super::keys::{
-    key_successor, prefix_upper_bound, ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey,
-    RelationshipValue, ReverseKey, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES,
-    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA,
-    META_SCHEMA_REVISION, META_STORE_ID,
+    decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ForwardKey,
+    LogEntry, LogKey, RecordKey, RelationshipKey, RelationshipValue, ReverseKey, CF_FWD, CF_LOG,
+    CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION,
+    META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA, META_SCHEMA_REVISION, META_STORE_ID,
+    OLDEST_READABLE_FORMAT,
 };
 use super::{
-    RecordIter, RelationshipIter, Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome,
-    WriteTxn,
+    BulkError, BulkOutcome, BulkSource, RecordIter, RelationshipIter, Snapshot, StoreError,
+    TupleStore, WriteBody, WriteOutcome, WriteTxn,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::filter::RelationshipFilter;
 use crate::revision::Revision;
 use crate::revision::StoreId;
-use crate::transaction::{Change, LoggedRevision, UpdateOp};
+use crate::transaction::{BulkRelation, BulkSummary, Change, ImportMode, LoggedRevision, UpdateOp};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// How a [`RocksStore`] behaves.
@@ -94,6 +97,9 @@ pub struct RocksStore {
     retained: Mutex<VecDeque<Retained>>,
     id: StoreId,
     options: StoreOptions,
+    /// The revision of an import that had not committed when the process stopped, rolled
+    /// back when this store was opened.
+    rolled_back: Option<Revision>,
 }
 
 self_cell::self_cell!(
@@ -174,10 +180,17 @@ impl RocksStore {
             Arc::new(DB::open_cf_descriptors(&db_options, path, descriptors).map_err(backend)?);
 
         let meta = column_family(&db, CF_META)?;
+        let mut rolled_back = None;
         let head = match db.get_cf(meta, META_FORMAT_VERSION).map_err(backend)? {
             Some(version) => {
                 match version.as_slice() {
                     [found] if *found == FORMAT_VERSION => {}
+                    [found] if (OLDEST_READABLE_FORMAT..FORMAT_VERSION).contains(found) => {
+                        let mut write_options = WriteOptions::default();
+                        write_options.set_sync(true);
+                        db.put_cf_opt(meta, META_FORMAT_VERSION, [FORMAT_VERSION], &write_options)
+                            .map_err(backend)?;
+                    }
                     [found] => {
                         return Err(StoreError::FormatVersion {
                             found: *found,
@@ -191,6 +204,8 @@ impl RocksStore {
                         )))
                     }
                 }
+                // An import that was being ingested when the process stopped goes first.
+                rolled_back = Self::roll_back_import(&db)?;
                 let head = db
                     .get_cf(meta, META_HEAD_REVISION)
                     .map_err(backend)?
@@ -234,9 +249,16 @@ impl RocksStore {
             retained: Mutex::new(VecDeque::new()),
             id,
             options,
+            rolled_back,
         };
         store.retain_snapshot(head);
         Ok(store)
+    }
+
+    /// The revision of an import that was being ingested when the process last stopped and
+    /// that opening the folder rolled back (`None` when there was none).
+    pub fn rolled_back_import(&self) -> Option<Revision> {
+        self.rolled_back
     }
 
     /// Keeps a snapshot of the database as it is now, labelled `revision`, and drops retained
@@ -523,7 +545,16 @@ impl TupleStore for RocksStore {
     }
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
-        Ok(Box::new(self.snapshot_at_head()?))
+        // The newest retained snapshot is the head as committed: an import whose files are
+        // being ingested (visible in the live database before it commits) stays out of it.
+        let newest = self
+            .lock_retained()
+            .back()
+            .map(|r| (r.revision, Arc::clone(&r.snapshot)));
+        match newest {
+            Some((revision, snapshot)) => Ok(Box::new(self.view(snapshot, revision)?)),
+            None => Ok(Box::new(self.snapshot_at_head()?)),
+        }
     }
 
     fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError> {
@@ -586,30 +617,89 @@ impl TupleStore for RocksStore {
         let Some(first) = after.0.checked_add(1) else {
             return Ok(Vec::new());
         };
-        let start = LogKey(Revision(first)).encode();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_LOG)?,
-            IteratorMode::From(&start, Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_LOG)?);
+        iter.seek(LogKey(Revision(first)).encode());
+        let mut out: Vec<LoggedRevision> = Vec::new();
+        while let Some((key, value)) = iter.item() {
+            if let Some(part) = BulkPartKey::decode(key)? {
+                // Parts of a revision after its entry (the summary is read with the entry);
+                // parts of a revision not yet committed end the read like its entry would.
+                if part.revision > head {
+                    break;
+                }
+                iter.seek(LogKey(part.revision.next()).encode());
+                continue;
+            }
             if out.len() >= limit {
                 break;
             }
-            let (key, value) = item.map_err(backend)?;
-            let LogKey(revision) = LogKey::decode(&key)?;
+            let LogKey(revision) = LogKey::decode(key)?;
             if revision > head {
                 break;
             }
-            let entry = LogEntry::decode(&value)?;
+            let entry = LogEntry::decode(value)?;
             out.push(LoggedRevision {
                 revision,
                 committed_at: entry.committed_at,
                 changes: entry.changes,
                 schema: entry.schema,
+                bulk: None,
+            });
+            iter.next();
+            if let Some((key, value)) = iter.item() {
+                if BulkPartKey::decode(key)? == Some(BulkPartKey { revision, part: 0 }) {
+                    let summary = BulkSummaryValue::decode(value)?;
+                    if let Some(last) = out.last_mut() {
+                        last.bulk = Some(BulkSummary {
+                            changes: summary.changes,
+                            parts: summary.parts,
+                            relations: summary
+                                .relations
+                                .into_iter()
+                                .map(|(resource_type, relation, first_part, last_part)| {
+                                    BulkRelation {
+                                        resource_type,
+                                        relation,
+                                        first_part,
+                                        last_part,
+                                    }
+                                })
+                                .collect(),
+                        });
+                    }
+                    iter.seek(LogKey(revision.next()).encode());
+                }
+            }
+        }
+        iter.status().map_err(backend)?;
+        Ok(out)
+    }
+
+    fn bulk_load(
+        &self,
+        source: &mut dyn BulkSource,
+        mode: ImportMode,
+    ) -> Result<BulkOutcome, BulkError> {
+        self.load_bulk(source, mode)
+    }
+
+    fn bulk_part(&self, revision: Revision, part: u32) -> Result<Vec<Change>, StoreError> {
+        let head = self.head_revision();
+        let oldest = self.oldest_revision();
+        if revision <= oldest || revision > head {
+            return Err(StoreError::RevisionUnavailable {
+                requested: revision,
+                oldest,
+                head,
             });
         }
-        Ok(out)
+        let key = BulkPartKey { revision, part }.encode();
+        match self.db.get_cf(self.cf(CF_LOG)?, key).map_err(backend)? {
+            Some(bytes) if part > 0 => decode_bulk_part(&bytes),
+            _ => Err(StoreError::Corrupt(format!(
+                "revision {revision} has no bulk log part {part}"
+            ))),
+        }
     }
 
     fn oldest_revision(&self) -> Revision {
@@ -1015,8 +1105,10 @@ mod tests {
                 .db
                 .put_cf(store.cf(CF_FWD).unwrap(), b"garbage", b"")
                 .unwrap();
+            // Written behind the store's back, so read from a fresh snapshot of the database
+            // (reads through the store see the head it committed).
             let results: Vec<_> = store
-                .snapshot()
+                .snapshot_at_head()
                 .unwrap()
                 .read(&RelationshipFilter::default(), None)
                 .collect();
@@ -1027,7 +1119,7 @@ mod tests {
             let doc1 = ObjectRef::parse("doc:1").unwrap();
             let tom = SubjectRef::parse("user:tom").unwrap();
             assert!(matches!(
-                store.snapshot().unwrap().get(&doc1, "viewer", &tom),
+                store.snapshot_at_head().unwrap().get(&doc1, "viewer", &tom),
                 Err(StoreError::Corrupt(_))
             ));
         }

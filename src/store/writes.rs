@@ -142,7 +142,7 @@ pub trait Writes: TupleStore {
 impl<S: TupleStore + ?Sized> Writes for S {}
 
 /// Refuses a batch that names one relationship twice (caveat and expiration aside).
-fn reject_duplicates(updates: &[Update]) -> Result<(), StoreError> {
+pub(super) fn reject_duplicates(updates: &[Update]) -> Result<(), StoreError> {
     let key = |index: usize| {
         let rel = &updates[index].relationship;
         (&rel.resource, &rel.relation, &rel.subject)
@@ -189,7 +189,7 @@ pub fn apply_transaction(
 
 /// CREATE fails on a live relationship (an expired one counts as absent), TOUCH writes, and
 /// DELETE removes what is stored (logging it as it was) and ignores what is not.
-fn apply_updates(txn: &mut dyn WriteTxn, updates: &[Update]) -> Result<(), StoreError> {
+pub(super) fn apply_updates(txn: &mut dyn WriteTxn, updates: &[Update]) -> Result<(), StoreError> {
     let keys: Vec<&Relationship> = updates.iter().map(|u| &u.relationship).collect();
     let stored = txn.stored(&keys)?;
     let now = txn.now();

@@ -619,6 +619,18 @@ async fn reads_deletes_import_and_export() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    // With `zanzi-import-mode: touch` the same import overwrites.
+    let mut touching = tonic::Request::new(futures_util::stream::iter(messages[..1].to_vec()));
+    touching
+        .metadata_mut()
+        .insert("zanzi-import-mode", "touch".parse().unwrap());
+    let loaded = c
+        .permissions
+        .import_bulk_relationships(touching)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(loaded.num_loaded, 50);
 
     let mut exported = Vec::new();
     let mut cursor = None;

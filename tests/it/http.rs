@@ -37,7 +37,7 @@ fn expect_error(server: &TestServer, path: &str, body: &Value, status: u16, code
         "{path}: message {:?} should mention {says:?}",
         answer["message"]
     );
-    assert_eq!(answer["details"], json!([]));
+    assert!(answer["details"].is_array(), "{path}: {answer}");
 }
 
 #[test]

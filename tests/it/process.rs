@@ -235,7 +235,7 @@ fn cli_talks_to_a_running_server() {
     std::fs::write(&import_file, lines.join("\n")).unwrap();
     let (code, out) = with(&["import", import_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("imported 2500 relationships"), "{out}");
+    assert!(out.contains("imported 2,500 relationships"), "{out}");
     let (code, out) = with(&["lookup-resources", "doc", "view", "user:ann"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.lines().count(), 2_500);

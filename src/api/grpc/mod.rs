@@ -7,6 +7,7 @@
 //! the same requests the same way.
 
 mod convert;
+mod message;
 mod permissions;
 mod schema;
 pub mod trace;
@@ -70,9 +71,32 @@ pub enum GrpcError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The status of an API error; one with a reason carries SpiceDB's `google.rpc.ErrorInfo`
+/// in the status details (`grpc-status-details-bin`), as SpiceDB sends it.
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        Status::new(tonic::Code::from(i32::from(err.code.number())), err.message)
+        let code = tonic::Code::from(i32::from(err.code.number()));
+        let Some(info) = &err.info else {
+            return Status::new(code, err.message);
+        };
+        let detail = crate::proto::google::rpc::ErrorInfo {
+            reason: info.reason.to_string(),
+            domain: crate::api::error::ERROR_DOMAIN.to_string(),
+            metadata: info.metadata.clone().into_iter().collect(),
+        };
+        let status = crate::proto::google::rpc::Status {
+            code: i32::from(err.code.number()),
+            message: err.message.clone(),
+            details: vec![prost_types::Any {
+                type_url: crate::api::error::ERROR_INFO_TYPE.to_string(),
+                value: prost::Message::encode_to_vec(&detail),
+            }],
+        };
+        Status::with_details(
+            code,
+            err.message,
+            prost::Message::encode_to_vec(&status).into(),
+        )
     }
 }
 
@@ -100,7 +124,7 @@ impl Interceptor for RequireKey {
 
 /// The gRPC server with every service added (TLS files are read and checked here, so a bad
 /// certificate stops the server before it listens).
-pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<Router, GrpcError> {
+pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<GrpcRouter, GrpcError> {
     let mut builder = Server::builder();
     if let Some(tls) = &options.tls {
         let read = |path: &PathBuf| {
@@ -143,6 +167,7 @@ pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<Route
         .map_err(|e| GrpcError::Reflection(e.to_string()))?;
 
     Ok(builder
+        .layer(message::PlainMessageLayer)
         .add_service(health)
         .add_service(reflection)
         .add_service(InterceptedService::new(permissions, require_key.clone()))
@@ -150,9 +175,13 @@ pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<Route
         .add_service(InterceptedService::new(watch, require_key)))
 }
 
+/// The gRPC server's router: every service behind the `grpc-message` re-encoding layer.
+pub type GrpcRouter =
+    Router<tower::layer::util::Stack<message::PlainMessageLayer, tower::layer::util::Identity>>;
+
 /// Serves `router` on `listener` until `shutdown` resolves; in-flight calls finish.
 pub async fn serve(
-    router: Router,
+    router: GrpcRouter,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), GrpcError> {

@@ -431,6 +431,12 @@ impl PermissionsService for Permissions {
         &self,
         request: Request<Streaming<v1::ImportBulkRelationshipsRequest>>,
     ) -> Result<Response<v1::ImportBulkRelationshipsResponse>, Status> {
+        let mode = crate::api::service::import_mode(
+            request
+                .metadata()
+                .get(crate::api::service::IMPORT_MODE_HEADER)
+                .map(|v| v.to_str().unwrap_or("?")),
+        )?;
         let mut messages = request.into_inner();
         let max_bytes = self.service.limits().max_import_bytes;
         let mut bytes = 0usize;
@@ -453,9 +459,9 @@ impl PermissionsService for Permissions {
             }
             n += 1;
         }
-        let loaded = self.service.import(relationships).await?;
+        let loaded = self.service.import(relationships, mode).await?;
         Ok(Response::new(v1::ImportBulkRelationshipsResponse {
-            num_loaded: loaded as u64,
+            num_loaded: loaded,
         }))
     }
 

@@ -443,20 +443,53 @@ impl SchemaService for SchemaApi {
         &self,
         request: Request<v1::ReflectSchemaRequest>,
     ) -> Result<Response<v1::ReflectSchemaResponse>, Status> {
-        let schema = self.schema(false)?;
-        let (definitions, caveats) = reflect(&schema, &request.into_inner().optional_filters)?;
-        Ok(Response::new(v1::ReflectSchemaResponse {
-            definitions,
-            caveats,
-            read_at: self.token(),
-        }))
+        Ok(Response::new(self.reflect(request.into_inner())?))
     }
 
     async fn computable_permissions(
         &self,
         request: Request<v1::ComputablePermissionsRequest>,
     ) -> Result<Response<v1::ComputablePermissionsResponse>, Status> {
-        let request = request.into_inner();
+        Ok(Response::new(self.computable(request.into_inner())?))
+    }
+
+    async fn dependent_relations(
+        &self,
+        request: Request<v1::DependentRelationsRequest>,
+    ) -> Result<Response<v1::DependentRelationsResponse>, Status> {
+        Ok(Response::new(self.dependent(request.into_inner())?))
+    }
+
+    async fn diff_schema(
+        &self,
+        request: Request<v1::DiffSchemaRequest>,
+    ) -> Result<Response<v1::DiffSchemaResponse>, Status> {
+        Ok(Response::new(self.diff(request.into_inner())?))
+    }
+}
+
+/// The reflection calls, shared by gRPC and the HTTP gateway (which writes their answers as
+/// protojson, as SpiceDB's gateway does).
+impl SchemaApi {
+    /// ReflectSchema.
+    pub fn reflect(
+        &self,
+        request: v1::ReflectSchemaRequest,
+    ) -> Result<v1::ReflectSchemaResponse, ApiError> {
+        let schema = self.schema(false)?;
+        let (definitions, caveats) = reflect(&schema, &request.optional_filters)?;
+        Ok(v1::ReflectSchemaResponse {
+            definitions,
+            caveats,
+            read_at: self.token(),
+        })
+    }
+
+    /// ComputablePermissions.
+    pub fn computable(
+        &self,
+        request: v1::ComputablePermissionsRequest,
+    ) -> Result<v1::ComputablePermissionsResponse, ApiError> {
         let schema = self.schema(false)?;
         let object_type = required(request.definition_name, "definitionName")?;
         let relation_name = required(request.relation_name, "relationName")?;
@@ -477,25 +510,24 @@ impl SchemaService for SchemaApi {
                 }
             }
         }
-        Ok(Response::new(v1::ComputablePermissionsResponse {
+        Ok(v1::ComputablePermissionsResponse {
             permissions,
             read_at: self.token(),
-        }))
+        })
     }
 
-    async fn dependent_relations(
+    /// DependentRelations.
+    pub fn dependent(
         &self,
-        request: Request<v1::DependentRelationsRequest>,
-    ) -> Result<Response<v1::DependentRelationsResponse>, Status> {
-        let request = request.into_inner();
+        request: v1::DependentRelationsRequest,
+    ) -> Result<v1::DependentRelationsResponse, ApiError> {
         let schema = self.schema(false)?;
         let object_type = required(request.definition_name, "definitionName")?;
         let permission_name = required(request.permission_name, "permissionName")?;
         if let Member::Relation(_) = known_member(&schema, &object_type, &permission_name)? {
             return Err(ApiError::invalid(format!(
                 "`{permission_name}` is a relation of `{object_type}`, not a permission"
-            ))
-            .into());
+            )));
         }
         let own = (object_type.clone(), permission_name.clone());
         let relations = reads(&schema, &object_type, &permission_name)
@@ -503,24 +535,21 @@ impl SchemaService for SchemaApi {
             .filter(|key| **key != own)
             .map(|key| reference(&schema, key))
             .collect();
-        Ok(Response::new(v1::DependentRelationsResponse {
+        Ok(v1::DependentRelationsResponse {
             relations,
             read_at: self.token(),
-        }))
+        })
     }
 
-    async fn diff_schema(
-        &self,
-        request: Request<v1::DiffSchemaRequest>,
-    ) -> Result<Response<v1::DiffSchemaResponse>, Status> {
-        let text = request.into_inner().comparison_schema;
-        let comparison = crate::schema::compile(&text)
+    /// DiffSchema.
+    pub fn diff(&self, request: v1::DiffSchemaRequest) -> Result<v1::DiffSchemaResponse, ApiError> {
+        let comparison = crate::schema::compile(&request.comparison_schema)
             .map_err(|e| ApiError::invalid(format!("comparison schema: {e}")))?;
         let existing = self.schema(true)?;
-        Ok(Response::new(v1::DiffSchemaResponse {
+        Ok(v1::DiffSchemaResponse {
             diffs: diff(&existing, &comparison),
             read_at: self.token(),
-        }))
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::permissions::AnswerStream;
 use crate::api::error::ApiError;
-use crate::api::service::{Service, WatchEvent};
+use crate::api::service::{changes_through, Service, WatchEvent};
 use crate::proto::v1;
 use crate::proto::v1::watch_service_server::WatchService;
 use crate::transaction::UpdateOp;
@@ -112,7 +112,11 @@ impl WatchService for WatchApi {
                                 ..v1::WatchResponse::default()
                             })
                         }
-                        Ok(WatchEvent::Changes { revision, changes }) => {
+                        Ok(WatchEvent::Changes {
+                            revision,
+                            changes,
+                            partial,
+                        }) => {
                             let updates: Vec<v1::RelationshipUpdate> = changes
                                 .iter()
                                 .filter(|c| keep(&c.relationship))
@@ -127,7 +131,7 @@ impl WatchService for WatchApi {
                             Ok(v1::WatchResponse {
                                 updates,
                                 changes_through: Some(v1::ZedToken {
-                                    token: service.token(revision),
+                                    token: service.token(changes_through(revision, partial)),
                                 }),
                                 ..v1::WatchResponse::default()
                             })

@@ -474,6 +474,8 @@ impl TupleStore for PgStore {
                 committed_at: entry.committed_at,
                 changes: entry.changes,
                 schema: entry.schema,
+                // Imports on a database commit as ordinary transactions: never a bulk revision.
+                bulk: None,
             });
         }
         Ok(out)
