@@ -19,7 +19,7 @@ use crate::process::{post, serve_with, touch, zanzi, Served, KEY, SCHEMA};
 use crate::server_support::check_body;
 use crate::support::{conformance_dir, yaml_files};
 
-const SECRET: &str = "scale-out-test-secret";
+const SECRET: &str = "scale-out-test-secret-of-32-bytes-or-more";
 
 /// A node serving `db` (its data folder holds nothing of note).
 struct Node {
