@@ -29,6 +29,9 @@ use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{parse_expiration, ObjectRef, Relationship, SubjectRef};
 use zanzi::validate::{self, ValidateOptions};
 
+/// The history retention window when none is configured.
+const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(3600);
+
 /// zanzi: a Zanzibar-style authorization engine that speaks SpiceDB's schema language.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -260,8 +263,18 @@ struct ServeArgs {
     /// Recent revisions readable with atExactSnapshot [default: 1024].
     #[arg(long, env = "ZANZI_SNAPSHOT_WINDOW")]
     snapshot_window: Option<usize>,
-    /// Seconds a revision stays readable with atExactSnapshot [default: 3600].
-    #[arg(long, env = "ZANZI_SNAPSHOT_MAX_AGE_SECS")]
+    /// History retention window: how long a revision stays readable with atExactSnapshot, by
+    /// watch resumption and by cursors; older change log and snapshots are pruned. Seconds, or
+    /// with a unit (`90s`, `30m`, `1h`, `7d`) [default: 1h].
+    #[arg(long, env = "ZANZI_HISTORY_RETENTION", value_parser = parse_ttl)]
+    history_retention: Option<Duration>,
+    /// Deprecated: --history-retention in seconds.
+    #[arg(
+        long,
+        env = "ZANZI_SNAPSHOT_MAX_AGE_SECS",
+        hide = true,
+        conflicts_with = "history_retention"
+    )]
     snapshot_max_age_secs: Option<u64>,
     /// Milliseconds between checkpoints on an idle watch stream [default: 1000].
     #[arg(long, env = "ZANZI_WATCH_CHECKPOINT_MS")]
@@ -309,6 +322,8 @@ struct ConfigFile {
     max_updates_per_write: Option<usize>,
     max_bulk_checks: Option<usize>,
     snapshot_window: Option<usize>,
+    history_retention: Option<String>,
+    /// Deprecated: `history_retention` in seconds.
     snapshot_max_age_secs: Option<u64>,
     watch_checkpoint_ms: Option<u64>,
     jwt_secret: Option<String>,
@@ -737,6 +752,19 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         (None, None) => None,
         _ => anyhow::bail!("give both --grpc-tls-cert and --grpc-tls-key, or neither"),
     };
+    // Flags and environment first, then the config file; the deprecated seconds-only setting
+    // counts only where the new one is absent at the same level.
+    let history_retention = match (args.history_retention, args.snapshot_max_age_secs) {
+        (Some(window), _) => window,
+        (None, Some(secs)) => Duration::from_secs(secs),
+        (None, None) => match (&file.history_retention, file.snapshot_max_age_secs) {
+            (Some(text), _) => parse_ttl(text)
+                .map_err(anyhow::Error::msg)
+                .context("config file setting `history_retention`")?,
+            (None, Some(secs)) => Duration::from_secs(secs),
+            (None, None) => DEFAULT_HISTORY_RETENTION,
+        },
+    };
     let datastore = args
         .datastore
         .or(file.datastore)
@@ -780,11 +808,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             .snapshot_window
             .or(file.snapshot_window)
             .unwrap_or(1024),
-        snapshot_max_age: Duration::from_secs(
-            args.snapshot_max_age_secs
-                .or(file.snapshot_max_age_secs)
-                .unwrap_or(3600),
-        ),
+        history_retention,
         watch_checkpoint: Duration::from_millis(
             args.watch_checkpoint_ms
                 .or(file.watch_checkpoint_ms)

@@ -1,5 +1,5 @@
 //! `zanzi serve`: opens the datastore (the embedded store, or a shared database), starts the
-//! expiry sweeper (and, on a database, the log follower and the history pruner) and serves the
+//! expiry sweeper and the history pruner (and, on a database, the log follower) and serves the
 //! HTTP API and the gRPC API (one shared service), the web playground at `/ui`, and, when
 //! configured, the facades beside them, until a shutdown signal, letting in-flight requests
 //! (writes included) finish.
@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, FacadeConfig};
 use crate::playground;
-use crate::store::{Datastore, OpenOptions, Opened};
+use crate::store::{self, Datastore, OpenOptions, Opened, PRUNE_EVERY};
 
 /// How long in-flight gRPC calls and connections may take to finish after shutdown starts.
 const GRPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -28,9 +28,6 @@ const GRPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// On a shared database: how often a node looks for revisions committed by other nodes (for
 /// its cache, group index and watch streams; reads never wait for it).
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
-
-/// On a shared database: how often history older than the retention window is pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Everything `zanzi serve` needs, resolved from flags, environment and config file.
 #[derive(Debug, Clone)]
@@ -55,8 +52,9 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Recent revisions readable with `atExactSnapshot`.
     pub snapshot_window: usize,
-    /// How long a revision stays readable with `atExactSnapshot`.
-    pub snapshot_max_age: Duration,
+    /// The history retention window: how long a revision stays readable with
+    /// `atExactSnapshot`, by watch resumption and by cursors; older history is pruned.
+    pub history_retention: Duration,
     /// How often an idle watch stream gets a checkpoint.
     pub watch_checkpoint: Duration,
     /// How often expired relationships are removed from disk.
@@ -127,7 +125,7 @@ pub async fn serve(
         &datastore,
         &OpenOptions {
             snapshot_window: config.snapshot_window,
-            snapshot_max_age: config.snapshot_max_age,
+            history_retention: config.history_retention,
             clock: config
                 .clock
                 .clone()
@@ -146,14 +144,21 @@ pub async fn serve(
         config.limits.clone(),
         Arc::new(Metrics::new()?),
     ));
-    // Several nodes may share a database: follow what the others commit, prune old history.
-    let _shared = match &opened {
-        Opened::Postgres(store) => {
+    // History older than the retention window is pruned on either backend: once now (a
+    // restarted server does not keep what expired while it was down), then every minute.
+    if let Err(err) = opened.store().prune_older_than(config.history_retention) {
+        tracing::warn!(error = %err, "pruning history failed");
+    }
+    let _pruner = store::start_pruner(opened.store(), PRUNE_EVERY, config.history_retention)?;
+    // Several nodes may share a database: follow what the others commit.
+    let _follower = match &opened {
+        Opened::Postgres(_) => {
             let notify = Arc::clone(&service);
-            Some((
-                Engine::start_follower(&engine, FOLLOW_EVERY, move |head| notify.publish(head))?,
-                store.start_pruner(PRUNE_EVERY, config.snapshot_max_age)?,
-            ))
+            Some(Engine::start_follower(
+                &engine,
+                FOLLOW_EVERY,
+                move |head| notify.publish(head),
+            )?)
         }
         Opened::Embedded(_) => None,
     };

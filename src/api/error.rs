@@ -330,7 +330,8 @@ fn store_error(err: &StoreError) -> ApiError {
         | StoreError::UnstorableRecord(_) => Code::InvalidArgument,
         StoreError::RecordConflict { exists: true, .. } => Code::AlreadyExists,
         StoreError::RecordConflict { exists: false, .. } => Code::NotFound,
-        StoreError::RevisionUnavailable { .. } => Code::FailedPrecondition,
+        // SpiceDB answers a revision past its garbage-collection window with OUT_OF_RANGE.
+        StoreError::RevisionUnavailable { .. } => Code::OutOfRange,
         // The message names the database and what failed (never a password), so an operator
         // reading a client's error knows where to look; the client may retry.
         StoreError::Unavailable { .. } => {

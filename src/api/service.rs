@@ -17,6 +17,7 @@ use crate::engine::{
 };
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
+use crate::store::StoreError;
 use crate::transaction::{Change, DeleteOutcome, ImportMode, LoggedRevision, Precondition, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -615,6 +616,15 @@ impl Service {
             return Err(ApiError::invalid(format!(
                 "watch cursor revision {revision} is in the future: the newest revision is {head}"
             )));
+        }
+        let oldest = self.engine.oldest_revision();
+        if revision < oldest {
+            return Err(EngineError::from(StoreError::RevisionUnavailable {
+                requested: revision,
+                oldest,
+                head,
+            })
+            .into());
         }
         Ok(revision)
     }

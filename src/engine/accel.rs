@@ -13,7 +13,7 @@
 //! simply walks (and may bring the follower up to date first).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::cache::{CacheStats, CheckCache};
 use super::freshness::Tracker;
@@ -22,7 +22,7 @@ use super::plan::{MemberKey, Plan};
 use super::EngineError;
 use crate::revision::Revision;
 use crate::schema::Schema;
-use crate::store::{Snapshot, TupleStore};
+use crate::store::{Snapshot, StoreError, TupleStore};
 use crate::transaction::{BulkRelation, LoggedRevision, Update, UpdateOp};
 use crate::tuple::Relationship;
 
@@ -36,6 +36,9 @@ pub(crate) struct Accel {
     index_enabled: bool,
     tracker: RwLock<Tracker>,
     groups: RwLock<Option<GroupIndex>>,
+    /// The schema the index is built for, kept to rebuild the index from a snapshot when the
+    /// log it follows has been pruned past its position.
+    schema: RwLock<Option<(Arc<Schema>, Arc<Plan>)>>,
     /// Held while reading the log or rebuilding the index: one follower at a time.
     following: Mutex<()>,
     /// The revision up to which both the tracker and the index have applied the log.
@@ -49,10 +52,10 @@ impl Accel {
         cache_bytes: u64,
         index_enabled: bool,
         snapshot: &dyn Snapshot,
-        schema: Option<(&Schema, &Plan)>,
+        schema: Option<(Arc<Schema>, Arc<Plan>)>,
     ) -> Result<Self, EngineError> {
         let revision = snapshot.revision();
-        let groups = match schema {
+        let groups = match &schema {
             Some((schema, plan)) if index_enabled => {
                 Some(GroupIndex::build(schema, plan, snapshot)?)
             }
@@ -63,6 +66,7 @@ impl Accel {
             index_enabled,
             tracker: RwLock::new(Tracker::new(revision)),
             groups: RwLock::new(groups),
+            schema: RwLock::new(schema),
             following: Mutex::new(()),
             position: AtomicU64::new(revision.0),
         })
@@ -114,6 +118,16 @@ impl Accel {
             let from = self.read_position();
             let entries = match store.changes_since(from, FOLLOW_BATCH) {
                 Ok(entries) => entries,
+                Err(StoreError::RevisionUnavailable { oldest, .. }) => {
+                    // The log no longer reaches back to what was applied (history was pruned
+                    // while this node was behind): start again from a snapshot.
+                    tracing::info!(%from, %oldest, "the write log was pruned past the accelerators; rebuilding them from a snapshot");
+                    if let Err(err) = self.rebuild(store) {
+                        tracing::warn!(error = %err, "cannot rebuild the accelerators; cache and group index wait");
+                        return;
+                    }
+                    continue;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read the write log; cache and group index wait");
                     return;
@@ -149,6 +163,34 @@ impl Accel {
                 self.position.store(last.0, Ordering::Release);
             }
         }
+    }
+
+    /// Starts over at a fresh snapshot: the tracker knows nothing before it (so no cached
+    /// answer from before is used again; they are dropped), and the index is built from it.
+    /// Called with `following` held.
+    fn rebuild(&self, store: &dyn TupleStore) -> Result<(), EngineError> {
+        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = None;
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+        let snapshot = store.snapshot()?;
+        let revision = snapshot.revision();
+        let schema = self
+            .schema
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let index = match schema {
+            Some((schema, plan)) if self.index_enabled => {
+                Some(GroupIndex::build(&schema, &plan, snapshot.as_ref())?)
+            }
+            _ => None,
+        };
+        drop(snapshot);
+        *self.tracker.write().unwrap_or_else(PoisonError::into_inner) = Tracker::new(revision);
+        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = index;
+        self.position.store(revision.0, Ordering::Release);
+        Ok(())
     }
 
     /// Applies a bulk revision: the tracker learns its relations from the summary; the group
@@ -299,8 +341,8 @@ impl Accel {
     pub(crate) fn schema_changed(
         &self,
         store: &dyn TupleStore,
-        schema: &Schema,
-        plan: &Plan,
+        schema: &Arc<Schema>,
+        plan: &Arc<Plan>,
     ) -> Result<(), EngineError> {
         if let Some(cache) = &self.cache {
             cache.clear();
@@ -312,6 +354,8 @@ impl Accel {
             .following
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        *self.schema.write().unwrap_or_else(PoisonError::into_inner) =
+            Some((Arc::clone(schema), Arc::clone(plan)));
         *self.groups.write().unwrap_or_else(PoisonError::into_inner) = None;
         let snapshot = store.snapshot()?;
         let index = GroupIndex::build(schema, plan, snapshot.as_ref())?;

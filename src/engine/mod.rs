@@ -172,7 +172,7 @@ impl Engine {
             snapshot.as_ref(),
             installed
                 .as_ref()
-                .map(|i| (i.schema.as_ref(), i.plan.as_ref())),
+                .map(|i| (Arc::clone(&i.schema), Arc::clone(&i.plan))),
         )?;
         drop(snapshot);
         Ok(Self {
@@ -264,6 +264,11 @@ impl Engine {
     /// node may be ahead until the next read or [`Engine::refresh`]).
     pub fn head_revision(&self) -> Revision {
         self.store.head_revision()
+    }
+
+    /// The oldest revision whose changes are still in the log (history before it was pruned).
+    pub fn oldest_revision(&self) -> Revision {
+        self.store.oldest_revision()
     }
 
     /// Looks at the store's head: installs a schema written elsewhere, and brings the check

@@ -72,9 +72,9 @@ pub struct OpenOptions {
     pub sync_writes: bool,
     /// Recent revisions readable at exactly their state (embedded store).
     pub snapshot_window: usize,
-    /// How long a revision stays readable at exactly its state (embedded store; on a database
-    /// this is the history retention window the pruner keeps).
-    pub snapshot_max_age: Duration,
+    /// The history retention window: how long a revision stays readable at exactly its state
+    /// and its changes stay in the log (the pruner forgets older history on either backend).
+    pub history_retention: Duration,
 }
 
 impl Default for OpenOptions {
@@ -84,7 +84,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             sync_writes: rocks.sync_writes,
             snapshot_window: rocks.snapshot_window,
-            snapshot_max_age: rocks.snapshot_max_age,
+            history_retention: rocks.history_retention,
         }
     }
 }
@@ -109,7 +109,7 @@ impl Opened {
                     sync_writes: options.sync_writes,
                     clock: Arc::clone(&options.clock),
                     snapshot_window: options.snapshot_window,
-                    snapshot_max_age: options.snapshot_max_age,
+                    history_retention: options.history_retention,
                 },
             )?))),
             Datastore::Postgres(url) => Ok(Self::Postgres(Arc::new(PgStore::open(

@@ -18,6 +18,7 @@ mod datastore;
 mod keys;
 mod periodic;
 mod postgres;
+mod retention;
 mod rocks;
 mod writes;
 
@@ -25,6 +26,7 @@ pub use bulk::{BulkError, BulkOutcome, BulkSource};
 pub use datastore::{Datastore, DatastoreError, OpenOptions, Opened};
 pub use periodic::Periodic;
 pub use postgres::{Migrated, PgOptions, PgStore, LATEST_VERSION as PG_LAYOUT_VERSION};
+pub use retention::{start_pruner, PRUNE_EVERY};
 pub use rocks::{RocksStore, StoreOptions};
 pub use writes::{apply_transaction, WriteOutcome, Writes, SWEEP_BATCH};
 
@@ -103,8 +105,9 @@ pub enum StoreError {
         /// The newest layout version this build knows.
         known: i64,
     },
-    /// A read at exactly a revision that is no longer (or not) retained.
-    #[error("revision {requested} is no longer readable at exactly its state: the oldest retained revision is {oldest} and the head is {head}")]
+    /// A read at exactly a revision, or the changes after one, that the retention window no
+    /// longer keeps (or that was never retained).
+    #[error("revision {requested} has expired: history is kept from revision {oldest} on (the head is {head}); start again from a newer token or the head")]
     RevisionUnavailable {
         /// The revision asked for.
         requested: Revision,
@@ -193,6 +196,11 @@ pub trait TupleStore: Send + Sync {
     /// reads of older revisions may be dropped, so [`TupleStore::changes_since`] and
     /// [`TupleStore::snapshot_at`] refuse them afterwards. Returns the new oldest revision.
     fn prune_history(&self, horizon: Revision) -> Result<Revision, StoreError>;
+
+    /// Forgets the history committed more than `retention` ago by the store's clock: prunes
+    /// (see [`TupleStore::prune_history`]) up to the newest revision committed before that
+    /// instant, and gives the space back. Returns the new oldest revision.
+    fn prune_older_than(&self, retention: std::time::Duration) -> Result<Revision, StoreError>;
 
     /// Approximate bytes the store occupies (on disk and in write buffers).
     fn size_on_disk(&self) -> u64;

@@ -18,7 +18,7 @@
 //!
 //! Recent revisions stay readable: after each commit (still under the write lock, so the view is
 //! exactly that revision) the store retains a RocksDB snapshot, up to
-//! [`StoreOptions::snapshot_window`] revisions and [`StoreOptions::snapshot_max_age`] old, for
+//! [`StoreOptions::snapshot_window`] revisions and [`StoreOptions::history_retention`] old, for
 //! reads "at exactly revision R" (`at_exact_snapshot` consistency). A retained snapshot owns an
 //! `Arc` of the database, so it can outlive the borrow that made it.
 //!
@@ -68,8 +68,10 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// How many recent revisions stay readable at exactly their state (default 1024).
     pub snapshot_window: usize,
-    /// How long a recent revision stays readable at exactly its state (default one hour).
-    pub snapshot_max_age: Duration,
+    /// The history retention window (default one hour): how long a recent revision stays
+    /// readable at exactly its state; [`TupleStore::prune_older_than`] forgets the change log
+    /// older than it.
+    pub history_retention: Duration,
 }
 
 impl Default for StoreOptions {
@@ -78,7 +80,7 @@ impl Default for StoreOptions {
             sync_writes: true,
             clock: Arc::new(SystemClock),
             snapshot_window: 1024,
-            snapshot_max_age: Duration::from_secs(3600),
+            history_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -276,7 +278,7 @@ impl RocksStore {
         while retained.len() > window
             || retained.front().is_some_and(|oldest| {
                 retained.len() > 1
-                    && now.duration_since(oldest.taken) > self.options.snapshot_max_age
+                    && now.duration_since(oldest.taken) > self.options.history_retention
             })
         {
             retained.pop_front();
@@ -730,11 +732,53 @@ impl TupleStore for RocksStore {
         write_options.set_sync(self.options.sync_writes);
         self.db.write_opt(batch, &write_options).map_err(backend)?;
         self.oldest.store(horizon.0, Ordering::Release);
-        let mut retained = self.lock_retained();
-        while retained.len() > 1 && retained.front().is_some_and(|r| r.revision < horizon) {
-            retained.pop_front();
+        {
+            let mut retained = self.lock_retained();
+            while retained.len() > 1 && retained.front().is_some_and(|r| r.revision < horizon) {
+                retained.pop_front();
+            }
         }
+        drop(_guard);
+        // A range deletion only hides the entries: compacting the range drops them (and the
+        // tombstone) from the files, so the space comes back now rather than whenever RocksDB
+        // next compacts those files. Writers go on meanwhile.
+        // From the start of the log: entries an earlier prune deleted while retained snapshots
+        // still showed them could not be dropped then; they go now (files already empty of
+        // live entries cost next to nothing to compact).
+        self.db.compact_range_cf(
+            self.cf(CF_LOG)?,
+            None::<&[u8]>,
+            Some(LogKey(horizon.next()).encode()),
+        );
         Ok(horizon)
+    }
+
+    fn prune_older_than(&self, retention: Duration) -> Result<Revision, StoreError> {
+        let window = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let Some(cutoff) = self.options.clock.now().checked_sub_signed(window) else {
+            return Ok(self.oldest_revision());
+        };
+        // Entries are in commit order: read from the oldest kept one up to the first committed
+        // at or after the cutoff (only what is about to be pruned, and one more, is decoded).
+        let head = self.head_revision();
+        let mut horizon = self.oldest_revision();
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_LOG)?);
+        iter.seek(LogKey(horizon.next()).encode());
+        while let Some((key, value)) = iter.item() {
+            if BulkPartKey::decode(key)?.is_some() {
+                iter.next();
+                continue;
+            }
+            let LogKey(revision) = LogKey::decode(key)?;
+            if revision > head || LogEntry::decode(value)?.committed_at >= cutoff {
+                break;
+            }
+            horizon = revision;
+            iter.next();
+        }
+        iter.status().map_err(backend)?;
+        drop(iter);
+        self.prune_history(horizon)
     }
 
     fn size_on_disk(&self) -> u64 {

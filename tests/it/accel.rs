@@ -515,3 +515,71 @@ fn deep_chains_and_wide_groups_agree_with_the_walk_including_depth_errors() {
         }
     }
 }
+
+#[test]
+fn the_follower_rebuilds_from_a_snapshot_when_the_log_it_follows_is_pruned() {
+    let world = World::new(SCHEMA);
+    let fast = world.fast();
+    touch(
+        fast,
+        &[
+            "doc:d0#viewer@group:g0#member",
+            "group:g0#member@group:g1#member",
+            "group:g1#member@user:u0",
+        ],
+    );
+    assert_eq!(check(fast, "doc:d0#view@user:u0"), Permissionship::Has);
+    // Writes no engine has read yet, then history pruned past them: the log the
+    // accelerators follow no longer reaches back to where they are.
+    world
+        .store
+        .write_updates(
+            &[
+                update(UpdateOp::Delete, "group:g1#member@user:u0"),
+                update(UpdateOp::Touch, "group:g1#member@group:g2#member"),
+                update(UpdateOp::Touch, "group:g2#member@user:u1"),
+            ],
+            &[],
+        )
+        .unwrap();
+    world
+        .store
+        .write_updates(&[update(UpdateOp::Touch, "group:g3#member@user:u2")], &[])
+        .unwrap();
+    let head = world.store.head_revision();
+    assert_eq!(world.store.prune_history(head).unwrap(), head);
+    for (name, engine) in &world.engines {
+        assert_eq!(
+            check(engine, "doc:d0#view@user:u0"),
+            Permissionship::No,
+            "{name}"
+        );
+        assert_eq!(
+            check(engine, "group:g0#member@user:u1"),
+            Permissionship::Has,
+            "{name}"
+        );
+    }
+    // The index was rebuilt from the head, so it answers again, and follows later writes.
+    let traced = |text: &str| {
+        let rel = Relationship::parse(text).unwrap();
+        let traced = fast
+            .check_traced(&rel.resource, &rel.relation, &rel.subject, &Context::new())
+            .unwrap();
+        let tree = zanzi::explain::render(
+            &traced.trace,
+            zanzi::explain::Style {
+                colour: false,
+                timings: false,
+            },
+        );
+        (traced.result.permissionship, tree)
+    };
+    let (answer, tree) = traced("doc:d0#view@user:u1");
+    assert_eq!(answer, Permissionship::Has);
+    assert!(tree.contains("(group index)"), "{tree}");
+    touch(fast, &["group:g2#member@user:u2"]);
+    let (answer, tree) = traced("doc:d0#view@user:u2");
+    assert_eq!(answer, Permissionship::Has);
+    assert!(tree.contains("(group index)"), "{tree}");
+}

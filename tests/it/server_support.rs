@@ -37,7 +37,7 @@ pub fn config(dir: &TempDir) -> ServeConfig {
         limits: Limits::default(),
         engine: EngineConfig::default(),
         snapshot_window: 1024,
-        snapshot_max_age: Duration::from_secs(3600),
+        history_retention: Duration::from_secs(3600),
         watch_checkpoint: Duration::from_millis(200),
         expiry_sweep: Duration::from_secs(60),
         facade: None,

@@ -171,6 +171,7 @@ macro_rules! conformance {
                 a_failing_body_writes_nothing,
                 pruned_history_is_refused_and_the_present_stays,
                 a_touch_replaces_caveat_and_expiration_and_old_snapshots_keep_them,
+                history_older_than_the_retention_window_is_pruned_by_commit_time,
             );
         }
     };
@@ -1652,4 +1653,55 @@ pub fn a_touch_replaces_caveat_and_expiration_and_old_snapshots_keep_them(backen
         strings(old.subjects_of(&doc1, "viewer")),
         [rel(first).to_string()]
     );
+}
+
+/// Conformance case.
+pub fn history_older_than_the_retention_window_is_pruned_by_commit_time(backend: &dyn Backend) {
+    let clock = Arc::new(FixedClock::new(at("2030-01-01T00:00:00Z")));
+    let fx = backend.fresh_with_clock(clock.clone());
+    let store = fx.store();
+    let hour = std::time::Duration::from_secs(3600);
+    touch_all(store, &["doc:1#viewer@user:tom"]);
+    clock.set(at("2030-01-01T00:10:00Z"));
+    touch_all(store, &["doc:2#viewer@user:ann"]);
+    clock.set(at("2030-01-01T00:50:00Z"));
+    touch_all(store, &["doc:3#viewer@user:bob"]);
+    // Nothing is an hour old yet.
+    clock.set(at("2030-01-01T00:59:59Z"));
+    assert_eq!(store.prune_older_than(hour).unwrap(), Revision::ZERO);
+    assert_eq!(store.changes_since(Revision::ZERO, 10).unwrap().len(), 3);
+    // Revision 1 is more than an hour old; 2 is not.
+    clock.set(at("2030-01-01T01:05:00Z"));
+    assert_eq!(store.prune_older_than(hour).unwrap(), Revision(1));
+    assert!(matches!(
+        store.changes_since(Revision::ZERO, 10),
+        Err(StoreError::RevisionUnavailable {
+            requested: Revision::ZERO,
+            oldest: Revision(1),
+            ..
+        })
+    ));
+    let kept: Vec<u64> = store
+        .changes_since(Revision(1), 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.revision.0)
+        .collect();
+    assert_eq!(kept, [2, 3]);
+    // A day later everything is old: history ends at the head, which stays readable.
+    clock.set(at("2030-01-02T00:00:00Z"));
+    assert_eq!(store.prune_older_than(hour).unwrap(), Revision(3));
+    assert!(store.changes_since(Revision(3), 10).unwrap().is_empty());
+    let err = match store.snapshot_at(Revision(2)) {
+        Err(err) => err,
+        Ok(_) => panic!("a pruned revision was readable"),
+    };
+    assert!(err.to_string().contains("has expired"), "{err}");
+    assert_eq!(
+        store.snapshot_at(Revision(3)).unwrap().revision(),
+        Revision(3)
+    );
+    assert_eq!(all(store).len(), 3);
+    touch_all(store, &["doc:4#viewer@user:cat"]);
+    assert_eq!(store.changes_since(Revision(3), 10).unwrap().len(), 1);
 }

@@ -42,7 +42,7 @@ use snapshot::{PgSnapshot, Source, TxnConn};
 use txn::PgTxn;
 
 use super::keys::LogEntry;
-use super::{Periodic, Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome};
+use super::{Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome};
 use crate::clock::{Clock, SystemClock};
 use crate::revision::{Revision, StoreId};
 use crate::transaction::LoggedRevision;
@@ -208,44 +208,6 @@ impl PgStore {
         self.head.fetch_max(head.0, Ordering::AcqRel);
         self.oldest.fetch_max(oldest.0, Ordering::AcqRel);
         Ok((head, oldest, schema))
-    }
-
-    /// Removes history committed more than `retention` ago (see
-    /// [`TupleStore::prune_history`]); returns the new oldest revision.
-    pub fn prune_older_than(&self, retention: Duration) -> Result<Revision, StoreError> {
-        let window = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-        let cutoff = self
-            .options
-            .clock
-            .now()
-            .checked_sub_signed(window)
-            .map_or(i64::MIN, |at| at.timestamp_micros());
-        let found = self
-            .pool
-            .read(|conn| conn.query(sql::REVISION_BEFORE, &[&cutoff]))?;
-        let horizon = match found.first() {
-            Some(row) => rows::revision_of(
-                row.try_get::<_, i64>(0)
-                    .map_err(|e| StoreError::Corrupt(format!("change log: {e}")))?,
-            )?,
-            None => Revision::ZERO,
-        };
-        self.prune_history(horizon)
-    }
-
-    /// Starts a thread that prunes history older than `retention` every `every`; it stops
-    /// when the handle is dropped. Every node may run one: pruning is idempotent.
-    pub fn start_pruner(
-        self: &Arc<Self>,
-        every: Duration,
-        retention: Duration,
-    ) -> std::io::Result<Periodic> {
-        let store = Arc::clone(self);
-        Periodic::start("zanzi-history-pruner", every, move || {
-            if let Err(err) = store.prune_older_than(retention) {
-                tracing::warn!(error = %err, "pruning database history failed");
-            }
-        })
     }
 
     /// One run of a write transaction: `Conflict` when it should run again.
@@ -513,6 +475,27 @@ impl TupleStore for PgStore {
         self.pool
             .read(|conn| conn.execute(sql::DELETE_OLD_SCHEMAS, &[&previous]))?;
         rows::revision_of(oldest)
+    }
+
+    fn prune_older_than(&self, retention: Duration) -> Result<Revision, StoreError> {
+        let window = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = self
+            .options
+            .clock
+            .now()
+            .checked_sub_signed(window)
+            .map_or(i64::MIN, |at| at.timestamp_micros());
+        let found = self
+            .pool
+            .read(|conn| conn.query(sql::REVISION_BEFORE, &[&cutoff]))?;
+        let horizon = match found.first() {
+            Some(row) => rows::revision_of(
+                row.try_get::<_, i64>(0)
+                    .map_err(|e| StoreError::Corrupt(format!("change log: {e}")))?,
+            )?,
+            None => Revision::ZERO,
+        };
+        self.prune_history(horizon)
     }
 
     fn size_on_disk(&self) -> u64 {
