@@ -22,6 +22,12 @@
 //! revision (no changes), a summary under part 0 and the changes, in forward-key order, a few
 //! thousand per part, under parts 1 and up. Its keys sort between the revision and the next.
 //! | `records`     | `keyspace 0 key` ([`RecordKey`])                                 | the record's bytes, as the facade wrote them |
+//! | `exp`         | expiration (seconds, sign bit flipped, and nanoseconds, big-endian), then a [`ForwardKey`] ([`ExpiryKey`]) | empty |
+//!
+//! Every stored relationship with an expiration has exactly one `exp` entry, at its
+//! expiration; the entry is written and removed in the same batch as the relationship (or
+//! ingested with an import), so the expiry sweep reads the index up to "now" instead of
+//! scanning `fwd`.
 //!
 //! Values are `bincode` (standard configuration, with a size limit so corrupt length prefixes
 //! cannot trigger huge allocations). Caveat contexts are stored as JSON text inside the value.
@@ -37,11 +43,15 @@ use crate::transaction::{Change, UpdateOp};
 use crate::tuple::{ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
 /// The on-disk format this build writes; bump on any layout change. Version 2 added bulk
-/// revisions (parts in `log`, the pending-import entries in `meta`).
-pub const FORMAT_VERSION: u8 = 2;
+/// revisions (parts in `log`, the pending-import entries in `meta`); version 3 the expiration
+/// index (`exp`).
+pub const FORMAT_VERSION: u8 = 3;
 /// The oldest format this build still opens (and upgrades to [`FORMAT_VERSION`]): version 1
-/// is version 2 without bulk revisions.
+/// is version 2 without bulk revisions, version 2 is version 3 without the expiration index
+/// (built when the store is opened).
 pub const OLDEST_READABLE_FORMAT: u8 = 1;
+/// The first format with the expiration index.
+pub const EXPIRATION_INDEX_FORMAT: u8 = 3;
 
 /// Separator between key components.
 pub const SEP: u8 = 0;
@@ -56,8 +66,10 @@ pub const CF_LOG: &str = "log";
 pub const CF_META: &str = "meta";
 /// Column family of the facade's records (see [`RecordKey`]).
 pub const CF_RECORDS: &str = "records";
+/// Column family of the expiration index: relationships with an expiration, soonest first.
+pub const CF_EXP: &str = "exp";
 /// Every column family the store opens, in order.
-pub const COLUMN_FAMILIES: [&str; 5] = [CF_FWD, CF_REV, CF_LOG, CF_META, CF_RECORDS];
+pub const COLUMN_FAMILIES: [&str; 6] = [CF_FWD, CF_REV, CF_LOG, CF_META, CF_RECORDS, CF_EXP];
 
 /// `meta` key of the format version byte.
 pub const META_FORMAT_VERSION: &[u8] = b"format_version";
@@ -294,7 +306,11 @@ impl ForwardKey {
         Self::new(&rel.resource, &rel.relation, &rel.subject)
     }
 
-    /// The encoded bytes.
+    /// A forward key as stored (read from the index or the log), not checked.
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
     /// The encoded bytes, owned.
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
@@ -429,7 +445,6 @@ impl ReverseKey {
         Self::new(&rel.resource, &rel.relation, &rel.subject)
     }
 
-    /// The encoded bytes.
     /// The encoded bytes, owned.
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
@@ -484,6 +499,63 @@ impl ReverseKey {
                 None,
             ),
         }
+    }
+}
+
+/// A key of the `exp` column family: when the relationship expires, in an order-preserving
+/// encoding (12 bytes), then its forward key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExpiryKey(Vec<u8>);
+
+impl ExpiryKey {
+    /// Bytes of the expiration part.
+    pub const INSTANT_BYTES: usize = 12;
+
+    /// The key of the relationship with forward key `forward` expiring at `at`.
+    pub fn new(at: DateTime<Utc>, forward: &[u8]) -> Self {
+        let mut key = Self::instant(at).to_vec();
+        key.extend_from_slice(forward);
+        Self(key)
+    }
+
+    /// The order-preserving encoding of `at` (every key of a relationship expiring at or
+    /// before `at` sorts before `instant(at)` followed by anything).
+    pub fn instant(at: DateTime<Utc>) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        // Flipping the sign bit makes two's complement sort as unsigned.
+        let seconds = (at.timestamp() as u64) ^ (1 << 63);
+        out[..8].copy_from_slice(&seconds.to_be_bytes());
+        out[8..].copy_from_slice(&at.timestamp_subsec_nanos().to_be_bytes());
+        out
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The expiration a stored expiry key starts with.
+    pub fn instant_of(bytes: &[u8]) -> Result<DateTime<Utc>, StoreError> {
+        let bad = || corrupt("expiry key", format!("{} bytes", bytes.len()));
+        let seconds: [u8; 8] = bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let nanos: [u8; 4] = bytes
+            .get(8..Self::INSTANT_BYTES)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let seconds = (u64::from_be_bytes(seconds) ^ (1 << 63)) as i64;
+        DateTime::<Utc>::from_timestamp(seconds, u32::from_be_bytes(nanos))
+            .ok_or_else(|| corrupt("expiry key", "expiration out of range"))
+    }
+
+    /// The forward key inside a stored expiry key.
+    pub fn forward_of(bytes: &[u8]) -> Result<&[u8], StoreError> {
+        bytes
+            .get(Self::INSTANT_BYTES..)
+            .filter(|rest| !rest.is_empty())
+            .ok_or_else(|| corrupt("expiry key", format!("{} bytes", bytes.len())))
     }
 }
 

@@ -22,11 +22,21 @@
 //! reads "at exactly revision R" (`at_exact_snapshot` consistency). A retained snapshot owns an
 //! `Arc` of the database, so it can outlive the borrow that made it.
 //!
+//! Expiring relationships are also listed in the `exp` column family by (expiration, forward
+//! key), changed in the same batch as the relationship (the commit reads the head's expiration
+//! of every key it writes, from what the transaction already read where it can), so the expiry
+//! sweep reads only the index up to "now". Stores of format 2 or older get the index built
+//! when they are opened.
+//!
+//! History is pruned by [`TupleStore::prune_older_than`] (the retention window): log entries
+//! go in one range deletion, then the log's range is compacted so the space comes back.
+//!
 //! Every revision after the oldest kept one ([`TupleStore::oldest_revision`]) up to the head
 //! has one `log` entry with its commit time: relationship writes record their changes (creates
 //! as touches, deletes with the value as it was), schema writes record the new schema text.
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,11 +52,11 @@ use rocksdb::{
 mod bulk;
 
 use super::keys::{
-    decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ForwardKey,
-    LogEntry, LogKey, RecordKey, RelationshipKey, RelationshipValue, ReverseKey, CF_FWD, CF_LOG,
-    CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION,
-    META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA, META_SCHEMA_REVISION, META_STORE_ID,
-    OLDEST_READABLE_FORMAT,
+    decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ExpiryKey,
+    ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey, RelationshipValue, ReverseKey,
+    CF_EXP, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES, EXPIRATION_INDEX_FORMAT,
+    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA,
+    META_SCHEMA_REVISION, META_STORE_ID, OLDEST_READABLE_FORMAT,
 };
 use super::{
     BulkError, BulkOutcome, BulkSource, RecordIter, RelationshipIter, Snapshot, StoreError,
@@ -185,13 +195,10 @@ impl RocksStore {
         let mut rolled_back = None;
         let head = match db.get_cf(meta, META_FORMAT_VERSION).map_err(backend)? {
             Some(version) => {
-                match version.as_slice() {
-                    [found] if *found == FORMAT_VERSION => {}
+                let upgrade_from = match version.as_slice() {
+                    [found] if *found == FORMAT_VERSION => None,
                     [found] if (OLDEST_READABLE_FORMAT..FORMAT_VERSION).contains(found) => {
-                        let mut write_options = WriteOptions::default();
-                        write_options.set_sync(true);
-                        db.put_cf_opt(meta, META_FORMAT_VERSION, [FORMAT_VERSION], &write_options)
-                            .map_err(backend)?;
+                        Some(*found)
                     }
                     [found] => {
                         return Err(StoreError::FormatVersion {
@@ -205,9 +212,19 @@ impl RocksStore {
                             version.len()
                         )))
                     }
-                }
+                };
                 // An import that was being ingested when the process stopped goes first.
                 rolled_back = Self::roll_back_import(&db)?;
+                if let Some(found) = upgrade_from {
+                    // The version is written last: a crash during the upgrade redoes it.
+                    if found < EXPIRATION_INDEX_FORMAT {
+                        build_expiration_index(&db)?;
+                    }
+                    let mut write_options = WriteOptions::default();
+                    write_options.set_sync(true);
+                    db.put_cf_opt(meta, META_FORMAT_VERSION, [FORMAT_VERSION], &write_options)
+                        .map_err(backend)?;
+                }
                 let head = db
                     .get_cf(meta, META_HEAD_REVISION)
                     .map_err(backend)?
@@ -328,6 +345,7 @@ impl RocksStore {
             fwd: self.cf(CF_FWD)?,
             rev: self.cf(CF_REV)?,
             records: self.cf(CF_RECORDS)?,
+            exp: self.cf(CF_EXP)?,
             revision,
             now: self.options.clock.now(),
         })
@@ -336,6 +354,8 @@ impl RocksStore {
     /// Writes the staged changes of `txn` with its log entry and new head revision atomically,
     /// then publishes the new head. Must be called under the write lock.
     fn commit(&self, txn: RocksTxn<'_>) -> Result<Revision, StoreError> {
+        let mut batch = WriteBatch::default();
+        txn.stage_expiration_index(&mut batch, self.cf(CF_EXP)?)?;
         let RocksTxn {
             revision,
             mut forward,
@@ -346,7 +366,6 @@ impl RocksStore {
             now,
             ..
         } = txn;
-        let mut batch = WriteBatch::default();
         // Each memtable receives its keys in order (stable: a later change of a key wins).
         forward.sort_by(|a, b| a.0.cmp(&b.0));
         reverse.sort_by(|a, b| a.0.cmp(&b.0));
@@ -426,11 +445,54 @@ struct RocksTxn<'a> {
     schema: Option<String>,
     /// The log entry's changes, in the order they were staged.
     changes: Vec<Change>,
+    /// The expiration at the head of forward keys this transaction read (from
+    /// [`WriteTxn::stored`]), so the commit need not read them again.
+    head_expiry: RefCell<HashMap<Vec<u8>, Option<DateTime<Utc>>>>,
+    /// The expiration each forward key written ends with (`None`: none, or removed).
+    final_expiry: BTreeMap<Vec<u8>, Option<DateTime<Utc>>>,
 }
 
 impl RocksTxn<'_> {
     fn is_empty(&self) -> bool {
         self.forward.is_empty() && self.records.is_empty() && self.schema.is_none()
+    }
+
+    /// Stages the expiration index's changes for every relationship written: the entry at the
+    /// head's expiration goes, the entry at the new one comes (nothing when they are equal).
+    fn stage_expiration_index(
+        &self,
+        batch: &mut WriteBatch,
+        exp: &ColumnFamily,
+    ) -> Result<(), StoreError> {
+        let head_expiry = self.head_expiry.borrow();
+        let unknown: Vec<ForwardKey> = self
+            .final_expiry
+            .keys()
+            .filter(|key| !head_expiry.contains_key(*key))
+            .map(|key| ForwardKey::from_stored(key.clone()))
+            .collect();
+        let fetched = self.head.get_values(unknown.iter())?;
+        let fetched: HashMap<&[u8], Option<DateTime<Utc>>> = unknown
+            .iter()
+            .zip(fetched)
+            .map(|(key, value)| (key.as_bytes(), value.and_then(|v| v.expiration)))
+            .collect();
+        for (key, after) in &self.final_expiry {
+            let before = match head_expiry.get(key) {
+                Some(found) => *found,
+                None => fetched.get(key.as_slice()).copied().flatten(),
+            };
+            if before == *after {
+                continue;
+            }
+            if let Some(at) = before {
+                batch.delete_cf(exp, ExpiryKey::new(at, key).as_bytes());
+            }
+            if let Some(at) = after {
+                batch.put_cf(exp, ExpiryKey::new(*at, key).as_bytes(), []);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -462,9 +524,17 @@ impl WriteTxn for RocksTxn<'_> {
             .head
             .get_values(order.iter().map(|&index| &keys[index]))?;
         let mut stored = vec![None; relationships.len()];
+        let mut head_expiry = Vec::with_capacity(order.len());
         for (&index, value) in order.iter().zip(found) {
+            head_expiry.push((index, value.as_ref().and_then(|v| v.expiration)));
             stored[index] = value
                 .map(|value| RelationshipKey::of(relationships[index]).into_relationship(value));
+        }
+        let mut known = self.head_expiry.borrow_mut();
+        for (index, expiry) in head_expiry {
+            known
+                .entry(keys[index].as_bytes().to_vec())
+                .or_insert(expiry);
         }
         Ok(stored)
     }
@@ -475,8 +545,10 @@ impl WriteTxn for RocksTxn<'_> {
             ReverseKey::of(relationship)?.into_bytes(),
             Some(value.clone()),
         ));
-        self.forward
-            .push((ForwardKey::of(relationship)?.into_bytes(), Some(value)));
+        let key = ForwardKey::of(relationship)?.into_bytes();
+        self.final_expiry
+            .insert(key.clone(), relationship.expiration);
+        self.forward.push((key, Some(value)));
         self.changes.push(Change {
             op: UpdateOp::Touch,
             relationship: relationship.clone(),
@@ -487,8 +559,9 @@ impl WriteTxn for RocksTxn<'_> {
     fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError> {
         self.reverse
             .push((ReverseKey::of(stored)?.into_bytes(), None));
-        self.forward
-            .push((ForwardKey::of(stored)?.into_bytes(), None));
+        let key = ForwardKey::of(stored)?.into_bytes();
+        self.final_expiry.insert(key.clone(), None);
+        self.forward.push((key, None));
         self.changes.push(Change {
             op: UpdateOp::Delete,
             relationship: stored.clone(),
@@ -511,6 +584,31 @@ impl WriteTxn for RocksTxn<'_> {
         self.schema = Some(text.to_string());
         Ok(())
     }
+}
+
+/// Builds the expiration index of a store written before it existed: one pass over `fwd`,
+/// an entry per relationship with an expiration (written in batches; repeating it after a
+/// crash writes the same entries again).
+fn build_expiration_index(db: &DB) -> Result<(), StoreError> {
+    let fwd = column_family(db, CF_FWD)?;
+    let exp = column_family(db, CF_EXP)?;
+    let mut batch = WriteBatch::default();
+    let mut indexed = 0u64;
+    for item in db.iterator_cf(fwd, IteratorMode::Start) {
+        let (key, value) = item.map_err(backend)?;
+        if let Some(at) = RelationshipValue::decode(&value)?.expiration {
+            batch.put_cf(exp, ExpiryKey::new(at, &key).as_bytes(), []);
+            indexed += 1;
+        }
+        if batch.len() >= 10_000 {
+            db.write(std::mem::take(&mut batch)).map_err(backend)?;
+        }
+    }
+    let mut write_options = WriteOptions::default();
+    write_options.set_sync(true);
+    db.write_opt(batch, &write_options).map_err(backend)?;
+    tracing::info!(indexed, "built the expiration index (data folder format 3)");
+    Ok(())
 }
 
 /// The store's identity from `meta`, created (16 random bytes, synced) when missing.
@@ -587,6 +685,8 @@ impl TupleStore for RocksStore {
             records: Vec::new(),
             schema: None,
             changes: Vec::new(),
+            head_expiry: RefCell::new(HashMap::new()),
+            final_expiry: BTreeMap::new(),
         };
         body(&mut txn)?;
         if txn.is_empty() {
@@ -805,6 +905,7 @@ struct RocksSnapshot<'a> {
     fwd: &'a ColumnFamily,
     rev: &'a ColumnFamily,
     records: &'a ColumnFamily,
+    exp: &'a ColumnFamily,
     revision: Revision,
     now: DateTime<Utc>,
 }
@@ -938,18 +1039,46 @@ impl Snapshot for RocksSnapshot<'_> {
     }
 
     fn expired(&self, limit: usize) -> Result<Vec<Relationship>, StoreError> {
-        let mut expired = Vec::new();
-        for item in self.scan(self.fwd, Vec::new(), None) {
-            if expired.len() >= limit {
+        // The expiration index up to "now" (inclusive), soonest first: no scan of `fwd`.
+        let mut read_options = ReadOptions::default();
+        if let Some(after_now) = self
+            .now
+            .checked_add_signed(chrono::Duration::nanoseconds(1))
+        {
+            read_options.set_iterate_upper_bound(ExpiryKey::instant(after_now).to_vec());
+        }
+        let mut entries: Vec<(DateTime<Utc>, ForwardKey)> = Vec::new();
+        for item in self.snap.borrow_dependent().iterator_cf_opt(
+            self.exp,
+            read_options,
+            IteratorMode::Start,
+        ) {
+            if entries.len() >= limit {
                 break;
             }
-            let (key, value) = item?;
-            let value = RelationshipValue::decode(&value)?;
-            if value.is_expired(self.now) {
-                expired.push(ForwardKey::decode(&key)?.into_relationship(value));
+            let (key, _) = item.map_err(backend)?;
+            let forward = ExpiryKey::forward_of(&key)?;
+            let at = ExpiryKey::instant_of(&key)?;
+            entries.push((at, ForwardKey::from_stored(forward.to_vec())));
+        }
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_unstable_by(|&a, &b| entries[a].1.cmp(&entries[b].1));
+        let values = self.get_values(order.iter().map(|&index| &entries[index].1))?;
+        let mut found: Vec<Option<Relationship>> = vec![None; entries.len()];
+        for (&index, value) in order.iter().zip(values) {
+            let (at, key) = &entries[index];
+            match value {
+                Some(value) if value.expiration == Some(*at) && value.is_expired(self.now) => {
+                    found[index] =
+                        Some(ForwardKey::decode(key.as_bytes())?.into_relationship(value));
+                }
+                _ => tracing::warn!(
+                    key = ?String::from_utf8_lossy(key.as_bytes()),
+                    "an expiration index entry names no relationship expiring then; skipped"
+                ),
             }
         }
-        Ok(expired)
+        Ok(found.into_iter().flatten().collect())
     }
 
     fn get(
@@ -1167,6 +1296,146 @@ mod tests {
                 Err(StoreError::Corrupt(_))
             ));
         }
+    }
+
+    /// The `exp` entries, and the entries `fwd` calls for.
+    fn index_and_expected(store: &RocksStore) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let db = &store.db;
+        let stored: Vec<Vec<u8>> = db
+            .iterator_cf(store.cf(CF_EXP).unwrap(), IteratorMode::Start)
+            .map(|item| item.unwrap().0.to_vec())
+            .collect();
+        let mut expected: Vec<Vec<u8>> = db
+            .iterator_cf(store.cf(CF_FWD).unwrap(), IteratorMode::Start)
+            .filter_map(|item| {
+                let (key, value) = item.unwrap();
+                RelationshipValue::decode(&value)
+                    .unwrap()
+                    .expiration
+                    .map(|at| ExpiryKey::new(at, &key).as_bytes().to_vec())
+            })
+            .collect();
+        expected.sort();
+        (stored, expected)
+    }
+
+    #[test]
+    fn the_expiration_index_matches_the_forward_index_after_any_writes() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let expiring = |n: u8| match n % 4 {
+            0 => String::new(),
+            k => format!("[expiration:2030-01-01T00:0{k}:00Z]"),
+        };
+        struct One(Option<Relationship>);
+        impl crate::store::BulkSource for One {
+            fn start(&mut self, _head: &dyn Snapshot) -> Result<(), StoreError> {
+                Ok(())
+            }
+            fn next_item(&mut self) -> Option<Result<Relationship, StoreError>> {
+                self.0.take().map(Ok)
+            }
+        }
+        let op = (0u8..4, 0u8..6, 0u8..8);
+        let mut runner = TestRunner::new(Config {
+            cases: 12,
+            ..Config::default()
+        });
+        runner
+            .run(&prop::collection::vec(op, 1..40), |ops| {
+                let dir = TempDir::new().unwrap();
+                let clock = Arc::new(crate::clock::FixedClock::new(
+                    crate::tuple::parse_expiration("2030-01-01T00:00:00Z").unwrap(),
+                ));
+                let store = RocksStore::open(
+                    dir.path(),
+                    StoreOptions {
+                        sync_writes: false,
+                        clock: clock.clone(),
+                        ..StoreOptions::default()
+                    },
+                )
+                .unwrap();
+                for (kind, doc, expiry) in ops {
+                    let text = format!("doc:{doc}#viewer@user:tom{}", expiring(expiry));
+                    match kind {
+                        0 => {
+                            touch_all(&store, &[&text]);
+                        }
+                        1 => {
+                            store
+                                .write_updates(&[update(UpdateOp::Delete, &text)], &[])
+                                .unwrap();
+                        }
+                        2 => {
+                            store
+                                .bulk_load(&mut One(Some(rel(&text))), ImportMode::Touch)
+                                .unwrap();
+                        }
+                        _ => {
+                            clock.set(
+                                crate::tuple::parse_expiration(&format!(
+                                    "2030-01-01T00:0{}:30Z",
+                                    expiry % 5
+                                ))
+                                .unwrap(),
+                            );
+                            store.sweep_expired().unwrap();
+                        }
+                    }
+                    let (stored, expected) = index_and_expected(&store);
+                    prop_assert_eq!(stored, expected);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn opening_a_format_2_folder_builds_the_expiration_index() {
+        let dir = TempDir::new().unwrap();
+        let clock = Arc::new(crate::clock::FixedClock::new(
+            crate::tuple::parse_expiration("2030-01-01T00:00:00Z").unwrap(),
+        ));
+        let options = StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        };
+        {
+            let store = RocksStore::open(dir.path(), options.clone()).unwrap();
+            touch_all(
+                &store,
+                &[
+                    "doc:1#viewer@user:tom[expiration:2030-01-01T00:10:00Z]",
+                    "doc:2#viewer@user:tom",
+                    "doc:3#viewer@user:tom[expiration:2030-01-01T00:20:00Z]",
+                ],
+            );
+            // What a build before the index left: no `exp` entries, format 2.
+            let exp = store.cf(CF_EXP).unwrap();
+            store
+                .db
+                .delete_range_cf(exp, [0u8].as_slice(), [0xffu8; 16].as_slice())
+                .unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_META).unwrap(), META_FORMAT_VERSION, [2u8])
+                .unwrap();
+            let (stored, _) = index_and_expected(&store);
+            assert!(stored.is_empty());
+        }
+        let store = RocksStore::open(dir.path(), options).unwrap();
+        let (stored, expected) = index_and_expected(&store);
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored, expected);
+        let version = store
+            .db
+            .get_cf(store.cf(CF_META).unwrap(), META_FORMAT_VERSION)
+            .unwrap();
+        assert_eq!(version, Some(vec![FORMAT_VERSION]));
+        clock.set(crate::tuple::parse_expiration("2030-01-01T00:15:00Z").unwrap());
+        assert_eq!(store.sweep_expired().unwrap(), 1);
+        assert_eq!(all(&store).len(), 2);
     }
 
     #[test]

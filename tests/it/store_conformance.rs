@@ -15,12 +15,12 @@ use zanzi::clock::{Clock, FixedClock, SystemClock};
 use zanzi::filter::{RelationshipFilter, SubjectFilter};
 use zanzi::revision::Revision;
 use zanzi::store::{
-    PgOptions, PgStore, RelationshipIter, RocksStore, Snapshot, StoreError, StoreOptions,
-    TupleStore, Writes,
+    BulkSource, PgOptions, PgStore, RelationshipIter, RocksStore, Snapshot, StoreError,
+    StoreOptions, TupleStore, Writes,
 };
 use zanzi::transaction::{
-    Change, DeleteOutcome, Precondition, PreconditionOp, RecordPrecondition, RecordWrite,
-    Transaction, Update, UpdateOp,
+    Change, DeleteOutcome, ImportMode, Precondition, PreconditionOp, RecordPrecondition,
+    RecordWrite, Transaction, Update, UpdateOp,
 };
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -172,6 +172,7 @@ macro_rules! conformance {
                 pruned_history_is_refused_and_the_present_stays,
                 a_touch_replaces_caveat_and_expiration_and_old_snapshots_keep_them,
                 history_older_than_the_retention_window_is_pruned_by_commit_time,
+                the_sweep_follows_every_change_of_an_expiration,
             );
         }
     };
@@ -1704,4 +1705,88 @@ pub fn history_older_than_the_retention_window_is_pruned_by_commit_time(backend:
     assert_eq!(all(store).len(), 3);
     touch_all(store, &["doc:4#viewer@user:cat"]);
     assert_eq!(store.changes_since(Revision(3), 10).unwrap().len(), 1);
+}
+
+/// A bulk load of listed relationships.
+struct Listed(std::vec::IntoIter<Relationship>);
+
+impl BulkSource for Listed {
+    fn start(&mut self, _head: &dyn Snapshot) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn next_item(&mut self) -> Option<Result<Relationship, StoreError>> {
+        self.0.next().map(Ok)
+    }
+}
+
+/// Conformance case.
+pub fn the_sweep_follows_every_change_of_an_expiration(backend: &dyn Backend) {
+    let clock = Arc::new(FixedClock::new(at("2030-01-01T00:00:00Z")));
+    let fx = backend.fresh_with_clock(clock.clone());
+    let exp = |minutes: u32| format!("[expiration:2030-01-01T00:{minutes:02}:00Z]");
+    {
+        let store = fx.store();
+        touch_all(
+            store,
+            &[
+                &format!("doc:a#viewer@user:tom{}", exp(10)),
+                &format!("doc:b#viewer@user:tom{}", exp(20)),
+                &format!("doc:c#viewer@user:tom{}", exp(30)),
+                "doc:d#viewer@user:tom",
+                &format!("doc:e#viewer@user:tom{}", exp(5)),
+            ],
+        );
+        // Expiration dropped, moved later, deleted, added; an import adds one and moves one.
+        store
+            .write_updates(
+                &[
+                    update(UpdateOp::Touch, "doc:a#viewer@user:tom"),
+                    update(
+                        UpdateOp::Touch,
+                        &format!("doc:b#viewer@user:tom{}", exp(40)),
+                    ),
+                    update(UpdateOp::Delete, "doc:c#viewer@user:tom"),
+                    update(
+                        UpdateOp::Touch,
+                        &format!("doc:d#viewer@user:tom{}", exp(15)),
+                    ),
+                ],
+                &[],
+            )
+            .unwrap();
+        let imported = vec![
+            rel(&format!("doc:f#viewer@user:tom{}", exp(12))),
+            rel(&format!("doc:e#viewer@user:tom{}", exp(50))),
+        ];
+        store
+            .bulk_load(&mut Listed(imported.into_iter()), ImportMode::Touch)
+            .unwrap();
+    }
+    let fx = fx.reopen();
+    let store = fx.store();
+    clock.set(at("2030-01-01T00:35:00Z"));
+    let expired: Vec<String> = store
+        .snapshot()
+        .unwrap()
+        .expired(10)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        expired,
+        [
+            format!("doc:f#viewer@user:tom{}", exp(12)),
+            format!("doc:d#viewer@user:tom{}", exp(15)),
+        ],
+        "soonest first, only what expired"
+    );
+    assert_eq!(store.sweep_expired().unwrap(), 2);
+    assert_eq!(store.sweep_expired().unwrap(), 0);
+    clock.set(at("2030-01-01T01:00:00Z"));
+    assert_eq!(store.sweep_expired().unwrap(), 2);
+    assert_eq!(store.sweep_expired().unwrap(), 0);
+    clock.set(at("2029-01-01T00:00:00Z"));
+    assert_eq!(all(store), ["doc:a#viewer@user:tom"]);
 }

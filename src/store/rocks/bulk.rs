@@ -11,8 +11,10 @@
 //!    entries;
 //! 3. `meta` gets the pending mark (R, synced); then the undo entries (`meta`), the log parts
 //!    (`log`), `fwd` and `rev` are ingested, each ingestion atomic on its own;
-//! 4. one synced batch commits: the ordinary log entry of R, the head revision, and the removal
-//!    of the pending mark and the undo entries.
+//! 4. one synced batch commits: the ordinary log entry of R, the head revision, the expiration
+//!    index's changes (entries of overwritten relationships out, of imported ones with an
+//!    expiration in: usually few, so a batch rather than files), and the removal of the
+//!    pending mark and the undo entries.
 //!
 //! Readers never see steps 3's files before step 4: they read the retained snapshot of the
 //! head, and ingested files get sequence numbers after it. A crash before step 4 leaves the
@@ -30,8 +32,9 @@ use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch, WriteOptions
 use super::{backend, column_family, column_family_options, RocksStore};
 use crate::store::keys::{
     append_keys, encode_bulk_part, encode_revision, prefix_upper_bound, BulkPartKey,
-    BulkSummaryValue, ForwardKey, LogEntry, LogKey, RelationshipValue, ReverseKey,
-    BULK_UNDO_PREFIX, CF_FWD, CF_LOG, CF_META, CF_REV, META_BULK_PENDING, META_HEAD_REVISION,
+    BulkSummaryValue, ExpiryKey, ForwardKey, LogEntry, LogKey, RelationshipValue, ReverseKey,
+    BULK_UNDO_PREFIX, CF_EXP, CF_FWD, CF_LOG, CF_META, CF_REV, META_BULK_PENDING,
+    META_HEAD_REVISION,
 };
 use crate::store::{BulkError, BulkOutcome, BulkSource, StoreError};
 use crate::transaction::ImportMode;
@@ -355,6 +358,16 @@ struct Built {
     undo: Vec<PathBuf>,
     log: Vec<PathBuf>,
     forward: Vec<PathBuf>,
+    expiry: ExpiryChanges,
+}
+
+/// The expiration index's changes of an import: entries to remove (of relationships it
+/// overwrote) and to add (of those it writes with an expiration). They go into the commit
+/// batch, so they commit with the import and a rolled-back import never wrote them.
+#[derive(Default)]
+struct ExpiryChanges {
+    removed: Vec<Vec<u8>>,
+    added: Vec<Vec<u8>>,
 }
 
 /// What the forward pass wrote: undo and `fwd` files, how many log parts, and the relations
@@ -364,6 +377,7 @@ struct Passed {
     forward: Vec<PathBuf>,
     parts: u32,
     relations: Vec<(String, String, u32, u32)>,
+    expiry: ExpiryChanges,
 }
 
 /// Moves the work folder out of the way when dropped, whatever happened.
@@ -528,6 +542,13 @@ impl RocksStore {
             entry.encode(revision)?,
         );
         batch.put_cf(meta, META_HEAD_REVISION, encode_revision(revision));
+        let exp = self.cf(CF_EXP)?;
+        for key in &built.expiry.removed {
+            batch.delete_cf(exp, key);
+        }
+        for key in &built.expiry.added {
+            batch.put_cf(exp, key, []);
+        }
         clear_pending(&mut batch, meta);
         self.db.write_opt(batch, &synced()).map_err(backend)?;
         self.retain_snapshot(revision);
@@ -582,6 +603,7 @@ impl RocksStore {
                 undo: passed.undo,
                 log: log_files,
                 forward: passed.forward,
+                expiry: passed.expiry,
             })
         })
     }
@@ -613,6 +635,7 @@ impl RocksStore {
         let mut part_entries: Vec<(&[u8], &[u8])> = Vec::with_capacity(PART_CHANGES);
         let mut part = 1u32;
         let mut relations = RelationParts::default();
+        let mut expiry = ExpiryChanges::default();
         for (key, value, index) in Merged::new(forwards) {
             if previous == Some(key) {
                 let named = ForwardKey::decode(key)?;
@@ -633,9 +656,13 @@ impl RocksStore {
                 stored.next();
                 steps += 1;
             }
+            let written = RelationshipValue::decode(value)?.expiration;
+            let mut overwritten = None;
             if let Some((at, old)) = stored.item() {
                 if at == key {
-                    let live = !RelationshipValue::decode(old)?.is_expired(head.now);
+                    let old_value = RelationshipValue::decode(old)?;
+                    overwritten = old_value.expiration;
+                    let live = !old_value.is_expired(head.now);
                     if mode == ImportMode::Create && live {
                         let named = ForwardKey::decode(key)?;
                         let text =
@@ -651,6 +678,18 @@ impl RocksStore {
             }
             if found.is_some() {
                 continue;
+            }
+            if overwritten != written {
+                if let Some(at) = overwritten {
+                    expiry
+                        .removed
+                        .push(ExpiryKey::new(at, key).as_bytes().to_vec());
+                }
+                if let Some(at) = written {
+                    expiry
+                        .added
+                        .push(ExpiryKey::new(at, key).as_bytes().to_vec());
+                }
             }
             files.put(key, value)?;
             relations.note(key, part);
@@ -676,6 +715,7 @@ impl RocksStore {
             forward: files.finish()?,
             parts: part,
             relations: relations.finish()?,
+            expiry,
         })
     }
 
