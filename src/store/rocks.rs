@@ -274,6 +274,19 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// Writes the memtables out and compacts every column family fully, so what was deleted,
+    /// overwritten or pruned (and is no longer shown by a retained snapshot) leaves the disk
+    /// now rather than at RocksDB's next compaction. For maintenance and tests: it rewrites
+    /// the whole store.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        for name in COLUMN_FAMILIES {
+            let cf = self.cf(name)?;
+            self.db.flush_cf(cf).map_err(backend)?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     /// The revision of an import that was being ingested when the process last stopped and
     /// that opening the folder rolled back (`None` when there was none).
     pub fn rolled_back_import(&self) -> Option<Revision> {

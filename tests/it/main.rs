@@ -24,6 +24,7 @@ mod playground;
 mod process;
 mod proto;
 mod python_client;
+mod retention;
 mod reverse_arrows;
 mod scale_out;
 mod server_support;
