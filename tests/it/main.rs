@@ -27,6 +27,7 @@ mod python_client;
 mod retention;
 mod reverse_arrows;
 mod scale_out;
+mod schema_races;
 mod server_support;
 mod store_conformance;
 mod support;
