@@ -6,6 +6,7 @@ mod architecture;
 mod caveats;
 mod cli;
 mod conformance;
+mod crash;
 mod engine;
 mod explain;
 mod facade;
