@@ -230,7 +230,9 @@ pub trait WriteTxn {
     fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError>;
 
     /// Removes the stored relationship with `stored`'s key and logs `stored` (as it was) as a
-    /// delete.
+    /// delete. `stored` must be the relationship as the head holds it (read through this
+    /// transaction's [`WriteTxn::stored`] or [`WriteTxn::head`]): a backend may rely on its
+    /// expiration.
     fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError>;
 
     /// Puts (`Some`) or deletes (`None`) the record `key` of `keyspace`.

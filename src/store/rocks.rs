@@ -573,6 +573,12 @@ impl WriteTxn for RocksTxn<'_> {
         self.reverse
             .push((ReverseKey::of(stored)?.into_bytes(), None));
         let key = ForwardKey::of(stored)?.into_bytes();
+        // `stored` is the relationship as the head holds it (the trait's contract): its
+        // expiration names the index entry to remove, with no read at commit.
+        self.head_expiry
+            .borrow_mut()
+            .entry(key.clone())
+            .or_insert(stored.expiration);
         self.final_expiry.insert(key.clone(), None);
         self.forward.push((key, None));
         self.changes.push(Change {
