@@ -859,11 +859,10 @@ impl TupleStore for RocksStore {
         }
         drop(_guard);
         // A range deletion only hides the entries: compacting the range drops them (and the
-        // tombstone) from the files, so the space comes back now rather than whenever RocksDB
-        // next compacts those files. Writers go on meanwhile.
-        // From the start of the log: entries an earlier prune deleted while retained snapshots
-        // still showed them could not be dropped then; they go now (files already empty of
-        // live entries cost next to nothing to compact).
+        // tombstone) from the files, so the space comes back now rather than at RocksDB's next
+        // compaction of those files; writers go on meanwhile. The range starts at the start of
+        // the log: entries an earlier prune deleted while retained snapshots still showed them
+        // could not be dropped then, and go now (files already empty cost next to nothing).
         self.db.compact_range_cf(
             self.cf(CF_LOG)?,
             None::<&[u8]>,
