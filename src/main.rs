@@ -257,6 +257,18 @@ struct ServeArgs {
     /// Most items in one bulk check [default: 10000].
     #[arg(long, env = "ZANZI_MAX_BULK_CHECKS")]
     max_bulk_checks: Option<usize>,
+    /// How long a check, expand or lookup may run before it is stopped with
+    /// DEADLINE_EXCEEDED (HTTP 504), e.g. `30s`, `500ms`, `2m`; a gRPC client's shorter
+    /// deadline wins [default: 30s].
+    #[arg(long, env = "ZANZI_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    request_timeout: Option<Duration>,
+    /// Engine calls running at once; one more is refused at once with 429 /
+    /// RESOURCE_EXHAUSTED [default: 64 per core, between 64 and 448].
+    #[arg(long, env = "ZANZI_MAX_CONCURRENT_REQUESTS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: Option<u32>,
+    /// Most relationships in one import [default: 10000000].
+    #[arg(long, env = "ZANZI_MAX_IMPORT_RELATIONSHIPS")]
+    max_import_relationships: Option<usize>,
     /// Recent revisions readable with atExactSnapshot [default: 1024].
     #[arg(long, env = "ZANZI_SNAPSHOT_WINDOW")]
     snapshot_window: Option<usize>,
@@ -308,6 +320,10 @@ struct ConfigFile {
     max_body_bytes: Option<usize>,
     max_updates_per_write: Option<usize>,
     max_bulk_checks: Option<usize>,
+    /// A duration as `--request-timeout` takes it (`"30s"`, `"500ms"`).
+    request_timeout: Option<String>,
+    max_concurrent_requests: Option<u32>,
+    max_import_relationships: Option<usize>,
     snapshot_window: Option<usize>,
     snapshot_max_age_secs: Option<u64>,
     watch_checkpoint_ms: Option<u64>,
@@ -719,6 +735,34 @@ impl Backend {
     }
 }
 
+/// A duration: a whole number with a unit (`ms`, `s`, `m`, `h`), or seconds without one;
+/// more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30s` or `500ms`"))?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(value),
+        "" | "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
+            ))
+        }
+    };
+    if duration.is_zero() {
+        return Err("a duration must be more than zero".to_string());
+    }
+    Ok(duration)
+}
+
 fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let file: ConfigFile = match &args.config {
         Some(path) => {
@@ -773,6 +817,22 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 .max_bulk_checks
                 .or(file.max_bulk_checks)
                 .unwrap_or(defaults.max_bulk_checks),
+            request_timeout: match args.request_timeout {
+                Some(timeout) => timeout,
+                None => match &file.request_timeout {
+                    Some(text) => parse_duration(text)
+                        .map_err(|e| anyhow::anyhow!("config file: request_timeout: {e}"))?,
+                    None => defaults.request_timeout,
+                },
+            },
+            max_concurrent_requests: args
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests)
+                .map_or(defaults.max_concurrent_requests, |n| n.max(1) as usize),
+            max_import_relationships: args
+                .max_import_relationships
+                .or(file.max_import_relationships)
+                .unwrap_or(defaults.max_import_relationships),
             ..defaults
         },
         engine: EngineConfig::default(),

@@ -237,6 +237,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(sampled) => sampled,
         Err(err) => return ApiError::internal(&err).into_response(),
     };
+    state
+        .service
+        .metrics()
+        .engine_calls_running(state.service.running());
     match state.service.metrics().render(size, head, &cache) {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(err) => ApiError::internal(&err).into_response(),

@@ -2,17 +2,18 @@
 //! and engine calls moved off the async runtime. Handlers parse their wire format into the
 //! domain types used here and print the answers back.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::error::{ApiError, Code};
 use super::metrics::Metrics;
 use crate::engine::{
-    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects,
+    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects, Interrupt,
     Permissionship, TracedCheck,
 };
 use crate::filter::RelationshipFilter;
@@ -51,6 +52,28 @@ pub struct Limits {
     pub max_import_bytes: usize,
     /// Relationships deleted by one delete-by-filter without a limit.
     pub max_delete: usize,
+    /// Relationships in one import (counted as the import is read).
+    pub max_import_relationships: usize,
+    /// How long a read (check, expand, lookup) may run before its walk is stopped and it
+    /// answers DEADLINE_EXCEEDED (a gRPC client's shorter deadline wins).
+    pub request_timeout: Duration,
+    /// Engine calls (reads and writes) running at once; one more is refused at once with
+    /// RESOURCE_EXHAUSTED. Watch streams, health and metrics are not counted.
+    pub max_concurrent_requests: usize,
+}
+
+/// The default of [`Limits::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default of [`Limits::max_concurrent_requests`]: 64 per core, between 64 and 448.
+///
+/// A walk is CPU work with some disk reads, so a few in flight per core already keep the
+/// machine busy; 64 per core leaves room for bursts of cheap checks, which finish in
+/// microseconds and rarely overlap. The ceiling keeps engine work below tokio's 512 blocking
+/// threads, so the facades, readiness probes and file reads always find a thread.
+pub fn default_max_concurrent_requests() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (64 * cores).clamp(64, 448)
 }
 
 impl Default for Limits {
@@ -62,7 +85,34 @@ impl Default for Limits {
             max_body_bytes: 4 << 20,
             max_import_bytes: 256 << 20,
             max_delete: 100_000,
+            max_import_relationships: 10_000_000,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
+    }
+}
+
+tokio::task_local! {
+    /// The deadline a gRPC client sent (`grpc-timeout`) for the call being served.
+    static CLIENT_DEADLINE: Instant;
+}
+
+/// Runs `work` (a call's handler) with the client's deadline `timeout` from now: engine
+/// calls it makes stop at the earlier of it and [`Limits::request_timeout`].
+pub async fn with_client_deadline<F: Future>(timeout: Option<Duration>, work: F) -> F::Output {
+    match timeout.and_then(|t| Instant::now().checked_add(t)) {
+        Some(deadline) => CLIENT_DEADLINE.scope(deadline, work).await,
+        None => work.await,
+    }
+}
+
+/// Cancels an [`Interrupt`] when dropped: when a request's future is dropped (its client
+/// disconnected), the blocking work it started stops at its next step.
+struct CancelOnDrop(Interrupt);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -117,6 +167,8 @@ pub struct Service {
     limits: Limits,
     metrics: Arc<Metrics>,
     head: watch::Sender<Revision>,
+    /// One permit per engine call running ([`Limits::max_concurrent_requests`]).
+    gate: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Service {
@@ -140,12 +192,92 @@ impl Service {
     /// A service over `engine`.
     pub fn new(engine: Arc<Engine>, limits: Limits, metrics: Arc<Metrics>) -> Self {
         let (head, _) = watch::channel(engine.head_revision());
+        let gate = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         Self {
             engine,
             limits,
             metrics,
             head,
+            gate,
         }
+    }
+
+    /// How many engine calls are running (each holds a permit until its work ends).
+    pub fn running(&self) -> usize {
+        self.limits
+            .max_concurrent_requests
+            .max(1)
+            .saturating_sub(self.gate.available_permits())
+    }
+
+    /// A permit to run an engine call, or RESOURCE_EXHAUSTED at once when
+    /// [`Limits::max_concurrent_requests`] calls are running.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.gate).try_acquire_owned().map_err(|_| {
+            self.metrics.request_refused();
+            ApiError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "the server is busy: {} requests are running, the most it runs at once; retry later",
+                    self.limits.max_concurrent_requests
+                ),
+            )
+        })
+    }
+
+    /// What stops a read started now: [`Limits::request_timeout`], or the client's deadline
+    /// when that is sooner.
+    fn interrupt(&self) -> Interrupt {
+        let mut timeout = self.limits.request_timeout;
+        if let Ok(deadline) = CLIENT_DEADLINE.try_with(|deadline| *deadline) {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        Interrupt::after(timeout)
+    }
+
+    /// Runs a read on tokio's blocking pool under the concurrency bound and the deadline:
+    /// `work` gets the [`Interrupt`] to hand to the engine. At the deadline the caller gets
+    /// DEADLINE_EXCEEDED and the walk stops at its next step; when this future is dropped
+    /// (the client went away) the walk stops too. The permit is held until the work ends.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Interrupt) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.admit()?;
+        let interrupt = self.interrupt();
+        let _cancel = CancelOnDrop(interrupt.clone());
+        let task = {
+            let interrupt = interrupt.clone();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                interrupt.check()?;
+                work(&interrupt)
+            })
+        };
+        let joined = match (interrupt.deadline(), interrupt.timeout()) {
+            (Some(deadline), Some(timeout)) => {
+                match tokio::time::timeout_at(deadline.into(), task).await {
+                    Ok(joined) => joined,
+                    Err(_) => return Err(EngineError::DeadlineExceeded(timeout).into()),
+                }
+            }
+            _ => task.await,
+        };
+        joined.map_err(|err| ApiError::internal(&err))?
+    }
+
+    /// Runs a write on tokio's blocking pool under the concurrency bound (no deadline: a
+    /// write commits or fails as a whole, and its caller learns which).
+    async fn write_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.admit()?;
+        blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
     }
 
     /// The limits in force.
@@ -221,14 +353,16 @@ impl Service {
             return Err(ApiError::invalid("schema is empty"));
         }
         let engine = Arc::clone(&self.engine);
-        let revision = blocking(move || Ok(engine.write_schema(&text)?)).await?;
+        let revision = self
+            .write_work(move || Ok(engine.write_schema(&text)?))
+            .await?;
         Ok(self.published(revision))
     }
 
     /// The schema text and the revision read.
     pub async fn read_schema(&self) -> Result<(String, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
+        self.read(move |_| {
             let revision = engine.head_revision();
             match engine.schema() {
                 Ok(schema) => Ok((schema.source.clone(), revision)),
@@ -267,8 +401,9 @@ impl Service {
         self.check_preconditions(&preconditions)?;
         let count = updates.len();
         let engine = Arc::clone(&self.engine);
-        let revision =
-            blocking(move || Ok(engine.write_relationships(&updates, &preconditions)?)).await?;
+        let revision = self
+            .write_work(move || Ok(engine.write_relationships(&updates, &preconditions)?))
+            .await?;
         self.metrics.relationships_written(count);
         Ok(self.published(revision))
     }
@@ -306,20 +441,23 @@ impl Service {
             return Ok(0);
         }
         let engine = Arc::clone(&self.engine);
-        let outcome = blocking(move || {
-            engine
-                .import(relationships.into_iter().map(Ok), mode)
-                .map_err(|failed| {
-                    let mut err = ApiError::from(failed.error);
-                    if let Some(item) = failed.item {
-                        err.message =
-                            format!("import item {item}: {}; nothing was imported", err.message);
-                        err = err.with_metadata("import_item", item.to_string());
-                    }
-                    err
-                })
-        })
-        .await?;
+        let outcome = self
+            .write_work(move || {
+                engine
+                    .import(relationships.into_iter().map(Ok), mode)
+                    .map_err(|failed| {
+                        let mut err = ApiError::from(failed.error);
+                        if let Some(item) = failed.item {
+                            err.message = format!(
+                                "import item {item}: {}; nothing was imported",
+                                err.message
+                            );
+                            err = err.with_metadata("import_item", item.to_string());
+                        }
+                        err
+                    })
+            })
+            .await?;
         self.metrics.relationships_written(outcome.loaded as usize);
         self.published(outcome.revision);
         Ok(outcome.loaded)
@@ -337,7 +475,7 @@ impl Service {
         self.check_preconditions(&preconditions)?;
         let engine = Arc::clone(&self.engine);
         let max_delete = self.limits.max_delete;
-        let outcome = blocking(move || {
+        let outcome = self.write_work(move || {
             let cap = limit.unwrap_or(max_delete);
             if !allow_partial {
                 let (found, _) = engine.read_relationships(&filter, None, Some(cap + 1))?;
@@ -370,12 +508,14 @@ impl Service {
         context: Context,
     ) -> Result<CheckResult, ApiError> {
         let engine = Arc::clone(&self.engine);
-        let result = blocking(move || {
-            Ok(engine
-                .at(consistency)?
-                .check(&resource, &permission, &subject, &context)?)
-        })
-        .await?;
+        let result = self
+            .read(move |interrupt| {
+                Ok(engine
+                    .at(consistency)?
+                    .interrupted_by(interrupt.clone())
+                    .check(&resource, &permission, &subject, &context)?)
+            })
+            .await?;
         self.metrics.check_outcome(&result.permissionship);
         Ok(result)
     }
@@ -390,12 +530,14 @@ impl Service {
         context: Context,
     ) -> Result<TracedCheck, ApiError> {
         let engine = Arc::clone(&self.engine);
-        let traced = blocking(move || {
-            Ok(engine
-                .at(consistency)?
-                .check_traced(&resource, &permission, &subject, &context)?)
-        })
-        .await?;
+        let traced = self
+            .read(move |interrupt| {
+                Ok(engine
+                    .at(consistency)?
+                    .interrupted_by(interrupt.clone())
+                    .check_traced(&resource, &permission, &subject, &context)?)
+            })
+            .await?;
         self.metrics.check_outcome(&traced.result.permissionship);
         Ok(traced)
     }
@@ -426,36 +568,39 @@ impl Service {
             ));
         }
         let engine = Arc::clone(&self.engine);
-        let (answers, revision) = blocking(move || {
-            let view = engine.at(consistency)?;
-            let answers = items
-                .iter()
-                .map(|item| {
-                    let (resource, permission, subject, context) = (
-                        &item.resource,
-                        &item.permission,
-                        &item.subject,
-                        &item.context,
-                    );
-                    let answer = if traced {
-                        view.check_traced(resource, permission, subject, context)
-                            .map(|t| BulkAnswer {
-                                permissionship: t.result.permissionship,
-                                trace: Some(t.trace),
-                            })
-                    } else {
-                        view.check(resource, permission, subject, context)
-                            .map(|r| BulkAnswer {
-                                permissionship: r.permissionship,
-                                trace: None,
-                            })
-                    };
-                    answer.map_err(ApiError::from)
-                })
-                .collect::<Vec<_>>();
-            Ok((answers, view.revision()))
-        })
-        .await?;
+        let (answers, revision) = self
+            .read(move |interrupt| {
+                let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
+                let answers = items
+                    .iter()
+                    .map(|item| {
+                        // A deadline or cancellation fails the whole request, not each item.
+                        view.go_on()?;
+                        let (resource, permission, subject, context) = (
+                            &item.resource,
+                            &item.permission,
+                            &item.subject,
+                            &item.context,
+                        );
+                        let answer = if traced {
+                            view.check_traced(resource, permission, subject, context)
+                                .map(|t| BulkAnswer {
+                                    permissionship: t.result.permissionship,
+                                    trace: Some(t.trace),
+                                })
+                        } else {
+                            view.check(resource, permission, subject, context)
+                                .map(|r| BulkAnswer {
+                                    permissionship: r.permissionship,
+                                    trace: None,
+                                })
+                        };
+                        Ok(answer.map_err(ApiError::from))
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                Ok((answers, view.revision()))
+            })
+            .await?;
         for answer in answers.iter().flatten() {
             self.metrics.check_outcome(&answer.permissionship);
         }
@@ -470,8 +615,8 @@ impl Service {
         permission: String,
     ) -> Result<(ExpandTree, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
             Ok((view.expand(&resource, &permission, false)?, view.revision()))
         })
         .await
@@ -486,8 +631,8 @@ impl Service {
         limit: Option<usize>,
     ) -> Result<(Vec<(String, Permissionship)>, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
             let found = view.lookup_resources(
                 &query.resource_type,
                 &query.permission,
@@ -509,8 +654,8 @@ impl Service {
         limit: Option<usize>,
     ) -> Result<(FoundSubjects, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
             let found = view.lookup_subjects(
                 &query.resource,
                 &query.permission,
@@ -537,8 +682,16 @@ impl Service {
         page_size: usize,
     ) -> mpsc::Receiver<Result<ReadPage, ApiError>> {
         let (sender, receiver) = mpsc::channel(4);
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(err) => {
+                let _ = sender.try_send(Err(err));
+                return receiver;
+            }
+        };
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let result = (|| -> Result<(), ApiError> {
                 let view = engine.at(consistency)?;
                 let revision = view.revision();
