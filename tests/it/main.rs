@@ -1,6 +1,7 @@
 //! zanzi's integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod accel;
 mod architecture;
 mod caveats;
