@@ -694,6 +694,7 @@ async fn import_bulk(
             relationships.push(rel.to_domain().map_err(|e| {
                 ApiError::invalid(format!("message {n}, relationships[{i}]: {}", e.message))
             })?);
+            state.service.check_import_count(relationships.len())?;
         }
     }
     let loaded = state.service.import(relationships, mode).await?;

@@ -429,6 +429,25 @@ impl Service {
         Ok(())
     }
 
+    /// INVALID_ARGUMENT once an import being read holds more than
+    /// [`Limits::max_import_relationships`] relationships (`count` so far).
+    pub fn check_import_count(&self, count: usize) -> Result<(), ApiError> {
+        let max = self.limits.max_import_relationships;
+        if count <= max {
+            return Ok(());
+        }
+        Err(ApiError::invalid(format!(
+            "import holds more than {max} relationships, the most one import may hold; split it into several imports; nothing was imported"
+        ))
+        .with_reason(
+            "ERROR_REASON_TOO_MANY_UPDATES_IN_REQUEST",
+            [
+                ("update_count", count.to_string()),
+                ("maximum_updates_allowed", max.to_string()),
+            ],
+        ))
+    }
+
     /// Stores every relationship as one revision, all or nothing: with [`ImportMode::Create`]
     /// any that exists fails the whole import, with [`ImportMode::Touch`] it is overwritten.
     /// An error names the relationship's position in the import (from 0).

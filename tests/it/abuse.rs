@@ -341,3 +341,60 @@ fn past_max_concurrent_requests_checks_get_429_at_once_and_nothing_else_fails() 
     ));
     ok(&served.url, "/v1/permissions/check", &reach_check());
 }
+
+#[test]
+fn an_import_over_the_relationship_limit_is_refused_as_it_is_read_and_nothing_is_written() {
+    let server = TestServer::start_with(|config| config.limits.max_import_relationships = 5);
+    server.ok("/v1/schema/write", &json!({"schema": DAG_SCHEMA}));
+    let rels = |range: std::ops::Range<usize>| -> Vec<Value> {
+        range
+            .map(|n| crate::server_support::relationship(&format!("node:{n}#gate@user:tom")))
+            .collect()
+    };
+    // Over HTTP: two messages of 3; the sixth relationship is one too many.
+    let body = format!(
+        "{}\n{}",
+        json!({"relationships": rels(0..3)}),
+        json!({"relationships": rels(3..6)})
+    );
+    let (status, text) = server.post_raw("/v1/relationships/importbulk", &body, Some(&server.key));
+    assert_eq!(status, 400, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["code"], 3);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 relationships"),
+        "{answer}"
+    );
+    // Exactly the limit is fine.
+    let body = json!({"relationships": rels(0..5)}).to_string();
+    let (status, text) = server.post_raw("/v1/relationships/importbulk", &body, Some(&server.key));
+    assert_eq!(status, 200, "{text}");
+
+    // Over gRPC, refused as the stream is read.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut clients = Clients::connect(&server, &server.key).await;
+        let messages: Vec<v1::ImportBulkRelationshipsRequest> = (0..3)
+            .map(|m| v1::ImportBulkRelationshipsRequest {
+                relationships: (0..3)
+                    .map(|i| crate::grpc::relationship(&format!("node:g{m}_{i}#gate@user:tom")))
+                    .collect(),
+            })
+            .collect();
+        let status = clients
+            .permissions
+            .import_bulk_relationships(futures_util::stream::iter(messages))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("more than 5"), "{status:?}");
+    });
+    let read = server.stream(
+        "/v1/relationships/read",
+        &json!({"relationshipFilter": {"resourceType": "node"}}),
+    );
+    assert_eq!(read.len(), 5, "only the import within the limit was stored");
+}

@@ -456,6 +456,7 @@ impl PermissionsService for Permissions {
                     message: format!("message {n}, relationships[{i}]: {}", e.message),
                     ..e
                 })?);
+                self.service.check_import_count(relationships.len())?;
             }
             n += 1;
         }
