@@ -17,7 +17,8 @@ use crate::engine::{
     Permissionship, TracedCheck,
 };
 use crate::filter::RelationshipFilter;
-use crate::revision::{Consistency, Revision, ZedToken};
+use crate::revision::{Consistency, Revision, StoreId, ZedToken};
+use crate::store::StoreError;
 use crate::transaction::{Change, DeleteOutcome, ImportMode, LoggedRevision, Precondition, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
@@ -139,25 +140,136 @@ pub struct Cursor {
     pub after: String,
 }
 
-impl Cursor {
-    /// The opaque text form.
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.revision.0, self.after))
+/// The first byte of a cursor's binary form (earlier cursors began with an ASCII digit).
+const CURSOR_VERSION: u8 = 2;
+
+/// Bytes of the request digest a cursor carries.
+const DIGEST_BYTES: usize = 16;
+
+/// A paged read, as a cursor is bound to it: everything the request asked but its cursor,
+/// its limit and its consistency (a cursor fixes the revision).
+#[derive(Debug, Clone, Copy)]
+pub enum Paged<'a> {
+    /// Read relationships and export: the filter.
+    Read(&'a RelationshipFilter),
+    /// Lookup resources.
+    Resources(&'a LookupResources),
+    /// Lookup subjects.
+    Subjects(&'a LookupSubjects),
+}
+
+impl Paged<'_> {
+    /// A digest of the request (SHA-256 of its parts, cut to [`DIGEST_BYTES`]).
+    fn digest(&self) -> [u8; DIGEST_BYTES] {
+        use sha2::Digest as _;
+        let text = match self {
+            Paged::Read(filter) => format!("read\n{filter:?}"),
+            Paged::Resources(q) => format!(
+                "resources\n{:?}\n{:?}\n{}\n{}",
+                q.resource_type,
+                q.permission,
+                q.subject,
+                serde_json::Value::Object(q.context.clone())
+            ),
+            Paged::Subjects(q) => format!(
+                "subjects\n{}\n{:?}\n{:?}\n{:?}\n{}",
+                q.resource,
+                q.permission,
+                q.subject_type,
+                q.subject_relation,
+                serde_json::Value::Object(q.context.clone())
+            ),
+        };
+        let hash = sha2::Sha256::digest(text.as_bytes());
+        let mut digest = [0; DIGEST_BYTES];
+        digest.copy_from_slice(&hash[..DIGEST_BYTES]);
+        digest
+    }
+}
+
+/// What the cursors of one paged read are bound to: the store and the request. A cursor
+/// issued for another store or request is refused, never read as if it were this one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorBinding {
+    store: StoreId,
+    digest: [u8; DIGEST_BYTES],
+}
+
+impl CursorBinding {
+    /// The opaque text of the cursor resuming after `after` at `revision` (URL-safe base64
+    /// of: version, store id, request digest, revision, `after`).
+    pub fn encode(&self, revision: Revision, after: &str) -> String {
+        let mut bytes = Vec::with_capacity(1 + 16 + DIGEST_BYTES + 8 + after.len());
+        bytes.push(CURSOR_VERSION);
+        bytes.extend_from_slice(&self.store.0);
+        bytes.extend_from_slice(&self.digest);
+        bytes.extend_from_slice(&revision.0.to_be_bytes());
+        bytes.extend_from_slice(after.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Parses the opaque text form.
-    pub fn decode(text: &str) -> Result<Self, ApiError> {
-        let malformed = || {
-            ApiError::invalid(format!("malformed cursor `{text}`"))
-                .with_reason("ERROR_REASON_INVALID_CURSOR", [])
+    /// The cursor `text` names, if it was issued for this store and request; an empty text
+    /// is no cursor.
+    pub fn decode(&self, text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Ok(None);
         };
+        let invalid = |message: String| {
+            ApiError::invalid(message).with_reason("ERROR_REASON_INVALID_CURSOR", [])
+        };
+        let malformed = || invalid(format!("malformed cursor `{text}`"));
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
-        let text = String::from_utf8(bytes).map_err(|_| malformed())?;
-        let (revision, after) = text.split_once('\n').ok_or_else(malformed)?;
-        Ok(Self {
-            revision: Revision(revision.parse().map_err(|_| malformed())?),
-            after: after.to_string(),
-        })
+        match bytes.first() {
+            Some(&CURSOR_VERSION) => {}
+            Some(digit) if digit.is_ascii_digit() => {
+                return Err(invalid(
+                    "cursor was issued by an earlier version of zanzi and cannot be resumed; start the read again without a cursor".to_string(),
+                ))
+            }
+            _ => return Err(malformed()),
+        }
+        let rest = &bytes[1..];
+        if rest.len() < 16 + DIGEST_BYTES + 8 {
+            return Err(malformed());
+        }
+        let (store, rest) = rest.split_at(16);
+        let (digest, rest) = rest.split_at(DIGEST_BYTES);
+        let (revision, after) = rest.split_at(8);
+        if store != self.store.0 {
+            return Err(invalid(
+                "cursor was issued for a different request: it belongs to another store"
+                    .to_string(),
+            ));
+        }
+        if digest != self.digest {
+            return Err(invalid(
+                "cursor was issued for a different request: send it with the same request that returned it, or start without a cursor".to_string(),
+            ));
+        }
+        let mut revision_bytes = [0; 8];
+        revision_bytes.copy_from_slice(revision);
+        let after = String::from_utf8(after.to_vec()).map_err(|_| malformed())?;
+        Ok(Some(Cursor {
+            revision: Revision(u64::from_be_bytes(revision_bytes)),
+            after,
+        }))
+    }
+}
+
+/// An engine error from resuming a read at a cursor's revision: a revision no longer retained
+/// is named as the cursor's, with what to do.
+fn resumed(err: EngineError, from_cursor: bool) -> ApiError {
+    match err {
+        EngineError::Store(StoreError::RevisionUnavailable {
+            requested, oldest, ..
+        }) if from_cursor => ApiError::new(
+            Code::FailedPrecondition,
+            format!(
+                "the cursor's revision {requested} has expired: the oldest retained revision is {oldest}; start the read again without a cursor"
+            ),
+        )
+        .with_reason("ERROR_REASON_INVALID_CURSOR", []),
+        other => other.into(),
     }
 }
 
@@ -298,6 +410,14 @@ impl Service {
     /// The ZedToken for `revision`.
     pub fn token(&self, revision: Revision) -> String {
         ZedToken::new(self.engine.store_id(), revision).encode()
+    }
+
+    /// What the cursors of `paged` are bound to (this store and that request).
+    pub fn cursor_binding(&self, paged: Paged<'_>) -> CursorBinding {
+        CursorBinding {
+            store: self.engine.store_id(),
+            digest: paged.digest(),
+        }
     }
 
     /// Decodes a ZedToken issued by this store.
@@ -651,7 +771,10 @@ impl Service {
     ) -> Result<(Vec<(String, Permissionship)>, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
         self.read(move |interrupt| {
-            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
+            let view = engine
+                .at(consistency)
+                .map_err(|e| resumed(e, after.is_some()))?
+                .interrupted_by(interrupt.clone());
             let found = view.lookup_resources(
                 &query.resource_type,
                 &query.permission,
@@ -674,7 +797,10 @@ impl Service {
     ) -> Result<(FoundSubjects, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
         self.read(move |interrupt| {
-            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
+            let view = engine
+                .at(consistency)
+                .map_err(|e| resumed(e, after.is_some()))?
+                .interrupted_by(interrupt.clone());
             let found = view.lookup_subjects(
                 &query.resource,
                 &query.permission,
@@ -712,7 +838,9 @@ impl Service {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let result = (|| -> Result<(), ApiError> {
-                let view = engine.at(consistency)?;
+                let view = engine
+                    .at(consistency)
+                    .map_err(|e| resumed(e, after.is_some()))?;
                 let revision = view.revision();
                 let mut after = after;
                 let mut remaining = limit;
@@ -982,14 +1110,48 @@ fn page<T>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn cursors_round_trip() {
-        let cursor = Cursor {
-            revision: Revision(9),
-            after: "doc:1#viewer@user:tom".into(),
+    fn binding(store: u8, resource_type: &str) -> CursorBinding {
+        let filter = RelationshipFilter {
+            resource_type: Some(resource_type.to_string()),
+            ..RelationshipFilter::default()
         };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        assert!(Cursor::decode("not a cursor!").is_err());
+        CursorBinding {
+            store: StoreId([store; 16]),
+            digest: Paged::Read(&filter).digest(),
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_for_their_own_store_and_request() {
+        let doc = binding(1, "doc");
+        let text = doc.encode(Revision(9), "doc:1#viewer@user:tom");
+        assert_eq!(
+            doc.decode(Some(&text)).unwrap(),
+            Some(Cursor {
+                revision: Revision(9),
+                after: "doc:1#viewer@user:tom".into(),
+            })
+        );
+        assert_eq!(doc.decode(Some("")).unwrap(), None);
+        assert_eq!(doc.decode(None).unwrap(), None);
+    }
+
+    #[test]
+    fn cursors_of_another_request_or_store_or_version_are_refused() {
+        let text = binding(1, "doc").encode(Revision(9), "doc:1#viewer@user:tom");
+        let refused = |binding: CursorBinding, text: &str| {
+            let err = binding.decode(Some(text)).unwrap_err();
+            assert_eq!(err.code, Code::InvalidArgument);
+            err.message
+        };
+        assert!(refused(binding(1, "folder"), &text).contains("different request"));
+        assert!(refused(binding(2, "doc"), &text).contains("another store"));
+        let old = URL_SAFE_NO_PAD.encode("9\ndoc:1#viewer@user:tom");
+        assert!(refused(binding(1, "doc"), &old).contains("earlier version"));
+        assert!(refused(binding(1, "doc"), "not a cursor!").contains("malformed"));
+        assert!(
+            refused(binding(1, "doc"), &URL_SAFE_NO_PAD.encode([2, 0, 1])).contains("malformed")
+        );
     }
 
     #[test]

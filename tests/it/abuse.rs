@@ -6,7 +6,7 @@
 //!
 //! Latencies and memory are printed (run with `--nocapture`), never asserted.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};

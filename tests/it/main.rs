@@ -7,6 +7,7 @@ mod architecture;
 mod caveats;
 mod cli;
 mod conformance;
+mod cursors;
 mod engine;
 mod explain;
 mod facade;
