@@ -238,6 +238,12 @@ struct ServeArgs {
     /// gRPC listen address (SpiceDB's authzed.api.v1) [default: 127.0.0.1:50051].
     #[arg(long, env = "ZANZI_GRPC_ADDR")]
     grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTP over TLS (with --http-tls-key).
+    #[arg(long, env = "ZANZI_HTTP_TLS_CERT", requires = "http_tls_key")]
+    http_tls_cert: Option<PathBuf>,
+    /// PEM private key for --http-tls-cert.
+    #[arg(long, env = "ZANZI_HTTP_TLS_KEY", requires = "http_tls_cert")]
+    http_tls_key: Option<PathBuf>,
     /// PEM certificate chain: serve gRPC over TLS (with --grpc-tls-key).
     #[arg(long, env = "ZANZI_GRPC_TLS_CERT", requires = "grpc_tls_key")]
     grpc_tls_cert: Option<PathBuf>,
@@ -314,6 +320,8 @@ struct ConfigFile {
     datastore: Option<String>,
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
+    http_tls_cert: Option<PathBuf>,
+    http_tls_key: Option<PathBuf>,
     grpc_tls_cert: Option<PathBuf>,
     grpc_tls_key: Option<PathBuf>,
     preshared_key: Option<String>,
@@ -781,6 +789,14 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         (None, None) => None,
         _ => anyhow::bail!("give both --grpc-tls-cert and --grpc-tls-key, or neither"),
     };
+    let http_tls = match (
+        args.http_tls_cert.or(file.http_tls_cert),
+        args.http_tls_key.or(file.http_tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("give both --http-tls-cert and --http-tls-key, or neither"),
+    };
     let datastore = args
         .datastore
         .or(file.datastore)
@@ -796,6 +812,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             .http_addr
             .or(file.http_addr)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+        http_tls,
         grpc_addr: Some(
             args.grpc_addr
                 .or(file.grpc_addr)
@@ -893,7 +910,8 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                     path.display()
                 );
             }
-            println!("zanzi listening on http://{}", started.http_addr);
+            let scheme = if started.http_tls { "https" } else { "http" };
+            println!("zanzi listening on {scheme}://{}", started.http_addr);
             if let Some(addr) = started.grpc_addr {
                 println!("zanzi listening for gRPC on {addr}");
             }

@@ -19,6 +19,7 @@ mod gateway;
 mod grpc;
 mod grpc_conformance;
 mod http;
+mod http_tls;
 mod import;
 mod node_client;
 mod pg_support;
