@@ -398,3 +398,149 @@ fn an_import_over_the_relationship_limit_is_refused_as_it_is_read_and_nothing_is
     );
     assert_eq!(read.len(), 5, "only the import within the limit was stored");
 }
+
+/// One junk request on its own connection: sent, then read to the end. Its status, or
+/// `None` when the connection failed.
+fn junk_request(addr: &str, request: &str) -> Option<TcpStream> {
+    let mut socket = TcpStream::connect(addr).ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    socket.write_all(request.as_bytes()).ok()?;
+    Some(socket)
+}
+
+fn status_of(mut socket: TcpStream) -> Option<u16> {
+    use std::io::Read as _;
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The `q` quantile of `samples` (sorted here).
+fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+    samples[index]
+}
+
+#[test]
+fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
+    const FLOOD_THREADS: usize = 50;
+    const SOCKETS_PER_THREAD: usize = 20; // 1,000 requests in flight at once
+    const WRITES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--jwt-secret",
+        "an-abuse-test-secret-of-at-least-32-bytes",
+    ]);
+    // The facades' built-in schema, and ours beside it.
+    let builtin = ok(&served.url, "/v1/schema/read", &json!({}));
+    let schema = format!("{}\n{DAG_SCHEMA}", builtin["schemaText"].as_str().unwrap());
+    ok(&served.url, "/v1/schema/write", &json!({ "schema": schema }));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let write = |n: usize| -> (u16, Duration) {
+        let body = json!({"updates": [touch(&format!("node:w{n}#gate@user:tom"))]});
+        let started = Instant::now();
+        let response = agent
+            .post(&format!("{}/v1/relationships/write", served.url))
+            .header("Authorization", &format!("Bearer {KEY}"))
+            .send_json(&body)
+            .unwrap();
+        (response.status().as_u16(), started.elapsed())
+    };
+    let mut quiet: Vec<Duration> = (0..WRITES)
+        .map(|n| {
+            let (status, took) = write(n);
+            assert_eq!(status, 200);
+            took
+        })
+        .collect();
+
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let requests = [
+        format!("PUT /public/groups/x HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer junk-org-key\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{{\"name\":\"x\"}}"),
+        format!("POST /v1/relationships/write HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer junk-key\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
+        format!("GET /scim/v2/00000000-0000-0000-0000-000000000000/Groups HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer junk-scim-key\r\nConnection: close\r\n\r\n"),
+    ];
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let statuses = Arc::new(Mutex::new(
+        std::collections::BTreeMap::<Option<u16>, usize>::new(),
+    ));
+    let flood: Vec<_> = (0..FLOOD_THREADS)
+        .map(|t| {
+            let (stop, answered, statuses, addr, requests) = (
+                Arc::clone(&stop),
+                Arc::clone(&answered),
+                Arc::clone(&statuses),
+                addr.clone(),
+                requests.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let sockets: Vec<_> = (0..SOCKETS_PER_THREAD)
+                        .map(|s| junk_request(&addr, &requests[(t + s) % requests.len()]))
+                        .collect();
+                    for socket in sockets {
+                        let status = socket.and_then(status_of);
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        *statuses.lock().unwrap().entry(status).or_default() += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Writes start once the flood is in full swing.
+    assert!(eventually(Duration::from_secs(60), || answered
+        .load(Ordering::Relaxed)
+        >= 1_000));
+    let before = answered.load(Ordering::Relaxed);
+    let mut flooded: Vec<Duration> = (0..WRITES)
+        .map(|n| {
+            let (status, took) = write(WRITES + n);
+            assert_eq!(status, 200, "an authenticated write failed under the flood");
+            took
+        })
+        .collect();
+    let during = answered.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for thread in flood {
+        thread.join().unwrap();
+    }
+    let statuses = statuses.lock().unwrap();
+    println!(
+        "authenticated writes: quiet p50 {:?} p99 {:?}; under a flood of {} concurrent junk-key requests ({during} answered during the writes, statuses {statuses:?}) p50 {:?} p99 {:?}",
+        quantile(&mut quiet, 0.5),
+        quantile(&mut quiet, 0.99),
+        FLOOD_THREADS * SOCKETS_PER_THREAD,
+        quantile(&mut flooded, 0.5),
+        quantile(&mut flooded, 0.99),
+    );
+    assert!(during > 0, "the flood stopped before the writes ran");
+    for (status, count) in statuses.iter() {
+        assert_eq!(*status, Some(401), "{count} junk requests got {status:?}");
+    }
+    // The last write is there.
+    let (status, body) = call(
+        &served.url,
+        "/v1/permissions/check",
+        &json!({
+            "consistency": {"fullyConsistent": true},
+            "resource": {"objectType": "node", "objectId": format!("w{}", 2 * WRITES - 1)},
+            "permission": "gate",
+            "subject": {"object": {"objectType": "user", "objectId": "tom"}},
+        }),
+    );
+    assert_eq!(
+        (status, &body["permissionship"]),
+        (200, &json!("PERMISSIONSHIP_HAS_PERMISSION"))
+    );
+}
