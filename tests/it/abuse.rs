@@ -440,7 +440,11 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
     // The facades' built-in schema, and ours beside it.
     let builtin = ok(&served.url, "/v1/schema/read", &json!({}));
     let schema = format!("{}\n{DAG_SCHEMA}", builtin["schemaText"].as_str().unwrap());
-    ok(&served.url, "/v1/schema/write", &json!({ "schema": schema }));
+    ok(
+        &served.url,
+        "/v1/schema/write",
+        &json!({ "schema": schema }),
+    );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
