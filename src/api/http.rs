@@ -544,7 +544,7 @@ async fn relationships_read(
         request.consistency.as_ref(),
         request.optional_cursor.as_ref(),
     )?;
-    Ok(stream_relationships(
+    stream_relationships(
         &state.service,
         binding,
         consistency,
@@ -552,7 +552,7 @@ async fn relationships_read(
         after,
         limit(request.optional_limit),
         false,
-    ))
+    )
 }
 
 /// The revision a paged relationship read uses and the relationship it resumes after.
@@ -582,8 +582,8 @@ fn stream_relationships(
     after: Option<Relationship>,
     limit: Option<usize>,
     bulk: bool,
-) -> Response {
-    let mut pages = service.read_stream(consistency, filter, after, limit, 1_000);
+) -> Result<Response, ApiError> {
+    let mut pages = service.read_stream(consistency, filter, after, limit, 1_000)?;
     let (sender, receiver) = mpsc::channel(8);
     let service = Arc::clone(service);
     tokio::spawn(async move {
@@ -622,7 +622,7 @@ fn stream_relationships(
             }
         }
     });
-    ndjson_stream(receiver)
+    Ok(ndjson_stream(receiver))
 }
 
 #[derive(Deserialize)]
@@ -755,7 +755,7 @@ async fn export_bulk(
         request.consistency.as_ref(),
         request.optional_cursor.as_ref(),
     )?;
-    Ok(stream_relationships(
+    stream_relationships(
         &state.service,
         binding,
         consistency,
@@ -763,7 +763,7 @@ async fn export_bulk(
         after,
         limit(request.optional_limit),
         true,
-    ))
+    )
 }
 
 // ---- permissions ----

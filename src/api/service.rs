@@ -817,7 +817,9 @@ impl Service {
     }
 
     /// Streams relationships matching `filter` in pages of `page_size` through a channel; the
-    /// first message is the revision read (or the error that stopped the read).
+    /// first message is the revision read (or the error that stopped the read). Refused at
+    /// once (before any stream starts) past [`Limits::max_concurrent_requests`]; the read
+    /// holds its permit until it ends or its receiver is dropped.
     pub fn read_stream(
         &self,
         consistency: Consistency,
@@ -825,15 +827,9 @@ impl Service {
         after: Option<Relationship>,
         limit: Option<usize>,
         page_size: usize,
-    ) -> mpsc::Receiver<Result<ReadPage, ApiError>> {
+    ) -> Result<mpsc::Receiver<Result<ReadPage, ApiError>>, ApiError> {
         let (sender, receiver) = mpsc::channel(4);
-        let permit = match self.admit() {
-            Ok(permit) => permit,
-            Err(err) => {
-                let _ = sender.try_send(Err(err));
-                return receiver;
-            }
-        };
+        let permit = self.admit()?;
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -875,7 +871,7 @@ impl Service {
                 let _ = sender.blocking_send(Err(err));
             }
         });
-        receiver
+        Ok(receiver)
     }
 
     /// The changes committed after `after` (at most `limit` revisions).

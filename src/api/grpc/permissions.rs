@@ -77,15 +77,15 @@ impl Permissions {
         after: Option<Relationship>,
         limit: Option<usize>,
         answer: impl Fn(&Service, Revision, Vec<Relationship>) -> Vec<T> + Send + 'static,
-    ) -> AnswerStream<T> {
+    ) -> Result<AnswerStream<T>, ApiError> {
         let pages = self
             .service
-            .read_stream(consistency, filter, after, limit, READ_PAGE);
+            .read_stream(consistency, filter, after, limit, READ_PAGE)?;
         let service = Arc::clone(&self.service);
         let pages = stream::unfold(pages, |mut pages| async move {
             pages.recv().await.map(|page| (page, pages))
         });
-        Box::pin(pages.flat_map(move |page| {
+        Ok(Box::pin(pages.flat_map(move |page| {
             let items: Vec<Result<T, Status>> = match page {
                 Ok(page) => answer(&service, page.revision, page.relationships)
                     .into_iter()
@@ -94,7 +94,7 @@ impl Permissions {
                 Err(err) => vec![Err(err.into())],
             };
             stream::iter(items)
-        }))
+        })))
     }
 }
 
@@ -156,7 +156,7 @@ impl PermissionsService for Permissions {
                     })
                     .collect()
             },
-        )))
+        )?))
     }
 
     async fn write_relationships(
@@ -499,6 +499,6 @@ impl PermissionsService for Permissions {
                     relationships: relationships.iter().map(convert::to_relationship).collect(),
                 }]
             },
-        )))
+        )?))
     }
 }
