@@ -241,6 +241,12 @@ struct ServeArgs {
     /// gRPC listen address (SpiceDB's authzed.api.v1) [default: 127.0.0.1:50051].
     #[arg(long, env = "ZANZI_GRPC_ADDR")]
     grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTP over TLS (with --http-tls-key).
+    #[arg(long, env = "ZANZI_HTTP_TLS_CERT", requires = "http_tls_key")]
+    http_tls_cert: Option<PathBuf>,
+    /// PEM private key for --http-tls-cert.
+    #[arg(long, env = "ZANZI_HTTP_TLS_KEY", requires = "http_tls_cert")]
+    http_tls_key: Option<PathBuf>,
     /// PEM certificate chain: serve gRPC over TLS (with --grpc-tls-key).
     #[arg(long, env = "ZANZI_GRPC_TLS_CERT", requires = "grpc_tls_key")]
     grpc_tls_cert: Option<PathBuf>,
@@ -260,6 +266,18 @@ struct ServeArgs {
     /// Most items in one bulk check [default: 10000].
     #[arg(long, env = "ZANZI_MAX_BULK_CHECKS")]
     max_bulk_checks: Option<usize>,
+    /// How long a check, expand or lookup may run before it is stopped with
+    /// DEADLINE_EXCEEDED (HTTP 504), e.g. `30s`, `500ms`, `2m`; a gRPC client's shorter
+    /// deadline wins [default: 30s].
+    #[arg(long, env = "ZANZI_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    request_timeout: Option<Duration>,
+    /// Engine calls running at once; one more is refused at once with 429 /
+    /// RESOURCE_EXHAUSTED [default: 64 per core, between 64 and 448].
+    #[arg(long, env = "ZANZI_MAX_CONCURRENT_REQUESTS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: Option<u32>,
+    /// Most relationships in one import [default: 10000000].
+    #[arg(long, env = "ZANZI_MAX_IMPORT_RELATIONSHIPS")]
+    max_import_relationships: Option<usize>,
     /// Recent revisions readable with atExactSnapshot [default: 1024].
     #[arg(long, env = "ZANZI_SNAPSHOT_WINDOW")]
     snapshot_window: Option<usize>,
@@ -315,12 +333,18 @@ struct ConfigFile {
     datastore: Option<String>,
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
+    http_tls_cert: Option<PathBuf>,
+    http_tls_key: Option<PathBuf>,
     grpc_tls_cert: Option<PathBuf>,
     grpc_tls_key: Option<PathBuf>,
     preshared_key: Option<String>,
     max_body_bytes: Option<usize>,
     max_updates_per_write: Option<usize>,
     max_bulk_checks: Option<usize>,
+    /// A duration as `--request-timeout` takes it (`"30s"`, `"500ms"`).
+    request_timeout: Option<String>,
+    max_concurrent_requests: Option<u32>,
+    max_import_relationships: Option<usize>,
     snapshot_window: Option<usize>,
     history_retention: Option<String>,
     /// Deprecated: `history_retention` in seconds.
@@ -734,6 +758,34 @@ impl Backend {
     }
 }
 
+/// A duration: a whole number with a unit (`ms`, `s`, `m`, `h`), or seconds without one;
+/// more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30s` or `500ms`"))?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(value),
+        "" | "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
+            ))
+        }
+    };
+    if duration.is_zero() {
+        return Err("a duration must be more than zero".to_string());
+    }
+    Ok(duration)
+}
+
 fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let file: ConfigFile = match &args.config {
         Some(path) => {
@@ -765,6 +817,14 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             (None, None) => DEFAULT_HISTORY_RETENTION,
         },
     };
+    let http_tls = match (
+        args.http_tls_cert.or(file.http_tls_cert),
+        args.http_tls_key.or(file.http_tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("give both --http-tls-cert and --http-tls-key, or neither"),
+    };
     let datastore = args
         .datastore
         .or(file.datastore)
@@ -780,6 +840,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             .http_addr
             .or(file.http_addr)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+        http_tls,
         grpc_addr: Some(
             args.grpc_addr
                 .or(file.grpc_addr)
@@ -801,6 +862,22 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 .max_bulk_checks
                 .or(file.max_bulk_checks)
                 .unwrap_or(defaults.max_bulk_checks),
+            request_timeout: match args.request_timeout {
+                Some(timeout) => timeout,
+                None => match &file.request_timeout {
+                    Some(text) => parse_duration(text)
+                        .map_err(|e| anyhow::anyhow!("config file: request_timeout: {e}"))?,
+                    None => defaults.request_timeout,
+                },
+            },
+            max_concurrent_requests: args
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests)
+                .map_or(defaults.max_concurrent_requests, |n| n.max(1) as usize),
+            max_import_relationships: args
+                .max_import_relationships
+                .or(file.max_import_relationships)
+                .unwrap_or(defaults.max_import_relationships),
             ..defaults
         },
         engine: EngineConfig::default(),
@@ -857,7 +934,8 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                     path.display()
                 );
             }
-            println!("zanzi listening on http://{}", started.http_addr);
+            let scheme = if started.http_tls { "https" } else { "http" };
+            println!("zanzi listening on {scheme}://{}", started.http_addr);
             if let Some(addr) = started.grpc_addr {
                 println!("zanzi listening for gRPC on {addr}");
             }

@@ -16,6 +16,7 @@ use crate::api::grpc::{self, GrpcOptions, TlsFiles};
 use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
 use crate::api::service::{stopped, Limits, Service};
+use crate::api::tls;
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig};
 use crate::facade::{self, FacadeConfig};
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub datastore: Option<Datastore>,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
+    /// Serve HTTP over TLS with these PEM files (plaintext without).
+    pub http_tls: Option<TlsFiles>,
     /// gRPC listen address; `None` serves no gRPC.
     pub grpc_addr: Option<SocketAddr>,
     /// Serve gRPC over TLS with these PEM files (plaintext without).
@@ -78,6 +81,9 @@ pub enum ServeError {
     /// Binding or serving failed.
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    /// The HTTP listener's TLS files could not be used.
+    #[error("HTTP TLS: {0}")]
+    HttpTls(#[from] crate::api::tls::TlsError),
     /// Metrics registry setup failed.
     #[error(transparent)]
     Metrics(#[from] crate::api::metrics::MetricsError),
@@ -94,6 +100,8 @@ pub enum ServeError {
 pub struct Started {
     /// The bound address (useful with port 0).
     pub http_addr: SocketAddr,
+    /// Whether HTTP is served over TLS (`https://`).
+    pub http_tls: bool,
     /// The bound gRPC address, if gRPC is served.
     pub grpc_addr: Option<SocketAddr>,
     /// Where the key came from.
@@ -186,6 +194,12 @@ pub async fn serve(
         },
         extra,
     );
+    // TLS files are read before anything listens, so a bad certificate stops the start.
+    let http_tls = config
+        .http_tls
+        .as_ref()
+        .map(|files| tls::server_config(&files.cert, &files.key))
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
     let grpc_listener = match config.grpc_addr {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
@@ -193,6 +207,7 @@ pub async fn serve(
     };
     let started = Started {
         http_addr: listener.local_addr()?,
+        http_tls: http_tls.is_some(),
         grpc_addr: grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         key_source,
         key: key.clone(),
@@ -220,7 +235,7 @@ pub async fn serve(
     let mut http_stop = stopping_rx.clone();
     let mut grpc_stop = stopping_rx;
     let signal = Arc::clone(&stopping);
-    let http = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let http_shutdown = async move {
         tokio::select! {
             () = shutdown => {
                 tracing::info!("shutting down: finishing in-flight requests");
@@ -228,7 +243,23 @@ pub async fn serve(
             }
             () = stopped(&mut http_stop) => {}
         }
-    });
+    };
+    let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
+        match http_tls {
+            Some(tls_config) => {
+                let listener = tls::TlsListener::new(listener, tls_config)?;
+                Box::pin(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(http_shutdown)
+                        .await
+                })
+            }
+            None => Box::pin(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(http_shutdown)
+                    .await
+            }),
+        };
     let mut grpc_deadline = grpc_stop.clone();
     let grpc = async move {
         let Some((router, listener)) = grpc else {

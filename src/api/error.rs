@@ -208,6 +208,8 @@ impl From<EngineError> for ApiError {
             EngineError::CaveatEvaluation { .. } => Code::InvalidArgument,
             EngineError::CaveatContextTooLarge { .. } => Code::ResourceExhausted,
             EngineError::MaxDepthExceeded(_) => Code::ResourceExhausted,
+            EngineError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            EngineError::Cancelled => Code::Cancelled,
             EngineError::SchemaWouldOrphan(_) | EngineError::SchemaChangedDuringImport => {
                 Code::FailedPrecondition
             }

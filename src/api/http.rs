@@ -24,7 +24,8 @@ use tower_http::trace::TraceLayer;
 use super::auth;
 use super::error::{ApiError, Code};
 use super::service::{
-    BulkItem, Cursor, LookupResources, LookupSubjects, Requested, Service, WatchEvent,
+    BulkItem, Cursor, CursorBinding, LookupResources, LookupSubjects, Paged, Requested, Service,
+    WatchEvent,
 };
 use super::trace;
 use super::wire::{
@@ -237,6 +238,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(sampled) => sampled,
         Err(err) => return ApiError::internal(&err).into_response(),
     };
+    state
+        .service
+        .metrics()
+        .engine_calls_running(state.service.running());
     match state.service.metrics().render(size, head, &cache) {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(err) => ApiError::internal(&err).into_response(),
@@ -393,11 +398,8 @@ fn token(service: &Service, revision: Revision) -> Value {
     json!({ "token": service.token(revision) })
 }
 
-fn cursor(optional: Option<&Token>) -> Result<Option<Cursor>, ApiError> {
-    optional
-        .filter(|t| !t.token.is_empty())
-        .map(|t| Cursor::decode(&t.token))
-        .transpose()
+fn cursor(binding: &CursorBinding, optional: Option<&Token>) -> Result<Option<Cursor>, ApiError> {
+    binding.decode(optional.map(|t| t.token.as_str()))
 }
 
 fn limit(optional: Option<u32>) -> Option<usize> {
@@ -535,28 +537,32 @@ async fn relationships_read(
     Json(request): Json<ReadRelationships>,
 ) -> Result<Response, ApiError> {
     let filter = request.relationship_filter.to_domain(true)?;
+    let binding = state.service.cursor_binding(Paged::Read(&filter));
     let (consistency, after) = resume_read(
         &state.service,
+        &binding,
         request.consistency.as_ref(),
         request.optional_cursor.as_ref(),
     )?;
-    Ok(stream_relationships(
+    stream_relationships(
         &state.service,
+        binding,
         consistency,
         filter,
         after,
         limit(request.optional_limit),
         false,
-    ))
+    )
 }
 
 /// The revision a paged relationship read uses and the relationship it resumes after.
 fn resume_read(
     service: &Service,
+    binding: &CursorBinding,
     consistency: Option<&WireConsistency>,
     optional_cursor: Option<&Token>,
 ) -> Result<(crate::revision::Consistency, Option<Relationship>), ApiError> {
-    let cursor = cursor(optional_cursor)?;
+    let cursor = cursor(binding, optional_cursor)?;
     let consistency = service.consistency(&requested(consistency)?, cursor.as_ref())?;
     let after = cursor
         .as_ref()
@@ -570,13 +576,14 @@ fn resume_read(
 /// relationships) or one per page (`bulk` true, export).
 fn stream_relationships(
     service: &Arc<Service>,
+    binding: CursorBinding,
     consistency: crate::revision::Consistency,
     filter: RelationshipFilter,
     after: Option<Relationship>,
     limit: Option<usize>,
     bulk: bool,
-) -> Response {
-    let mut pages = service.read_stream(consistency, filter, after, limit, 1_000);
+) -> Result<Response, ApiError> {
+    let mut pages = service.read_stream(consistency, filter, after, limit, 1_000)?;
     let (sender, receiver) = mpsc::channel(8);
     let service = Arc::clone(service);
     tokio::spawn(async move {
@@ -589,7 +596,7 @@ fn stream_relationships(
                 }
             };
             let at = token(&service, page.revision);
-            let cursor_of = |rel: &Relationship| json!({"token": Cursor { revision: page.revision, after: rel.to_string() }.encode()});
+            let cursor_of = |rel: &Relationship| json!({"token": binding.encode(page.revision, &rel.to_string())});
             let lines: Vec<Value> = if bulk {
                 let last = page.relationships.last().map(cursor_of);
                 vec![json!({
@@ -615,7 +622,7 @@ fn stream_relationships(
             }
         }
     });
-    ndjson_stream(receiver)
+    Ok(ndjson_stream(receiver))
 }
 
 #[derive(Deserialize)]
@@ -690,6 +697,7 @@ async fn import_bulk(
             relationships.push(rel.to_domain().map_err(|e| {
                 ApiError::invalid(format!("message {n}, relationships[{i}]: {}", e.message))
             })?);
+            state.service.check_import_count(relationships.len())?;
         }
     }
     let loaded = state.service.import(relationships, mode).await?;
@@ -740,19 +748,22 @@ async fn export_bulk(
         .map(|f| f.to_domain(false))
         .transpose()?
         .unwrap_or_default();
+    let binding = state.service.cursor_binding(Paged::Read(&filter));
     let (consistency, after) = resume_read(
         &state.service,
+        &binding,
         request.consistency.as_ref(),
         request.optional_cursor.as_ref(),
     )?;
-    Ok(stream_relationships(
+    stream_relationships(
         &state.service,
+        binding,
         consistency,
         filter,
         after,
         limit(request.optional_limit),
         true,
-    ))
+    )
 }
 
 // ---- permissions ----
@@ -939,16 +950,17 @@ async fn lookup_resources(
     State(state): State<AppState>,
     Json(request): Json<LookupResourcesRequest>,
 ) -> Result<Response, ApiError> {
-    let cursor = cursor(request.optional_cursor.as_ref())?;
-    let consistency = state
-        .service
-        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
     let query = LookupResources {
         resource_type: required(&request.resource_object_type, "resourceObjectType")?.to_string(),
         permission: required(&request.permission, "permission")?.to_string(),
         subject: request.subject.to_domain("subject")?,
         context: request.context.unwrap_or_default(),
     };
+    let binding = state.service.cursor_binding(Paged::Resources(&query));
+    let cursor = cursor(&binding, request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
     let (found, revision) = state
         .service
         .lookup_resources(
@@ -966,7 +978,7 @@ async fn lookup_resources(
                 "lookedUpAt": at,
                 "resourceObjectId": id,
                 "permissionship": wire::lookup_permissionship(permissionship),
-                "afterResultCursor": {"token": Cursor { revision, after: id.clone() }.encode()},
+                "afterResultCursor": {"token": binding.encode(revision, id)},
             });
             if let Some(info) = wire::partial_caveat_info(permissionship) {
                 line["partialCaveatInfo"] = json!(info);
@@ -1001,10 +1013,6 @@ async fn lookup_subjects(
     State(state): State<AppState>,
     Json(request): Json<LookupSubjectsRequest>,
 ) -> Result<Response, ApiError> {
-    let cursor = cursor(request.optional_cursor.as_ref())?;
-    let consistency = state
-        .service
-        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
     let exclude_wildcards = match request.wildcard_option.as_deref() {
         None
         | Some("")
@@ -1025,6 +1033,11 @@ async fn lookup_subjects(
             .then(|| request.optional_subject_relation.clone()),
         context: request.context.unwrap_or_default(),
     };
+    let binding = state.service.cursor_binding(Paged::Subjects(&query));
+    let cursor = cursor(&binding, request.optional_cursor.as_ref())?;
+    let consistency = state
+        .service
+        .consistency(&requested(request.consistency.as_ref())?, cursor.as_ref())?;
     let (found, revision) = state
         .service
         .lookup_subjects(
@@ -1054,7 +1067,7 @@ async fn lookup_subjects(
                 "lookedUpAt": at,
                 "subject": subject,
                 "excludedSubjects": excluded,
-                "afterResultCursor": {"token": Cursor { revision, after: s.subject_id.clone() }.encode()},
+                "afterResultCursor": {"token": binding.encode(revision, &s.subject_id)},
             })
         })
         .collect();

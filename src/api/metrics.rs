@@ -22,6 +22,8 @@ pub struct Metrics {
     cache_hits: IntGauge,
     cache_misses: IntGauge,
     cache_bytes: IntGauge,
+    refused: IntCounter,
+    engine_calls: IntGauge,
 }
 
 /// Why the metrics could not be set up or rendered.
@@ -77,6 +79,16 @@ impl Metrics {
             "Check cache look-ups that found nothing usable",
         )?;
         let cache_bytes = IntGauge::new("zanzi_check_cache_bytes", "Estimated cache size")?;
+        let refused = IntCounter::new(
+            "zanzi_requests_refused_total",
+            "Engine calls refused because --max-concurrent-requests were running",
+        )?;
+        let engine_calls = IntGauge::new(
+            "zanzi_engine_calls_running",
+            "Engine calls (reads and writes) running when sampled",
+        )?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(engine_calls.clone()))?;
         registry.register(Box::new(cache_hits.clone()))?;
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
@@ -99,6 +111,8 @@ impl Metrics {
             cache_hits,
             cache_misses,
             cache_bytes,
+            refused,
+            engine_calls,
         })
     }
 
@@ -118,6 +132,17 @@ impl Metrics {
             Permissionship::Conditional { .. } => "conditional",
         };
         self.checks.with_label_values(&[label]).inc();
+    }
+
+    /// Records an engine call refused by the concurrency bound.
+    pub fn request_refused(&self) {
+        self.refused.inc();
+    }
+
+    /// Samples how many engine calls are running (before [`Metrics::render`]).
+    pub fn engine_calls_running(&self, running: usize) {
+        self.engine_calls
+            .set(i64::try_from(running).unwrap_or(i64::MAX));
     }
 
     /// Records relationships written.

@@ -13,5 +13,6 @@ pub mod http;
 pub mod metrics;
 pub mod protojson;
 pub mod service;
+pub mod tls;
 pub mod trace;
 pub mod wire;

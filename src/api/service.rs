@@ -2,21 +2,22 @@
 //! and engine calls moved off the async runtime. Handlers parse their wire format into the
 //! domain types used here and print the answers back.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::error::{ApiError, Code};
 use super::metrics::Metrics;
 use crate::engine::{
-    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects,
+    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects, Interrupt,
     Permissionship, TracedCheck,
 };
 use crate::filter::RelationshipFilter;
-use crate::revision::{Consistency, Revision, ZedToken};
+use crate::revision::{Consistency, Revision, StoreId, ZedToken};
 use crate::store::StoreError;
 use crate::transaction::{Change, DeleteOutcome, ImportMode, LoggedRevision, Precondition, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
@@ -52,6 +53,28 @@ pub struct Limits {
     pub max_import_bytes: usize,
     /// Relationships deleted by one delete-by-filter without a limit.
     pub max_delete: usize,
+    /// Relationships in one import (counted as the import is read).
+    pub max_import_relationships: usize,
+    /// How long a read (check, expand, lookup) may run before its walk is stopped and it
+    /// answers DEADLINE_EXCEEDED (a gRPC client's shorter deadline wins).
+    pub request_timeout: Duration,
+    /// Engine calls (reads and writes) running at once; one more is refused at once with
+    /// RESOURCE_EXHAUSTED. Watch streams, health and metrics are not counted.
+    pub max_concurrent_requests: usize,
+}
+
+/// The default of [`Limits::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default of [`Limits::max_concurrent_requests`]: 64 per core, between 64 and 448.
+///
+/// A walk is CPU work with some disk reads, so a few in flight per core already keep the
+/// machine busy; 64 per core leaves room for bursts of cheap checks, which finish in
+/// microseconds and rarely overlap. The ceiling keeps engine work below tokio's 512 blocking
+/// threads, so the facades, readiness probes and file reads always find a thread.
+pub fn default_max_concurrent_requests() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (64 * cores).clamp(64, 448)
 }
 
 impl Default for Limits {
@@ -63,7 +86,34 @@ impl Default for Limits {
             max_body_bytes: 4 << 20,
             max_import_bytes: 256 << 20,
             max_delete: 100_000,
+            max_import_relationships: 10_000_000,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
+    }
+}
+
+tokio::task_local! {
+    /// The deadline a gRPC client sent (`grpc-timeout`) for the call being served.
+    static CLIENT_DEADLINE: Instant;
+}
+
+/// Runs `work` (a call's handler) with the client's deadline `timeout` from now: engine
+/// calls it makes stop at the earlier of it and [`Limits::request_timeout`].
+pub async fn with_client_deadline<F: Future>(timeout: Option<Duration>, work: F) -> F::Output {
+    match timeout.and_then(|t| Instant::now().checked_add(t)) {
+        Some(deadline) => CLIENT_DEADLINE.scope(deadline, work).await,
+        None => work.await,
+    }
+}
+
+/// Cancels an [`Interrupt`] when dropped: when a request's future is dropped (its client
+/// disconnected), the blocking work it started stops at its next step.
+struct CancelOnDrop(Interrupt);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -90,25 +140,136 @@ pub struct Cursor {
     pub after: String,
 }
 
-impl Cursor {
-    /// The opaque text form.
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.revision.0, self.after))
+/// The first byte of a cursor's binary form (earlier cursors began with an ASCII digit).
+const CURSOR_VERSION: u8 = 2;
+
+/// Bytes of the request digest a cursor carries.
+const DIGEST_BYTES: usize = 16;
+
+/// A paged read, as a cursor is bound to it: everything the request asked but its cursor,
+/// its limit and its consistency (a cursor fixes the revision).
+#[derive(Debug, Clone, Copy)]
+pub enum Paged<'a> {
+    /// Read relationships and export: the filter.
+    Read(&'a RelationshipFilter),
+    /// Lookup resources.
+    Resources(&'a LookupResources),
+    /// Lookup subjects.
+    Subjects(&'a LookupSubjects),
+}
+
+impl Paged<'_> {
+    /// A digest of the request (SHA-256 of its parts, cut to [`DIGEST_BYTES`]).
+    fn digest(&self) -> [u8; DIGEST_BYTES] {
+        use sha2::Digest as _;
+        let text = match self {
+            Paged::Read(filter) => format!("read\n{filter:?}"),
+            Paged::Resources(q) => format!(
+                "resources\n{:?}\n{:?}\n{}\n{}",
+                q.resource_type,
+                q.permission,
+                q.subject,
+                serde_json::Value::Object(q.context.clone())
+            ),
+            Paged::Subjects(q) => format!(
+                "subjects\n{}\n{:?}\n{:?}\n{:?}\n{}",
+                q.resource,
+                q.permission,
+                q.subject_type,
+                q.subject_relation,
+                serde_json::Value::Object(q.context.clone())
+            ),
+        };
+        let hash = sha2::Sha256::digest(text.as_bytes());
+        let mut digest = [0; DIGEST_BYTES];
+        digest.copy_from_slice(&hash[..DIGEST_BYTES]);
+        digest
+    }
+}
+
+/// What the cursors of one paged read are bound to: the store and the request. A cursor
+/// issued for another store or request is refused, never read as if it were this one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorBinding {
+    store: StoreId,
+    digest: [u8; DIGEST_BYTES],
+}
+
+impl CursorBinding {
+    /// The opaque text of the cursor resuming after `after` at `revision` (URL-safe base64
+    /// of: version, store id, request digest, revision, `after`).
+    pub fn encode(&self, revision: Revision, after: &str) -> String {
+        let mut bytes = Vec::with_capacity(1 + 16 + DIGEST_BYTES + 8 + after.len());
+        bytes.push(CURSOR_VERSION);
+        bytes.extend_from_slice(&self.store.0);
+        bytes.extend_from_slice(&self.digest);
+        bytes.extend_from_slice(&revision.0.to_be_bytes());
+        bytes.extend_from_slice(after.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Parses the opaque text form.
-    pub fn decode(text: &str) -> Result<Self, ApiError> {
-        let malformed = || {
-            ApiError::invalid(format!("malformed cursor `{text}`"))
-                .with_reason("ERROR_REASON_INVALID_CURSOR", [])
+    /// The cursor `text` names, if it was issued for this store and request; an empty text
+    /// is no cursor.
+    pub fn decode(&self, text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Ok(None);
         };
+        let invalid = |message: String| {
+            ApiError::invalid(message).with_reason("ERROR_REASON_INVALID_CURSOR", [])
+        };
+        let malformed = || invalid(format!("malformed cursor `{text}`"));
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
-        let text = String::from_utf8(bytes).map_err(|_| malformed())?;
-        let (revision, after) = text.split_once('\n').ok_or_else(malformed)?;
-        Ok(Self {
-            revision: Revision(revision.parse().map_err(|_| malformed())?),
-            after: after.to_string(),
-        })
+        match bytes.first() {
+            Some(&CURSOR_VERSION) => {}
+            Some(digit) if digit.is_ascii_digit() => {
+                return Err(invalid(
+                    "cursor was issued by an earlier version of zanzi and cannot be resumed; start the read again without a cursor".to_string(),
+                ))
+            }
+            _ => return Err(malformed()),
+        }
+        let rest = &bytes[1..];
+        if rest.len() < 16 + DIGEST_BYTES + 8 {
+            return Err(malformed());
+        }
+        let (store, rest) = rest.split_at(16);
+        let (digest, rest) = rest.split_at(DIGEST_BYTES);
+        let (revision, after) = rest.split_at(8);
+        if store != self.store.0 {
+            return Err(invalid(
+                "cursor was issued for a different request: it belongs to another store"
+                    .to_string(),
+            ));
+        }
+        if digest != self.digest {
+            return Err(invalid(
+                "cursor was issued for a different request: send it with the same request that returned it, or start without a cursor".to_string(),
+            ));
+        }
+        let mut revision_bytes = [0; 8];
+        revision_bytes.copy_from_slice(revision);
+        let after = String::from_utf8(after.to_vec()).map_err(|_| malformed())?;
+        Ok(Some(Cursor {
+            revision: Revision(u64::from_be_bytes(revision_bytes)),
+            after,
+        }))
+    }
+}
+
+/// An engine error from resuming a read at a cursor's revision: a revision no longer retained
+/// is named as the cursor's, with what to do.
+fn resumed(err: EngineError, from_cursor: bool) -> ApiError {
+    match err {
+        EngineError::Store(StoreError::RevisionUnavailable {
+            requested, oldest, ..
+        }) if from_cursor => ApiError::new(
+            Code::FailedPrecondition,
+            format!(
+                "the cursor's revision {requested} has expired: the oldest retained revision is {oldest}; start the read again without a cursor"
+            ),
+        )
+        .with_reason("ERROR_REASON_INVALID_CURSOR", []),
+        other => other.into(),
     }
 }
 
@@ -118,6 +279,8 @@ pub struct Service {
     limits: Limits,
     metrics: Arc<Metrics>,
     head: watch::Sender<Revision>,
+    /// One permit per engine call running ([`Limits::max_concurrent_requests`]).
+    gate: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Service {
@@ -141,12 +304,92 @@ impl Service {
     /// A service over `engine`.
     pub fn new(engine: Arc<Engine>, limits: Limits, metrics: Arc<Metrics>) -> Self {
         let (head, _) = watch::channel(engine.head_revision());
+        let gate = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         Self {
             engine,
             limits,
             metrics,
             head,
+            gate,
         }
+    }
+
+    /// How many engine calls are running (each holds a permit until its work ends).
+    pub fn running(&self) -> usize {
+        self.limits
+            .max_concurrent_requests
+            .max(1)
+            .saturating_sub(self.gate.available_permits())
+    }
+
+    /// A permit to run an engine call, or RESOURCE_EXHAUSTED at once when
+    /// [`Limits::max_concurrent_requests`] calls are running.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.gate).try_acquire_owned().map_err(|_| {
+            self.metrics.request_refused();
+            ApiError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "the server is busy: {} requests are running, the most it runs at once; retry later",
+                    self.limits.max_concurrent_requests
+                ),
+            )
+        })
+    }
+
+    /// What stops a read started now: [`Limits::request_timeout`], or the client's deadline
+    /// when that is sooner.
+    fn interrupt(&self) -> Interrupt {
+        let mut timeout = self.limits.request_timeout;
+        if let Ok(deadline) = CLIENT_DEADLINE.try_with(|deadline| *deadline) {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        Interrupt::after(timeout)
+    }
+
+    /// Runs a read on tokio's blocking pool under the concurrency bound and the deadline:
+    /// `work` gets the [`Interrupt`] to hand to the engine. At the deadline the caller gets
+    /// DEADLINE_EXCEEDED and the walk stops at its next step; when this future is dropped
+    /// (the client went away) the walk stops too. The permit is held until the work ends.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Interrupt) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.admit()?;
+        let interrupt = self.interrupt();
+        let _cancel = CancelOnDrop(interrupt.clone());
+        let task = {
+            let interrupt = interrupt.clone();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                interrupt.check()?;
+                work(&interrupt)
+            })
+        };
+        let joined = match (interrupt.deadline(), interrupt.timeout()) {
+            (Some(deadline), Some(timeout)) => {
+                match tokio::time::timeout_at(deadline.into(), task).await {
+                    Ok(joined) => joined,
+                    Err(_) => return Err(EngineError::DeadlineExceeded(timeout).into()),
+                }
+            }
+            _ => task.await,
+        };
+        joined.map_err(|err| ApiError::internal(&err))?
+    }
+
+    /// Runs a write on tokio's blocking pool under the concurrency bound (no deadline: a
+    /// write commits or fails as a whole, and its caller learns which).
+    async fn write_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.admit()?;
+        blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
     }
 
     /// The limits in force.
@@ -167,6 +410,14 @@ impl Service {
     /// The ZedToken for `revision`.
     pub fn token(&self, revision: Revision) -> String {
         ZedToken::new(self.engine.store_id(), revision).encode()
+    }
+
+    /// What the cursors of `paged` are bound to (this store and that request).
+    pub fn cursor_binding(&self, paged: Paged<'_>) -> CursorBinding {
+        CursorBinding {
+            store: self.engine.store_id(),
+            digest: paged.digest(),
+        }
     }
 
     /// Decodes a ZedToken issued by this store.
@@ -222,14 +473,16 @@ impl Service {
             return Err(ApiError::invalid("schema is empty"));
         }
         let engine = Arc::clone(&self.engine);
-        let revision = blocking(move || Ok(engine.write_schema(&text)?)).await?;
+        let revision = self
+            .write_work(move || Ok(engine.write_schema(&text)?))
+            .await?;
         Ok(self.published(revision))
     }
 
     /// The schema text and the revision read.
     pub async fn read_schema(&self) -> Result<(String, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
+        self.read(move |_| {
             let revision = engine.head_revision();
             match engine.schema() {
                 Ok(schema) => Ok((schema.source.clone(), revision)),
@@ -268,8 +521,9 @@ impl Service {
         self.check_preconditions(&preconditions)?;
         let count = updates.len();
         let engine = Arc::clone(&self.engine);
-        let revision =
-            blocking(move || Ok(engine.write_relationships(&updates, &preconditions)?)).await?;
+        let revision = self
+            .write_work(move || Ok(engine.write_relationships(&updates, &preconditions)?))
+            .await?;
         self.metrics.relationships_written(count);
         Ok(self.published(revision))
     }
@@ -295,6 +549,25 @@ impl Service {
         Ok(())
     }
 
+    /// INVALID_ARGUMENT once an import being read holds more than
+    /// [`Limits::max_import_relationships`] relationships (`count` so far).
+    pub fn check_import_count(&self, count: usize) -> Result<(), ApiError> {
+        let max = self.limits.max_import_relationships;
+        if count <= max {
+            return Ok(());
+        }
+        Err(ApiError::invalid(format!(
+            "import holds more than {max} relationships, the most one import may hold; split it into several imports; nothing was imported"
+        ))
+        .with_reason(
+            "ERROR_REASON_TOO_MANY_UPDATES_IN_REQUEST",
+            [
+                ("update_count", count.to_string()),
+                ("maximum_updates_allowed", max.to_string()),
+            ],
+        ))
+    }
+
     /// Stores every relationship as one revision, all or nothing: with [`ImportMode::Create`]
     /// any that exists fails the whole import, with [`ImportMode::Touch`] it is overwritten.
     /// An error names the relationship's position in the import (from 0).
@@ -307,20 +580,23 @@ impl Service {
             return Ok(0);
         }
         let engine = Arc::clone(&self.engine);
-        let outcome = blocking(move || {
-            engine
-                .import(relationships.into_iter().map(Ok), mode)
-                .map_err(|failed| {
-                    let mut err = ApiError::from(failed.error);
-                    if let Some(item) = failed.item {
-                        err.message =
-                            format!("import item {item}: {}; nothing was imported", err.message);
-                        err = err.with_metadata("import_item", item.to_string());
-                    }
-                    err
-                })
-        })
-        .await?;
+        let outcome = self
+            .write_work(move || {
+                engine
+                    .import(relationships.into_iter().map(Ok), mode)
+                    .map_err(|failed| {
+                        let mut err = ApiError::from(failed.error);
+                        if let Some(item) = failed.item {
+                            err.message = format!(
+                                "import item {item}: {}; nothing was imported",
+                                err.message
+                            );
+                            err = err.with_metadata("import_item", item.to_string());
+                        }
+                        err
+                    })
+            })
+            .await?;
         self.metrics.relationships_written(outcome.loaded as usize);
         self.published(outcome.revision);
         Ok(outcome.loaded)
@@ -338,7 +614,7 @@ impl Service {
         self.check_preconditions(&preconditions)?;
         let engine = Arc::clone(&self.engine);
         let max_delete = self.limits.max_delete;
-        let outcome = blocking(move || {
+        let outcome = self.write_work(move || {
             let cap = limit.unwrap_or(max_delete);
             if !allow_partial {
                 let (found, _) = engine.read_relationships(&filter, None, Some(cap + 1))?;
@@ -371,12 +647,14 @@ impl Service {
         context: Context,
     ) -> Result<CheckResult, ApiError> {
         let engine = Arc::clone(&self.engine);
-        let result = blocking(move || {
-            Ok(engine
-                .at(consistency)?
-                .check(&resource, &permission, &subject, &context)?)
-        })
-        .await?;
+        let result = self
+            .read(move |interrupt| {
+                Ok(engine
+                    .at(consistency)?
+                    .interrupted_by(interrupt.clone())
+                    .check(&resource, &permission, &subject, &context)?)
+            })
+            .await?;
         self.metrics.check_outcome(&result.permissionship);
         Ok(result)
     }
@@ -391,12 +669,14 @@ impl Service {
         context: Context,
     ) -> Result<TracedCheck, ApiError> {
         let engine = Arc::clone(&self.engine);
-        let traced = blocking(move || {
-            Ok(engine
-                .at(consistency)?
-                .check_traced(&resource, &permission, &subject, &context)?)
-        })
-        .await?;
+        let traced = self
+            .read(move |interrupt| {
+                Ok(engine
+                    .at(consistency)?
+                    .interrupted_by(interrupt.clone())
+                    .check_traced(&resource, &permission, &subject, &context)?)
+            })
+            .await?;
         self.metrics.check_outcome(&traced.result.permissionship);
         Ok(traced)
     }
@@ -427,36 +707,39 @@ impl Service {
             ));
         }
         let engine = Arc::clone(&self.engine);
-        let (answers, revision) = blocking(move || {
-            let view = engine.at(consistency)?;
-            let answers = items
-                .iter()
-                .map(|item| {
-                    let (resource, permission, subject, context) = (
-                        &item.resource,
-                        &item.permission,
-                        &item.subject,
-                        &item.context,
-                    );
-                    let answer = if traced {
-                        view.check_traced(resource, permission, subject, context)
-                            .map(|t| BulkAnswer {
-                                permissionship: t.result.permissionship,
-                                trace: Some(t.trace),
-                            })
-                    } else {
-                        view.check(resource, permission, subject, context)
-                            .map(|r| BulkAnswer {
-                                permissionship: r.permissionship,
-                                trace: None,
-                            })
-                    };
-                    answer.map_err(ApiError::from)
-                })
-                .collect::<Vec<_>>();
-            Ok((answers, view.revision()))
-        })
-        .await?;
+        let (answers, revision) = self
+            .read(move |interrupt| {
+                let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
+                let answers = items
+                    .iter()
+                    .map(|item| {
+                        // A deadline or cancellation fails the whole request, not each item.
+                        view.go_on()?;
+                        let (resource, permission, subject, context) = (
+                            &item.resource,
+                            &item.permission,
+                            &item.subject,
+                            &item.context,
+                        );
+                        let answer = if traced {
+                            view.check_traced(resource, permission, subject, context)
+                                .map(|t| BulkAnswer {
+                                    permissionship: t.result.permissionship,
+                                    trace: Some(t.trace),
+                                })
+                        } else {
+                            view.check(resource, permission, subject, context)
+                                .map(|r| BulkAnswer {
+                                    permissionship: r.permissionship,
+                                    trace: None,
+                                })
+                        };
+                        Ok(answer.map_err(ApiError::from))
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                Ok((answers, view.revision()))
+            })
+            .await?;
         for answer in answers.iter().flatten() {
             self.metrics.check_outcome(&answer.permissionship);
         }
@@ -471,8 +754,8 @@ impl Service {
         permission: String,
     ) -> Result<(ExpandTree, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine.at(consistency)?.interrupted_by(interrupt.clone());
             Ok((view.expand(&resource, &permission, false)?, view.revision()))
         })
         .await
@@ -487,8 +770,11 @@ impl Service {
         limit: Option<usize>,
     ) -> Result<(Vec<(String, Permissionship)>, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine
+                .at(consistency)
+                .map_err(|e| resumed(e, after.is_some()))?
+                .interrupted_by(interrupt.clone());
             let found = view.lookup_resources(
                 &query.resource_type,
                 &query.permission,
@@ -510,8 +796,11 @@ impl Service {
         limit: Option<usize>,
     ) -> Result<(FoundSubjects, Revision), ApiError> {
         let engine = Arc::clone(&self.engine);
-        blocking(move || {
-            let view = engine.at(consistency)?;
+        self.read(move |interrupt| {
+            let view = engine
+                .at(consistency)
+                .map_err(|e| resumed(e, after.is_some()))?
+                .interrupted_by(interrupt.clone());
             let found = view.lookup_subjects(
                 &query.resource,
                 &query.permission,
@@ -528,7 +817,9 @@ impl Service {
     }
 
     /// Streams relationships matching `filter` in pages of `page_size` through a channel; the
-    /// first message is the revision read (or the error that stopped the read).
+    /// first message is the revision read (or the error that stopped the read). Refused at
+    /// once (before any stream starts) past [`Limits::max_concurrent_requests`]; the read
+    /// holds its permit until it ends or its receiver is dropped.
     pub fn read_stream(
         &self,
         consistency: Consistency,
@@ -536,12 +827,16 @@ impl Service {
         after: Option<Relationship>,
         limit: Option<usize>,
         page_size: usize,
-    ) -> mpsc::Receiver<Result<ReadPage, ApiError>> {
+    ) -> Result<mpsc::Receiver<Result<ReadPage, ApiError>>, ApiError> {
         let (sender, receiver) = mpsc::channel(4);
+        let permit = self.admit()?;
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let result = (|| -> Result<(), ApiError> {
-                let view = engine.at(consistency)?;
+                let view = engine
+                    .at(consistency)
+                    .map_err(|e| resumed(e, after.is_some()))?;
                 let revision = view.revision();
                 let mut after = after;
                 let mut remaining = limit;
@@ -576,7 +871,7 @@ impl Service {
                 let _ = sender.blocking_send(Err(err));
             }
         });
-        receiver
+        Ok(receiver)
     }
 
     /// The changes committed after `after` (at most `limit` revisions).
@@ -820,14 +1115,48 @@ fn page<T>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn cursors_round_trip() {
-        let cursor = Cursor {
-            revision: Revision(9),
-            after: "doc:1#viewer@user:tom".into(),
+    fn binding(store: u8, resource_type: &str) -> CursorBinding {
+        let filter = RelationshipFilter {
+            resource_type: Some(resource_type.to_string()),
+            ..RelationshipFilter::default()
         };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        assert!(Cursor::decode("not a cursor!").is_err());
+        CursorBinding {
+            store: StoreId([store; 16]),
+            digest: Paged::Read(&filter).digest(),
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_for_their_own_store_and_request() {
+        let doc = binding(1, "doc");
+        let text = doc.encode(Revision(9), "doc:1#viewer@user:tom");
+        assert_eq!(
+            doc.decode(Some(&text)).unwrap(),
+            Some(Cursor {
+                revision: Revision(9),
+                after: "doc:1#viewer@user:tom".into(),
+            })
+        );
+        assert_eq!(doc.decode(Some("")).unwrap(), None);
+        assert_eq!(doc.decode(None).unwrap(), None);
+    }
+
+    #[test]
+    fn cursors_of_another_request_or_store_or_version_are_refused() {
+        let text = binding(1, "doc").encode(Revision(9), "doc:1#viewer@user:tom");
+        let refused = |binding: CursorBinding, text: &str| {
+            let err = binding.decode(Some(text)).unwrap_err();
+            assert_eq!(err.code, Code::InvalidArgument);
+            err.message
+        };
+        assert!(refused(binding(1, "folder"), &text).contains("different request"));
+        assert!(refused(binding(2, "doc"), &text).contains("another store"));
+        let old = URL_SAFE_NO_PAD.encode("9\ndoc:1#viewer@user:tom");
+        assert!(refused(binding(1, "doc"), &old).contains("earlier version"));
+        assert!(refused(binding(1, "doc"), "not a cursor!").contains("malformed"));
+        assert!(
+            refused(binding(1, "doc"), &URL_SAFE_NO_PAD.encode([2, 0, 1])).contains("malformed")
+        );
     }
 
     #[test]

@@ -175,6 +175,7 @@ impl Query<'_> {
         if subject.relation.as_deref() == Some(member) && subject.object == *resource {
             return Ok(Permissionship::Has);
         }
+        self.tick()?;
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }

@@ -93,6 +93,13 @@ pub enum EngineError {
     /// The recursion budget ran out before an answer was found.
     #[error("max depth of {0} exceeded: the graph is too deep or contains a cycle")]
     MaxDepthExceeded(u32),
+    /// The request ran past its deadline; its walk was stopped.
+    #[error("the request ran past its deadline of {0:?} and was stopped")]
+    DeadlineExceeded(std::time::Duration),
+    /// The caller no longer wanted the answer (e.g. the client disconnected); the walk was
+    /// stopped.
+    #[error("the request was cancelled")]
+    Cancelled,
     /// A schema change would leave stored relationships that no longer fit.
     #[error("cannot apply schema: {0}")]
     SchemaWouldOrphan(String),

@@ -69,6 +69,7 @@ impl Query<'_> {
             relation: member.to_string(),
             node: ExpandNode::Leaf(Vec::new()),
         };
+        self.tick()?;
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }

@@ -94,6 +94,7 @@ impl Query<'_> {
         {
             result.insert(subject.object.object_id.clone());
         }
+        self.tick()?;
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }

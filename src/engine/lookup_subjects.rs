@@ -155,6 +155,7 @@ impl Query<'_> {
         if object.object_type == walk.subject_type && walk.subject_relation == Some(member) {
             result.add_concrete(&object.object_id);
         }
+        self.tick()?;
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }

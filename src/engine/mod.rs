@@ -15,6 +15,7 @@ mod expand;
 mod freshness;
 mod groups;
 mod import;
+mod interrupt;
 mod lookup_resources;
 mod lookup_subjects;
 mod outcome;
@@ -34,6 +35,7 @@ pub use cache::CacheStats;
 pub use error::EngineError;
 pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
 pub use import::{ImportError, ImportOutcome};
+pub use interrupt::Interrupt;
 pub use lookup_subjects::{FoundSubject, FoundSubjects};
 pub use outcome::Permissionship;
 pub use sweeper::ExpirySweeper;
@@ -48,6 +50,7 @@ use crate::store::{apply_transaction, Periodic, Snapshot, StoreError, TupleStore
 use crate::transaction::{DeleteOutcome, LoggedRevision, Precondition, Transaction, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 use accel::Accel;
+use interrupt::Ticker;
 use plan::Plan;
 
 /// Default recursion budget for one request.
@@ -581,6 +584,7 @@ impl Engine {
             accel: &self.accel,
             max_depth: self.config.max_depth,
             reverse_arrows: self.config.reverse_arrows,
+            interrupt: Interrupt::never(),
         }
     }
 }
@@ -638,6 +642,8 @@ pub struct ReadView<'e> {
     accel: &'e Accel,
     max_depth: u32,
     reverse_arrows: bool,
+    /// Stops this view's walks (deadline, cancellation); never, unless set.
+    interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for ReadView<'_> {
@@ -649,6 +655,19 @@ impl std::fmt::Debug for ReadView<'_> {
 }
 
 impl ReadView<'_> {
+    /// This view with every walk it runs stopped by `interrupt` (a deadline passing or a
+    /// cancellation ends the walk with [`EngineError::DeadlineExceeded`] or
+    /// [`EngineError::Cancelled`]).
+    pub fn interrupted_by(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = interrupt;
+        self
+    }
+
+    /// `Ok` while this view's work may go on (see [`ReadView::interrupted_by`]).
+    pub fn go_on(&self) -> Result<(), EngineError> {
+        self.interrupt.check()
+    }
+
     /// The revision this view reads.
     pub fn revision(&self) -> Revision {
         self.snapshot.get().revision()
@@ -663,6 +682,7 @@ impl ReadView<'_> {
         let mut query = Query::new(self.snapshot.get(), &self.schema, context, self.max_depth);
         query.accel = Some(Accelerated::new(self.accel, &self.plan, context));
         query.reverse_arrows = self.reverse_arrows;
+        query.ticker = Ticker::new(self.interrupt.clone());
         query
     }
 
@@ -675,10 +695,12 @@ impl ReadView<'_> {
     ) -> Result<Vec<Relationship>, EngineError> {
         write::validate_filter(&self.schema, filter)?;
         let mut out = Vec::new();
+        let ticker = Ticker::new(self.interrupt.clone());
         for rel in self.snapshot.get().read(filter, after) {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
+            ticker.tick()?;
             out.push(rel?);
         }
         Ok(out)
@@ -820,6 +842,8 @@ pub(crate) struct Query<'a> {
     accel: Option<Accelerated<'a>>,
     /// Whether wide arrows may be answered from the subject's side ([`EngineConfig`]).
     reverse_arrows: bool,
+    /// Stops the walk at a deadline or on cancellation (tested at every recursive step).
+    ticker: Ticker,
 }
 
 /// What a request needs to use the engine's cache and group index.
@@ -862,7 +886,14 @@ impl<'a> Query<'a> {
             max_depth,
             accel: None,
             reverse_arrows: false,
+            ticker: Ticker::new(Interrupt::never()),
         }
+    }
+
+    /// One step of a walk: an error once the request's deadline has passed or it was
+    /// cancelled.
+    fn tick(&self) -> Result<(), EngineError> {
+        self.ticker.tick()
     }
 
     /// The revision the request reads.

@@ -1,12 +1,14 @@
 //! zanzi's integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod accel;
 mod architecture;
 mod caveats;
 mod cli;
 mod conformance;
 mod crash;
+mod cursors;
 mod engine;
 mod explain;
 mod facade;
@@ -18,6 +20,7 @@ mod gateway;
 mod grpc;
 mod grpc_conformance;
 mod http;
+mod http_tls;
 mod import;
 mod node_client;
 mod pg_support;

@@ -30,6 +30,7 @@ pub fn config(dir: &TempDir) -> ServeConfig {
         data_dir: dir.path().to_path_buf(),
         datastore: None,
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_tls: None,
         grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         grpc_tls: None,
         clock: None,

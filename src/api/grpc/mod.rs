@@ -7,6 +7,7 @@
 //! the same requests the same way.
 
 mod convert;
+mod deadline;
 mod message;
 mod permissions;
 mod schema;
@@ -167,7 +168,10 @@ pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<GrpcR
         .map_err(|e| GrpcError::Reflection(e.to_string()))?;
 
     Ok(builder
-        .layer(message::PlainMessageLayer)
+        .layer(GrpcLayers::new(
+            deadline::ClientDeadlineLayer,
+            message::PlainMessageLayer,
+        ))
         .add_service(health)
         .add_service(reflection)
         .add_service(InterceptedService::new(permissions, require_key.clone()))
@@ -175,9 +179,13 @@ pub async fn router(service: Arc<Service>, options: GrpcOptions) -> Result<GrpcR
         .add_service(InterceptedService::new(watch, require_key)))
 }
 
-/// The gRPC server's router: every service behind the `grpc-message` re-encoding layer.
-pub type GrpcRouter =
-    Router<tower::layer::util::Stack<message::PlainMessageLayer, tower::layer::util::Identity>>;
+/// The layers around every gRPC service: the client's deadline (inner) and the
+/// `grpc-message` re-encoding (outer).
+type GrpcLayers =
+    tower::layer::util::Stack<deadline::ClientDeadlineLayer, message::PlainMessageLayer>;
+
+/// The gRPC server's router: every service behind [`GrpcLayers`].
+pub type GrpcRouter = Router<tower::layer::util::Stack<GrpcLayers, tower::layer::util::Identity>>;
 
 /// Serves `router` on `listener` until `shutdown` resolves; in-flight calls finish.
 pub async fn serve(

@@ -10,7 +10,9 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{convert, trace};
 use super::{limit, required};
 use crate::api::error::ApiError;
-use crate::api::service::{BulkItem, Cursor, LookupResources, LookupSubjects, Service};
+use crate::api::service::{
+    BulkItem, Cursor, CursorBinding, LookupResources, LookupSubjects, Paged, Service,
+};
 use crate::proto::google::rpc;
 use crate::proto::v1;
 use crate::proto::v1::permissions_service_server::PermissionsService;
@@ -53,10 +55,11 @@ impl Permissions {
     /// The consistency of a paged read and the relationship it resumes after.
     fn resume_read(
         &self,
+        binding: &CursorBinding,
         consistency: Option<&v1::Consistency>,
         cursor: Option<&v1::Cursor>,
     ) -> Result<(Consistency, Option<Relationship>), ApiError> {
-        let cursor = decode_cursor(cursor)?;
+        let cursor = decode_cursor(binding, cursor)?;
         let consistency = self.consistency(consistency, cursor.as_ref())?;
         let after = cursor
             .as_ref()
@@ -74,15 +77,15 @@ impl Permissions {
         after: Option<Relationship>,
         limit: Option<usize>,
         answer: impl Fn(&Service, Revision, Vec<Relationship>) -> Vec<T> + Send + 'static,
-    ) -> AnswerStream<T> {
+    ) -> Result<AnswerStream<T>, ApiError> {
         let pages = self
             .service
-            .read_stream(consistency, filter, after, limit, READ_PAGE);
+            .read_stream(consistency, filter, after, limit, READ_PAGE)?;
         let service = Arc::clone(&self.service);
         let pages = stream::unfold(pages, |mut pages| async move {
             pages.recv().await.map(|page| (page, pages))
         });
-        Box::pin(pages.flat_map(move |page| {
+        Ok(Box::pin(pages.flat_map(move |page| {
             let items: Vec<Result<T, Status>> = match page {
                 Ok(page) => answer(&service, page.revision, page.relationships)
                     .into_iter()
@@ -91,20 +94,20 @@ impl Permissions {
                 Err(err) => vec![Err(err.into())],
             };
             stream::iter(items)
-        }))
+        })))
     }
 }
 
-fn decode_cursor(cursor: Option<&v1::Cursor>) -> Result<Option<Cursor>, ApiError> {
-    cursor
-        .filter(|c| !c.token.is_empty())
-        .map(|c| Cursor::decode(&c.token))
-        .transpose()
+fn decode_cursor(
+    binding: &CursorBinding,
+    cursor: Option<&v1::Cursor>,
+) -> Result<Option<Cursor>, ApiError> {
+    binding.decode(cursor.map(|c| c.token.as_str()))
 }
 
-fn encode_cursor(revision: Revision, after: String) -> Option<v1::Cursor> {
+fn encode_cursor(binding: &CursorBinding, revision: Revision, after: &str) -> Option<v1::Cursor> {
     Some(v1::Cursor {
-        token: Cursor { revision, after }.encode(),
+        token: binding.encode(revision, after),
     })
 }
 
@@ -129,7 +132,9 @@ impl PermissionsService for Permissions {
     ) -> Result<Response<Self::ReadRelationshipsStream>, Status> {
         let request = request.into_inner();
         let filter = convert::filter(request.relationship_filter.as_ref(), true)?;
+        let binding = self.service.cursor_binding(Paged::Read(&filter));
         let (consistency, after) = self.resume_read(
+            &binding,
             request.consistency.as_ref(),
             request.optional_cursor.as_ref(),
         )?;
@@ -138,7 +143,7 @@ impl PermissionsService for Permissions {
             filter,
             after,
             limit(request.optional_limit),
-            |service, revision, relationships| {
+            move |service, revision, relationships| {
                 let read_at = Some(v1::ZedToken {
                     token: service.token(revision),
                 });
@@ -147,11 +152,11 @@ impl PermissionsService for Permissions {
                     .map(|rel| v1::ReadRelationshipsResponse {
                         read_at: read_at.clone(),
                         relationship: Some(convert::to_relationship(rel)),
-                        after_result_cursor: encode_cursor(revision, rel.to_string()),
+                        after_result_cursor: encode_cursor(&binding, revision, &rel.to_string()),
                     })
                     .collect()
             },
-        )))
+        )?))
     }
 
     async fn write_relationships(
@@ -321,14 +326,15 @@ impl PermissionsService for Permissions {
         request: Request<v1::LookupResourcesRequest>,
     ) -> Result<Response<Self::LookupResourcesStream>, Status> {
         let request = request.into_inner();
-        let cursor = decode_cursor(request.optional_cursor.as_ref())?;
-        let consistency = self.consistency(request.consistency.as_ref(), cursor.as_ref())?;
         let query = LookupResources {
             resource_type: required(request.resource_object_type, "resourceObjectType")?,
             permission: required(request.permission, "permission")?,
             subject: convert::subject(request.subject.as_ref(), "subject")?,
             context: convert::context(request.context.as_ref()),
         };
+        let binding = self.service.cursor_binding(Paged::Resources(&query));
+        let cursor = decode_cursor(&binding, request.optional_cursor.as_ref())?;
+        let consistency = self.consistency(request.consistency.as_ref(), cursor.as_ref())?;
         let (found, revision) = self
             .service
             .lookup_resources(
@@ -345,7 +351,7 @@ impl PermissionsService for Permissions {
                 looked_up_at: looked_up_at.clone(),
                 permissionship: convert::lookup_permissionship(&permissionship) as i32,
                 partial_caveat_info: convert::partial_caveat_info(&permissionship),
-                after_result_cursor: encode_cursor(revision, id.clone()),
+                after_result_cursor: encode_cursor(&binding, revision, &id),
                 resource_object_id: id,
             })
             .collect();
@@ -360,8 +366,6 @@ impl PermissionsService for Permissions {
     ) -> Result<Response<Self::LookupSubjectsStream>, Status> {
         use v1::lookup_subjects_request::WildcardOption;
         let request = request.into_inner();
-        let cursor = decode_cursor(request.optional_cursor.as_ref())?;
-        let consistency = self.consistency(request.consistency.as_ref(), cursor.as_ref())?;
         let exclude_wildcards = match WildcardOption::try_from(request.wildcard_option) {
             Ok(WildcardOption::Unspecified | WildcardOption::IncludeWildcards) => false,
             Ok(WildcardOption::ExcludeWildcards) => true,
@@ -381,6 +385,9 @@ impl PermissionsService for Permissions {
                 .then_some(request.optional_subject_relation),
             context: convert::context(request.context.as_ref()),
         };
+        let binding = self.service.cursor_binding(Paged::Subjects(&query));
+        let cursor = decode_cursor(&binding, request.optional_cursor.as_ref())?;
+        let consistency = self.consistency(request.consistency.as_ref(), cursor.as_ref())?;
         let (found, revision) = self
             .service
             .lookup_subjects(
@@ -418,7 +425,7 @@ impl PermissionsService for Permissions {
                         partial_caveat_info,
                     }),
                     excluded_subjects,
-                    after_result_cursor: encode_cursor(revision, s.subject_id),
+                    after_result_cursor: encode_cursor(&binding, revision, &s.subject_id),
                 }
             })
             .collect();
@@ -456,6 +463,7 @@ impl PermissionsService for Permissions {
                     message: format!("message {n}, relationships[{i}]: {}", e.message),
                     ..e
                 })?);
+                self.service.check_import_count(relationships.len())?;
             }
             n += 1;
         }
@@ -471,7 +479,9 @@ impl PermissionsService for Permissions {
     ) -> Result<Response<Self::ExportBulkRelationshipsStream>, Status> {
         let request = request.into_inner();
         let filter = convert::filter(request.optional_relationship_filter.as_ref(), false)?;
+        let binding = self.service.cursor_binding(Paged::Read(&filter));
         let (consistency, after) = self.resume_read(
+            &binding,
             request.consistency.as_ref(),
             request.optional_cursor.as_ref(),
         )?;
@@ -480,15 +490,15 @@ impl PermissionsService for Permissions {
             filter,
             after,
             limit(request.optional_limit),
-            |_, revision, relationships| {
+            move |_, revision, relationships| {
                 let after_result_cursor = relationships
                     .last()
-                    .and_then(|last| encode_cursor(revision, last.to_string()));
+                    .and_then(|last| encode_cursor(&binding, revision, &last.to_string()));
                 vec![v1::ExportBulkRelationshipsResponse {
                     after_result_cursor,
                     relationships: relationships.iter().map(convert::to_relationship).collect(),
                 }]
             },
-        )))
+        )?))
     }
 }
