@@ -19,6 +19,7 @@ mod grpc_conformance;
 mod http;
 mod import;
 mod node_client;
+mod openapi;
 mod pg_support;
 mod playground;
 mod process;
