@@ -53,14 +53,116 @@ fn post(server: &TestServer, bearer: &str, path: &str, body: &Value) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The run's configuration: a credential per security scheme of the document, the
-/// organization's id for every `{org_id}`.
-fn config(key: &str, user: &str, org: &str, api_key: &str, scim_key: &str) -> String {
-    format!(
-        r#"request-timeout = {REQUEST_TIMEOUT}
+/// Objects the run's operations address by id, so their calls reach past "not found".
+struct Fixture {
+    org: String,
+    api_key: String,
+    scim_key: String,
+    /// A Bitwarden-style group (also a SCIM group).
+    vault_group: String,
+    collection: String,
+    /// A `/v1beta1` group.
+    group: String,
+    project: String,
+}
+
+impl Fixture {
+    /// An organization of `user` with its keys, a group of each product, a collection and a
+    /// project.
+    fn create(server: &TestServer, user: &str) -> Self {
+        let id = |answer: Value, pointer: &str| {
+            answer
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no {pointer} in {answer}"))
+                .to_string()
+        };
+        let org = id(
+            post(
+                server,
+                user,
+                "/v1beta1/organizations",
+                &json!({"name": "acme"}),
+            ),
+            "/organization/id",
+        );
+        let api = format!("/api/organizations/{org}");
+        Self {
+            api_key: id(
+                post(server, user, &format!("{api}/api-key"), &json!({})),
+                "/apiKey",
+            ),
+            scim_key: id(
+                post(server, user, &format!("{api}/scim-key"), &json!({})),
+                "/apiKey",
+            ),
+            vault_group: id(
+                post(
+                    server,
+                    user,
+                    &format!("{api}/groups"),
+                    &json!({"name": "Eng"}),
+                ),
+                "/id",
+            ),
+            collection: id(
+                post(
+                    server,
+                    user,
+                    &format!("{api}/collections"),
+                    &json!({"name": "Docs"}),
+                ),
+                "/id",
+            ),
+            group: id(
+                post(
+                    server,
+                    user,
+                    &format!("/v1beta1/organizations/{org}/groups"),
+                    &json!({"name": "eng"}),
+                ),
+                "/group/id",
+            ),
+            project: id(
+                post(
+                    server,
+                    user,
+                    "/v1beta1/projects",
+                    &json!({"name": "web", "orgId": org}),
+                ),
+                "/project/id",
+            ),
+            org,
+        }
+    }
+
+    /// The run's configuration: a credential per security scheme of the document, the
+    /// fixture's ids in the paths that take them.
+    fn config(&self, key: &str, user: &str) -> String {
+        let Self {
+            org,
+            api_key,
+            scim_key,
+            vault_group,
+            collection,
+            group,
+            project,
+        } = self;
+        format!(
+            r#"request-timeout = {REQUEST_TIMEOUT}
 
 [parameters]
 "path.org_id" = "{org}"
+"path.group_id" = "{group}"
+"path.project_id" = "{project}"
+
+[[operations]]
+include-path-regex = "/groups/\\{{id\\}}|/Groups/\\{{id\\}}"
+parameters = {{ "path.id" = "{vault_group}" }}
+
+[[operations]]
+include-path-regex = "/collections/\\{{id\\}}"
+parameters = {{ "path.id" = "{collection}" }}
 
 [auth.openapi.PresharedKey]
 bearer = "{key}"
@@ -74,7 +176,8 @@ bearer = "{api_key}"
 [auth.openapi.ScimKey]
 bearer = "{scim_key}"
 "#
-    )
+        )
+    }
 }
 
 /// Runs schemathesis over the document's operations selected by `filter`; the summary.
@@ -131,31 +234,11 @@ fn schemathesis_finds_no_server_error_and_no_hang() {
         None,
     )
     .unwrap();
-    let org = post(
-        &server,
-        &user,
-        "/v1beta1/organizations",
-        &json!({"name": "acme"}),
-    )["organization"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let key_of = |kind: &str| {
-        post(
-            &server,
-            &user,
-            &format!("/api/organizations/{org}/{kind}"),
-            &json!({}),
-        )["apiKey"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (api_key, scim_key) = (key_of("api-key"), key_of("scim-key"));
+    let fixture = Fixture::create(&server, &user);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("schemathesis.toml"),
-        config(&server.key, &user, &org, &api_key, &scim_key),
+        fixture.config(&server.key, &user),
     )
     .unwrap();
 
