@@ -295,6 +295,16 @@ pub async fn serve(
     Ok(())
 }
 
+/// The path of every HTTP route [`serve`] can serve (the `/v1/` API with health, metrics and
+/// `/openapi.json`, the facades, the playground), read from the lists the routers are built
+/// from; `tests/it/openapi.rs` checks the OpenAPI document against it.
+pub fn http_paths() -> Vec<String> {
+    let mut paths = http::paths();
+    paths.extend(facade::paths());
+    paths.extend(playground::paths());
+    paths
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = async {

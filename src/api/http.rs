@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use super::auth;
 use super::error::{ApiError, Code};
+use super::openapi;
 use super::service::{
     BulkItem, Cursor, CursorBinding, LookupResources, LookupSubjects, Paged, Requested, Service,
     WatchEvent,
@@ -76,72 +77,17 @@ pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -
         service,
         options: Arc::new(options),
     };
-    let api = Router::new()
-        .route("/v1/schema/write", post(schema_write))
-        .route("/v1/schema/read", post(schema_read))
-        .route("/v1/relationships/write", post(relationships_write))
-        .route("/v1/relationships/read", post(relationships_read))
-        .route("/v1/relationships/delete", post(relationships_delete))
-        .route("/v1/relationships/importbulk", post(import_bulk))
-        .route("/v1/relationships/exportbulk", post(export_bulk))
-        .route("/v1/permissions/check", post(check))
-        .route("/v1/permissions/checkbulk", post(check_bulk))
-        .route("/v1/permissions/expand", post(expand))
-        .route("/v1/permissions/resources", post(lookup_resources))
-        .route("/v1/permissions/subjects", post(lookup_subjects))
-        .route("/v1/watch", post(watch_changes))
-        .route("/v1/schema/reflectschema", post(reflect_schema))
-        .route("/v1/schema/diffschema", post(diff_schema))
-        .route(
-            "/v1/schema/permissions/computable",
-            post(computable_permissions),
-        )
-        .route(
-            "/v1/schema/permissions/dependent",
-            post(dependent_relations),
-        )
-        // SpiceDB's experimental gateway paths, served by the same handlers (their messages
-        // have the stable ones' fields and JSON names).
-        .route("/v1/experimental/reflectschema", post(reflect_schema))
-        .route("/v1/experimental/diffschema", post(diff_schema))
-        .route(
-            "/v1/experimental/permissions/computable",
-            post(computable_permissions),
-        )
-        .route(
-            "/v1/experimental/permissions/dependent",
-            post(dependent_relations),
-        )
-        .route(
-            "/v1/experimental/permissions/bulkcheckpermission",
-            post(check_bulk),
-        )
-        .route(
-            "/v1/experimental/relationships/bulkimport",
-            post(import_bulk),
-        )
-        .route(
-            "/v1/experimental/relationships/bulkexport",
-            post(export_bulk),
-        )
-        .route(
-            "/v1/experimental/registerrelationshipcounter",
-            post(register_counter),
-        )
-        .route(
-            "/v1/experimental/countrelationships",
-            post(count_relationships),
-        )
-        .route(
-            "/v1/experimental/unregisterrelationshipcounter",
-            post(unregister_counter),
-        )
+    let api = v1_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    Router::new()
-        .merge(api)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    open_routes()
+        .into_iter()
+        .fold(Router::new().merge(api), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
         .fallback(not_found)
         .with_state(state.clone())
         .merge(extra)
@@ -158,6 +104,92 @@ pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The `/v1/` API's routes (behind the preshared key): each path with its handler, the one
+/// list [`router_with`] is built from.
+fn v1_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/v1/schema/write", post(schema_write)),
+        ("/v1/schema/read", post(schema_read)),
+        ("/v1/relationships/write", post(relationships_write)),
+        ("/v1/relationships/read", post(relationships_read)),
+        ("/v1/relationships/delete", post(relationships_delete)),
+        ("/v1/relationships/importbulk", post(import_bulk)),
+        ("/v1/relationships/exportbulk", post(export_bulk)),
+        ("/v1/permissions/check", post(check)),
+        ("/v1/permissions/checkbulk", post(check_bulk)),
+        ("/v1/permissions/expand", post(expand)),
+        ("/v1/permissions/resources", post(lookup_resources)),
+        ("/v1/permissions/subjects", post(lookup_subjects)),
+        ("/v1/watch", post(watch_changes)),
+        ("/v1/schema/reflectschema", post(reflect_schema)),
+        ("/v1/schema/diffschema", post(diff_schema)),
+        (
+            "/v1/schema/permissions/computable",
+            post(computable_permissions),
+        ),
+        (
+            "/v1/schema/permissions/dependent",
+            post(dependent_relations),
+        ),
+        // SpiceDB's experimental gateway paths, served by the same handlers (their messages
+        // have the stable ones' fields and JSON names).
+        ("/v1/experimental/reflectschema", post(reflect_schema)),
+        ("/v1/experimental/diffschema", post(diff_schema)),
+        (
+            "/v1/experimental/permissions/computable",
+            post(computable_permissions),
+        ),
+        (
+            "/v1/experimental/permissions/dependent",
+            post(dependent_relations),
+        ),
+        (
+            "/v1/experimental/permissions/bulkcheckpermission",
+            post(check_bulk),
+        ),
+        (
+            "/v1/experimental/relationships/bulkimport",
+            post(import_bulk),
+        ),
+        (
+            "/v1/experimental/relationships/bulkexport",
+            post(export_bulk),
+        ),
+        (
+            "/v1/experimental/registerrelationshipcounter",
+            post(register_counter),
+        ),
+        (
+            "/v1/experimental/countrelationships",
+            post(count_relationships),
+        ),
+        (
+            "/v1/experimental/unregisterrelationshipcounter",
+            post(unregister_counter),
+        ),
+    ]
+}
+
+/// The routes open without a key: health, readiness, metrics and the OpenAPI document.
+fn open_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/healthz", get(healthz)),
+        ("/readyz", get(readyz)),
+        ("/metrics", get(metrics)),
+        (openapi::PATH, get(openapi::serve)),
+    ]
+}
+
+/// The path of every route [`router`] serves itself (for the OpenAPI check), from the same
+/// lists it is built from.
+pub fn paths() -> Vec<String> {
+    v1_routes()
+        .into_iter()
+        .chain(open_routes())
+        .map(|(path, _)| path.to_string())
+        .collect()
 }
 
 async fn not_found(request: Request) -> ApiError {

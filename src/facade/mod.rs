@@ -60,7 +60,18 @@ pub fn router(facade: Arc<Facade>) -> Router {
     facade
         .products()
         .iter()
-        .fold(Router::new(), |router, product| {
-            router.merge((product.routes)(Arc::clone(&facade)))
+        .flat_map(|product| (product.routes)())
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(&path, handlers)
         })
+        .with_state(facade)
+}
+
+/// The path of every route [`router`] serves (for the OpenAPI check), from the same lists.
+pub fn paths() -> Vec<String> {
+    PRODUCTS
+        .iter()
+        .flat_map(|product| (product.routes)())
+        .map(|(path, _)| path)
+        .collect()
 }

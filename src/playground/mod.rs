@@ -15,7 +15,7 @@
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
@@ -38,30 +38,48 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 /// The playground's routes: the page and its assets, and the validation runner (behind
 /// `preshared_key`).
 pub fn router(preshared_key: String) -> Router {
-    Router::new()
-        .route(
+    routes(preshared_key)
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
+}
+
+/// The path of every route [`router`] serves (for the OpenAPI check), from the same list.
+pub fn paths() -> Vec<String> {
+    routes(String::new())
+        .into_iter()
+        .map(|(path, _)| path.to_string())
+        .collect()
+}
+
+/// Each path with its handlers, the one list [`router`] is built from.
+fn routes(preshared_key: String) -> Vec<(&'static str, MethodRouter)> {
+    vec![
+        (
             "/ui",
             get(|| async { page("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
+        ),
+        (
             "/ui/",
             get(|| async { page("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
+        ),
+        (
             "/ui/app.js",
             get(|| async { page("text/javascript; charset=utf-8", APP) }),
-        )
-        .route(
+        ),
+        (
             "/ui/style.css",
             get(|| async { page("text/css; charset=utf-8", STYLE) }),
-        )
-        .route(
+        ),
+        (
             "/ui/api/validate",
             post(move |headers: HeaderMap, body: Bytes| {
                 let key = preshared_key.clone();
                 async move { run_validation(&key, &headers, &body).await }
             }),
-        )
+        ),
+    ]
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {

@@ -25,7 +25,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::routing::MethodRouter;
 
 use crate::engine::Engine;
 use crate::revision::Revision;
@@ -111,14 +111,18 @@ pub enum Cascading<'a> {
     },
 }
 
+/// Routes as `(path, handlers)` pairs, the one list a router is built from.
+pub type Routes = Vec<(String, MethodRouter<Arc<Facade>>)>;
+
 /// What a product adds to the core.
 pub struct Product {
     /// A short name, for logs.
     pub name: &'static str,
     /// The roles of the product's resource types.
     pub roles: &'static [Role],
-    /// The product's routes, its state applied.
-    pub routes: fn(Arc<Facade>) -> Router,
+    /// The product's routes: each path with its handlers, before the state is applied (so
+    /// the paths can be listed without a running facade, see [`crate::facade::paths`]).
+    pub routes: fn() -> Routes,
     /// Removes the product's records when an organization is deleted or a member leaves.
     pub cascade: Cascade,
 }

@@ -9,16 +9,13 @@ mod policies;
 mod projects;
 mod users;
 
-use std::sync::Arc;
-
 use axum::routing::{delete, get, post};
-use axum::Router;
 
 use super::core::error::FacadeError;
 use super::core::records::Tx;
 use super::core::roles::Role;
 use super::core::runner::Cx;
-use super::core::{Cascading, Facade, Product};
+use super::core::{Cascading, Product, Routes};
 
 /// Project owner.
 pub const PROJECT_OWNER: &str = "app_project_owner";
@@ -79,7 +76,7 @@ pub const ROLES: &[Role] = &[
 pub const PRODUCT: Product = Product {
     name: "frontier",
     roles: ROLES,
-    routes: router,
+    routes,
     cascade,
 };
 
@@ -97,80 +94,81 @@ fn cascade(cx: &Cx<'_>, tx: &mut Tx, what: &Cascading<'_>) -> Result<(), FacadeE
     Ok(())
 }
 
-/// The `/v1beta1` routes, their state applied.
-pub fn router(facade: Arc<Facade>) -> Router {
+/// The `/v1beta1` routes: each path with its handlers (the state is applied by
+/// [`crate::facade::router`]).
+pub fn routes() -> Routes {
     let org = "/v1beta1/organizations/{org_id}";
     let group = "/v1beta1/organizations/{org_id}/groups/{group_id}";
-    Router::new()
-        .route("/v1beta1/users/self", get(users::get_self))
-        .route("/v1beta1/roles", get(users::list_roles))
-        .route(
-            "/v1beta1/organizations",
+    vec![
+        ("/v1beta1/users/self".to_string(), get(users::get_self)),
+        ("/v1beta1/roles".to_string(), get(users::list_roles)),
+        (
+            "/v1beta1/organizations".to_string(),
             post(organizations::create).get(organizations::list),
-        )
-        .route(
-            org,
+        ),
+        (
+            org.to_string(),
             get(organizations::get_one)
                 .put(organizations::update)
                 .delete(organizations::delete_one),
-        )
-        .route(
-            &format!("{org}/users"),
+        ),
+        (
+            format!("{org}/users"),
             post(organizations::add_users).get(organizations::list_users),
-        )
-        .route(
-            &format!("{org}/users/{{user_id}}"),
+        ),
+        (
+            format!("{org}/users/{{user_id}}"),
             delete(organizations::remove_user),
-        )
-        .route(&format!("{org}/disable"), post(organizations::disable))
-        .route(&format!("{org}/enable"), post(organizations::enable))
-        .route(&format!("{org}/projects"), get(projects::list_in_org))
-        .route(
-            &format!("{org}/groups"),
+        ),
+        (format!("{org}/disable"), post(organizations::disable)),
+        (format!("{org}/enable"), post(organizations::enable)),
+        (format!("{org}/projects"), get(projects::list_in_org)),
+        (
+            format!("{org}/groups"),
             post(groups::create).get(groups::list),
-        )
-        .route("/v1beta1/admin/groups", get(groups::admin_list))
-        .route(
-            group,
+        ),
+        ("/v1beta1/admin/groups".to_string(), get(groups::admin_list)),
+        (
+            group.to_string(),
             get(groups::get_one)
                 .put(groups::update)
                 .delete(groups::delete_one),
-        )
-        .route(
-            &format!("{group}/users"),
+        ),
+        (
+            format!("{group}/users"),
             post(groups::add_users).get(groups::list_users),
-        )
-        .route(
-            &format!("{group}/users/{{user_id}}"),
+        ),
+        (
+            format!("{group}/users/{{user_id}}"),
             delete(groups::remove_user),
-        )
-        .route(&format!("{group}/relations"), get(groups::relations))
-        .route(&format!("{group}/disable"), post(groups::disable))
-        .route(&format!("{group}/enable"), post(groups::enable))
-        .route("/v1beta1/projects", post(projects::create))
-        .route(
-            "/v1beta1/projects/{project_id}",
+        ),
+        (format!("{group}/relations"), get(groups::relations)),
+        (format!("{group}/disable"), post(groups::disable)),
+        (format!("{group}/enable"), post(groups::enable)),
+        ("/v1beta1/projects".to_string(), post(projects::create)),
+        (
+            "/v1beta1/projects/{project_id}".to_string(),
             get(projects::get_one).delete(projects::delete_one),
-        )
-        .route(
-            "/v1beta1/projects/{project_id}/resources",
+        ),
+        (
+            "/v1beta1/projects/{project_id}/resources".to_string(),
             post(projects::create_resource).get(projects::list_resources),
-        )
-        .route(
-            "/v1beta1/projects/{project_id}/policies",
+        ),
+        (
+            "/v1beta1/projects/{project_id}/policies".to_string(),
             post(policies::create_on_project),
-        )
-        .route(
-            "/v1beta1/resources/{resource_id}/policies",
+        ),
+        (
+            "/v1beta1/resources/{resource_id}/policies".to_string(),
             post(policies::create_on_resource),
-        )
-        .route(
-            "/v1beta1/policies",
+        ),
+        (
+            "/v1beta1/policies".to_string(),
             post(policies::create).get(policies::list),
-        )
-        .route(
-            "/v1beta1/policies/{policy_id}",
+        ),
+        (
+            "/v1beta1/policies/{policy_id}".to_string(),
             get(policies::get_one).delete(policies::delete_one),
-        )
-        .with_state(facade)
+        ),
+    ]
 }

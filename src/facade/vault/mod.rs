@@ -24,23 +24,20 @@ mod public;
 mod scim;
 mod scim_users;
 
-use std::sync::Arc;
-
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
-use axum::Router;
 
 use super::core::error::FacadeError;
 use super::core::keys::KeyKind;
 use super::core::records::Tx;
 use super::core::runner::{Authed, Cx};
-use super::core::{Cascading, Facade, Product};
+use super::core::{Cascading, Facade, Product, Routes};
 
 /// The Bitwarden-style product.
 pub const PRODUCT: Product = Product {
     name: "vault",
     roles: &[],
-    routes: router,
+    routes,
     cascade,
 };
 
@@ -69,85 +66,89 @@ pub(crate) fn key_request(
     Ok(Authed::key(facade.keys().authenticate(kind, headers)?))
 }
 
-/// The Bitwarden-style routes (`/api`, `/public`, `/scim/v2`), their state applied.
-pub fn router(facade: Arc<Facade>) -> Router {
+/// The Bitwarden-style routes (`/api`, `/public`, `/scim/v2`): each path with its handlers
+/// (the state is applied by [`crate::facade::router`]).
+pub fn routes() -> Routes {
     let org = "/api/organizations/{org_id}";
-    Router::new()
-        .route(
-            &format!("{org}/groups"),
+    vec![
+        (
+            format!("{org}/groups"),
             get(groups::list)
                 .post(groups::create)
                 .delete(groups::bulk_delete),
-        )
-        .route(&format!("{org}/groups/details"), get(groups::list_details))
-        .route(
-            &format!("{org}/groups/{{id}}"),
+        ),
+        (format!("{org}/groups/details"), get(groups::list_details)),
+        (
+            format!("{org}/groups/{{id}}"),
             get(groups::get_one)
                 .put(groups::update)
                 .delete(groups::delete_one),
-        )
-        .route(
-            &format!("{org}/groups/{{id}}/details"),
+        ),
+        (
+            format!("{org}/groups/{{id}}/details"),
             get(groups::get_details),
-        )
-        .route(&format!("{org}/groups/{{id}}/users"), get(groups::users))
-        .route(
-            &format!("{org}/groups/{{id}}/user/{{user_id}}"),
+        ),
+        (format!("{org}/groups/{{id}}/users"), get(groups::users)),
+        (
+            format!("{org}/groups/{{id}}/user/{{user_id}}"),
             delete(groups::remove_user),
-        )
-        .route(
-            &format!("{org}/collections"),
+        ),
+        (
+            format!("{org}/collections"),
             get(groups::list_collections).post(groups::create_collection),
-        )
-        .route(
-            &format!("{org}/collections/{{id}}"),
+        ),
+        (
+            format!("{org}/collections/{{id}}"),
             get(groups::get_collection).put(groups::update_collection),
-        )
-        .route(&format!("{org}/api-key"), post(keys::create_api_key))
-        .route(&format!("{org}/scim-key"), post(keys::create_scim_key))
-        .route("/public/groups", get(public::list).post(public::create))
-        .route(
-            "/public/groups/{id}",
+        ),
+        (format!("{org}/api-key"), post(keys::create_api_key)),
+        (format!("{org}/scim-key"), post(keys::create_scim_key)),
+        (
+            "/public/groups".to_string(),
+            get(public::list).post(public::create),
+        ),
+        (
+            "/public/groups/{id}".to_string(),
             get(public::get_one)
                 .put(public::update)
                 .delete(public::delete_one),
-        )
-        .route(
-            "/public/groups/{id}/member-ids",
+        ),
+        (
+            "/public/groups/{id}/member-ids".to_string(),
             get(public::member_ids).put(public::set_member_ids),
-        )
-        .route("/public/members", get(members::list))
-        .route(
-            "/public/members/{id}",
+        ),
+        ("/public/members".to_string(), get(members::list)),
+        (
+            "/public/members/{id}".to_string(),
             get(members::get_one)
                 .put(members::update)
                 .delete(members::delete_one),
-        )
-        .route(
-            "/public/members/{id}/group-ids",
+        ),
+        (
+            "/public/members/{id}/group-ids".to_string(),
             get(members::group_ids).put(members::set_group_ids),
-        )
-        .route(
-            "/scim/v2/{org_id}/Groups",
+        ),
+        (
+            "/scim/v2/{org_id}/Groups".to_string(),
             get(scim::list_groups).post(scim::create_group),
-        )
-        .route(
-            "/scim/v2/{org_id}/Groups/{id}",
+        ),
+        (
+            "/scim/v2/{org_id}/Groups/{id}".to_string(),
             get(scim::get_group)
                 .put(scim::replace_group)
                 .patch(scim::patch_group)
                 .delete(scim::delete_group),
-        )
-        .route(
-            "/scim/v2/{org_id}/Users",
+        ),
+        (
+            "/scim/v2/{org_id}/Users".to_string(),
             get(scim_users::list).post(scim_users::create),
-        )
-        .route(
-            "/scim/v2/{org_id}/Users/{id}",
+        ),
+        (
+            "/scim/v2/{org_id}/Users/{id}".to_string(),
             get(scim_users::get_one)
                 .put(scim_users::replace)
                 .patch(scim_users::patch)
                 .delete(scim_users::delete_one),
-        )
-        .with_state(facade)
+        ),
+    ]
 }
