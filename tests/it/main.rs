@@ -3,6 +3,7 @@
 
 mod accel;
 mod architecture;
+mod bulk_conformance;
 mod caveats;
 mod cli;
 mod conformance;

@@ -80,6 +80,24 @@ impl TxnConn<'_> {
         })
     }
 
+    /// As [`TxnConn::query`], for a statement not worth keeping prepared (its table lives for
+    /// this transaction only).
+    pub(super) fn query_once(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.lease
+            .query_once(sql, params)
+            .map_err(|err| self.fail(&err))
+    }
+
+    /// The error for a failed statement of the transaction, noting a serialization conflict.
+    pub(super) fn fail(&self, err: &tokio_postgres::Error) -> StoreError {
+        self.conflict.note(err);
+        self.pool.error(err)
+    }
+
     /// Runs parameterless statements in the transaction, noting a serialization conflict.
     pub(super) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         self.lease.batch(sql).map_err(|err| {
