@@ -6,13 +6,13 @@
 //! 1. the source starts against the head, and every item is streamed into the temporary table
 //!    `zanzi_import` with `COPY ... FROM STDIN (FORMAT binary)` as it is read, with its
 //!    position (`ord`); the items are kept, so a retried transaction sends them again;
-//! 2. one hash aggregate looks for two items with one key, and one `UPDATE ... FROM` ends the
-//!    rows live at the head with an item's key, returning the first item that meets a live,
-//!    unexpired row (what CREATE refuses; TOUCH replaces it). On either fault a slower query
-//!    names the first item at fault, as the embedded store does, and the transaction rolls
-//!    back;
-//! 3. one `INSERT ... SELECT` writes every item as a row created at R, in primary key order,
-//!    while a second thread encodes the log parts;
+//! 2. one `UPDATE ... FROM` ends the rows live at the head with an item's key, saying whether
+//!    one was unexpired (what CREATE refuses; TOUCH replaces it);
+//! 3. one `INSERT ... SELECT` writes every item as a row created at R, while a second thread
+//!    encodes the log parts; two items with one key collide on the primary key there (both
+//!    rows are created at R), so duplicates cost no pass of their own. On either fault the
+//!    insert is undone to a savepoint, a slower query names the first item at fault, as the
+//!    embedded store does, and the transaction rolls back;
 //! 4. the log entry of R (no changes, a summary in `bulk_summary`) and its parts
 //!    (`zanzi_change_parts`, [`PART_CHANGES`] changes each, in import order), then `COMMIT`.
 //!
@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::pool::{Attempt, BinaryCopy};
@@ -92,6 +93,7 @@ fn run(
     mode: ImportMode,
     progress: &mut Progress,
 ) -> Result<BulkOutcome, StoreError> {
+    let started = std::time::Instant::now();
     let began = store.begin(conn)?;
     {
         let head = PgSnapshot::new(
@@ -115,6 +117,7 @@ fn run(
         }
     }
     copy.finish().map_err(|err| conn.fail(&err))?;
+    let staged = started.elapsed();
     let items = progress.items.as_deref().unwrap_or_default();
     if items.is_empty() {
         store.commit_nothing(conn, began.head)?;
@@ -127,8 +130,6 @@ fn run(
     let revision = rows::revision_param(began.revision)?;
     let head = rows::revision_param(began.head)?;
     let (now_us, now_ns) = rows::instant(began.now);
-    conn.batch(sql::ANALYZE_STAGING)?;
-    let duplicate = first_value::<bool>(&conn.query_once(sql::STAGED_DUPLICATE, &[])?)?;
     let ended = conn.query_once(sql::END_STAGED, &[&revision, &now_us, &now_ns])?;
     let first_live = match ended.first() {
         Some(row) => row
@@ -136,45 +137,23 @@ fn run(
             .map_err(|e| StoreError::Backend(format!("ending replaced rows: {e}")))?,
         None => None,
     };
-    let refused = first_live.filter(|_| mode == ImportMode::Create);
-    if duplicate || refused.is_some() {
-        let (ord, repeated) = match refused.filter(|_| !duplicate) {
-            Some(ord) => (ord, false),
-            None => {
-                let create = mode == ImportMode::Create;
-                let found =
-                    conn.query_once(sql::FIRST_STAGED_FAULT, &[&head, &now_us, &now_ns, &create])?;
-                let row = found.first().ok_or_else(|| {
-                    StoreError::Backend("an import fault went missing".to_string())
-                })?;
-                let fault = |e: tokio_postgres::Error| {
-                    StoreError::Backend(format!("finding the import's fault: {e}"))
-                };
-                (
-                    row.try_get::<_, i64>(0).map_err(fault)?,
-                    row.try_get::<_, bool>(1).map_err(fault)?,
-                )
-            }
-        };
-        let at = usize::try_from(ord).ok().and_then(|at| items.get(at));
-        let Some(item) = at else {
-            return Err(StoreError::Backend(format!(
-                "the import's fault names item {ord}, which it does not have"
-            )));
-        };
-        progress.fault = u64::try_from(ord).ok();
-        let key = item.key_string();
-        return Err(if repeated {
-            StoreError::DuplicateUpdate(key)
-        } else {
-            StoreError::AlreadyExists(key)
-        });
+    let fault = Fault {
+        conn,
+        items,
+        head,
+        now: (now_us, now_ns),
+        mode,
+    };
+    if mode == ImportMode::Create && first_live.is_some() {
+        return Err(fault.name(&mut progress.fault)?);
     }
 
+    let checked = started.elapsed();
     // The rows go in while a second thread encodes the log parts.
+    conn.batch(sql::BEFORE_INSERT)?;
     let (inserted, encoded) = std::thread::scope(|scope| {
         let parts = scope.spawn(|| encode_parts(items, began.revision));
-        let inserted = conn.query_once(sql::INSERT_STAGED, &[&revision]);
+        let inserted = conn.conn().query_once(sql::INSERT_STAGED, &[&revision]);
         let encoded = parts.join().unwrap_or_else(|_| {
             Err(StoreError::Backend(
                 "encoding the import's log failed".to_string(),
@@ -182,8 +161,15 @@ fn run(
         });
         (inserted, encoded)
     });
-    inserted?;
+    if let Err(err) = inserted {
+        if err.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            conn.batch(sql::UNDO_INSERT)?;
+            return Err(fault.name(&mut progress.fault)?);
+        }
+        return Err(conn.fail(&err));
+    }
     let (parts, summary) = encoded?;
+    let wrote = started.elapsed();
     let numbers: Vec<i32> = (1..=parts.len())
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
         .collect();
@@ -201,10 +187,63 @@ fn run(
         &[&revision, &committed, &entry, &summary],
     )?;
     store.commit(conn, began.revision)?;
+    tracing::debug!(
+        relationships = items.len(),
+        staged_ms = staged.as_millis() as u64,
+        checked_ms = (checked - staged).as_millis() as u64,
+        inserted_ms = (wrote - checked).as_millis() as u64,
+        logged_ms = (started.elapsed() - wrote).as_millis() as u64,
+        "import committed"
+    );
     Ok(BulkOutcome {
         revision: began.revision,
         loaded: items.len() as u64,
     })
+}
+
+/// What names the first item at fault once an import is known to fail.
+struct Fault<'a, 'c> {
+    conn: &'a TxnConn<'c>,
+    items: &'a [Relationship],
+    head: i64,
+    now: (i64, i32),
+    mode: ImportMode,
+}
+
+impl Fault<'_, '_> {
+    /// The error for the first item that repeats an earlier item's key or (CREATE) meets a
+    /// live relationship at the head, as the embedded store names it; records its position.
+    fn name(&self, position: &mut Option<u64>) -> Result<StoreError, StoreError> {
+        let create = self.mode == ImportMode::Create;
+        let (now_us, now_ns) = self.now;
+        let found = self.conn.query_once(
+            sql::FIRST_STAGED_FAULT,
+            &[&self.head, &now_us, &now_ns, &create],
+        )?;
+        let row = found
+            .first()
+            .ok_or_else(|| StoreError::Backend("an import fault went missing".to_string()))?;
+        let read = |e: tokio_postgres::Error| {
+            StoreError::Backend(format!("finding the import's fault: {e}"))
+        };
+        let ord = row.try_get::<_, i64>(0).map_err(read)?;
+        let repeated = row.try_get::<_, bool>(1).map_err(read)?;
+        let item = usize::try_from(ord)
+            .ok()
+            .and_then(|at| self.items.get(at))
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "the import's fault names item {ord}, which it does not have"
+                ))
+            })?;
+        *position = u64::try_from(ord).ok();
+        let key = item.key_string();
+        Ok(if repeated {
+            StoreError::DuplicateUpdate(key)
+        } else {
+            StoreError::AlreadyExists(key)
+        })
+    }
 }
 
 /// Reads the source to its end, sending each item to the staging table and keeping it. A
@@ -270,18 +309,6 @@ fn stage(
         &ord,
     ];
     copy.write(&values)
-}
-
-/// The first column of the first row.
-fn first_value<T>(found: &[tokio_postgres::Row]) -> Result<T, StoreError>
-where
-    T: for<'a> tokio_postgres::types::FromSql<'a>,
-{
-    found
-        .first()
-        .ok_or_else(|| StoreError::Backend("a query returned no row".to_string()))?
-        .try_get(0)
-        .map_err(|e| StoreError::Backend(format!("reading a query's answer: {e}")))
 }
 
 /// The log parts of an import of `items` at `revision` (every item a touch, in import order)

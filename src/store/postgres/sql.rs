@@ -287,7 +287,8 @@ pub(super) const VERSION: &str = "SELECT version()";
 // ---------- imports (`bulk.rs`): a staging table per import, then set-based statements ----------
 
 /// The staging table of one import, gone at the end of its transaction; `ord` is the item's
-/// position in the import (`{text}` stands for the byte-ordered text type).
+/// position in the import (`{text}` stands for the byte-ordered text type). It is never
+/// analysed: without statistics PostgreSQL sizes it from its pages, enough to hash-join it.
 pub(super) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE zanzi_import (\
      rt {text} NOT NULL, ri {text} NOT NULL, rl {text} NOT NULL, st {text} NOT NULL, \
      si {text} NOT NULL, sr {text} NOT NULL, cn {text}, cc TEXT, eu BIGINT, en INT4, \
@@ -296,13 +297,6 @@ pub(super) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE zanzi_import (\
 /// Fills the staging table (binary COPY, columns in [`CREATE_STAGING`]'s order).
 pub(super) const COPY_STAGING: &str = "COPY zanzi_import (rt, ri, rl, st, si, sr, cn, cc, eu, \
      en, ord) FROM STDIN (FORMAT binary)";
-
-/// Statistics for the staging table, so the statements below join it by hashing.
-pub(super) const ANALYZE_STAGING: &str = "ANALYZE zanzi_import";
-
-/// Whether two staged items have the same key (a hash aggregate over the staging table).
-pub(super) const STAGED_DUPLICATE: &str = "SELECT EXISTS (SELECT 1 FROM zanzi_import \
-     GROUP BY rt, ri, rl, st, si, sr HAVING count(*) > 1)";
 
 /// Ends, at revision `$1`, the rows live at the head with the key of a staged item; returns
 /// how many it ended and the first item among them that is unexpired at (`$2`, `$3`) (what a
@@ -326,12 +320,19 @@ pub(super) const FIRST_STAGED_FAULT: &str = "SELECT ord, repeated FROM (SELECT i
      AND (expires_us IS NULL OR (expires_us, expires_ns) > ($2, $3))) AS live \
      FROM zanzi_import i) f WHERE repeated OR ($4 AND live) ORDER BY ord LIMIT 1";
 
-/// Inserts every staged item as a row created at revision `$1`, in primary key order.
+/// Inserts every staged item as a row created at revision `$1`. Two items with one key
+/// collide on the primary key (both rows are created at `$1`): that is how duplicates are
+/// found, with no pass of their own.
 pub(super) const INSERT_STAGED: &str = "INSERT INTO zanzi_relationships \
      (resource_type, resource_id, relation, subject_type, subject_id, subject_relation, \
      caveat_name, caveat_context, expires_us, expires_ns, created_rev) \
-     SELECT rt, ri, rl, st, si, sr, cn, cc, eu, en, $1 FROM zanzi_import \
-     ORDER BY rt, ri, rl, st, si, sr";
+     SELECT rt, ri, rl, st, si, sr, cn, cc, eu, en, $1 FROM zanzi_import";
+
+/// Marks the point [`INSERT_STAGED`] can be undone to, to name the duplicate it found.
+pub(super) const BEFORE_INSERT: &str = "SAVEPOINT zanzi_import_rows";
+
+/// Undoes a failed [`INSERT_STAGED`].
+pub(super) const UNDO_INSERT: &str = "ROLLBACK TO SAVEPOINT zanzi_import_rows";
 
 /// Stores the parts (arrays `$2`, `$3`) of the log entry of the import at revision `$1`.
 pub(super) const INSERT_CHANGE_PARTS: &str = "INSERT INTO zanzi_change_parts \
