@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool::{Attempt, Failure, Pool};
-use snapshot::{PgSnapshot, Source, TxnConn};
+use snapshot::{PgSnapshot, ResourceTypes, Source, TxnConn};
 use txn::PgTxn;
 
 use super::keys::LogEntry;
@@ -100,6 +100,9 @@ pub struct PgStore {
     head: AtomicU64,
     /// The oldest retained revision, as last read.
     oldest: AtomicU64,
+    /// Types seen with relationships of their own: snapshots fetch such objects with the
+    /// objects that point at them.
+    resource_types: ResourceTypes,
     options: PgOptions,
 }
 
@@ -136,6 +139,7 @@ impl PgStore {
             id,
             head: AtomicU64::new(0),
             oldest: AtomicU64::new(0),
+            resource_types: ResourceTypes::default(),
             options,
         };
         store.read_state(None)?;
@@ -457,12 +461,15 @@ impl TupleStore for PgStore {
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
         let (head, _, schema) = self.read_state(None)?;
-        Ok(Box::new(PgSnapshot::new(
-            Source::Pool(&self.pool),
-            head,
-            schema,
-            self.options.clock.now(),
-        )?))
+        Ok(Box::new(
+            PgSnapshot::new(
+                Source::Pool(&self.pool),
+                head,
+                schema,
+                self.options.clock.now(),
+            )?
+            .fetching_near(&self.resource_types),
+        ))
     }
 
     fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError> {
@@ -474,12 +481,15 @@ impl TupleStore for PgStore {
                 head,
             });
         }
-        Ok(Box::new(PgSnapshot::new(
-            Source::Pool(&self.pool),
-            revision,
-            schema,
-            self.options.clock.now(),
-        )?))
+        Ok(Box::new(
+            PgSnapshot::new(
+                Source::Pool(&self.pool),
+                revision,
+                schema,
+                self.options.clock.now(),
+            )?
+            .fetching_near(&self.resource_types),
+        ))
     }
 
     fn bulk_load(

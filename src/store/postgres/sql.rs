@@ -87,6 +87,40 @@ pub(super) const OBJECT_ROWS: &str = concat!(
     " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6"
 );
 
+/// As [`OBJECT_ROWS`] for the object `$4:$5`, and in the same round trip the objects it points
+/// at, two hops deep: when an object comes back whole (fewer than `$6` rows), its subjects
+/// without a subject relation whose type is in `$7` (types known to have relationships of
+/// their own: arrow targets such as a document's folder or a resource's project), the first
+/// `$8` of them in (type, id) order, are fetched the same way. Each row ends with its hop
+/// (0, 1 or 2); the rows of one object come in no particular order. The caller finds the
+/// targets by the same rule, so it knows which of them have no relationships at all.
+pub(super) const OBJECT_ROWS_NEAR: &str = concat!(
+    "WITH o0 AS (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = $4 AND resource_id = $5 AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6), \
+     t1 AS (SELECT DISTINCT subject_type AS t, subject_id AS i FROM o0 \
+     WHERE subject_relation = '' AND subject_type = ANY($7::text[]) \
+     AND (SELECT count(*) FROM o0) < $6 ORDER BY 1, 2 LIMIT $8), \
+     o1 AS (SELECT x.* FROM t1 CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = t1.t AND resource_id = t1.i AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6) x), \
+     w1 AS (SELECT resource_type AS wt, resource_id AS wi FROM o1 \
+     GROUP BY resource_type, resource_id HAVING count(*) < $6), \
+     t2 AS (SELECT DISTINCT subject_type AS t, subject_id AS i FROM o1 \
+     JOIN w1 ON resource_type = w1.wt AND resource_id = w1.wi \
+     WHERE subject_relation = '' AND subject_type = ANY($7::text[]) ORDER BY 1, 2 LIMIT $8), \
+     o2 AS (SELECT x.* FROM t2 CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = t2.t AND resource_id = t2.i AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6) x) \
+     SELECT *, 0 FROM o0 UNION ALL SELECT *, 1 FROM o1 UNION ALL SELECT *, 2 FROM o2"
+);
+
 /// Every relationship `$4:$5#$6@*`, in subject order (primary key prefix).
 pub(super) const SUBJECTS_OF: &str = concat!(
     "SELECT ",
