@@ -60,7 +60,10 @@ pub(super) struct ResourceTypes(std::sync::RwLock<Vec<String>>);
 
 impl ResourceTypes {
     fn known(&self) -> Vec<String> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn learn(&self, object_type: &str) {
@@ -219,7 +222,9 @@ impl<'s> PgSnapshot<'s> {
                 .map_err(|e| StoreError::Corrupt(format!("relationship row: {e}")))?;
             let at = usize::try_from(hop).unwrap_or(usize::MAX);
             let Some(objects) = hops.get_mut(at) else {
-                return Err(StoreError::Corrupt(format!("relationship row of hop {hop}")));
+                return Err(StoreError::Corrupt(format!(
+                    "relationship row of hop {hop}"
+                )));
             };
             objects
                 .entry(relationship.resource.clone())
@@ -236,9 +241,7 @@ impl<'s> PgSnapshot<'s> {
                 let known = Arc::new(if found.len() > OBJECT_ROWS {
                     Known::Large
                 } else {
-                    found.sort_by(|a, b| {
-                        (&a.relation, &a.subject).cmp(&(&b.relation, &b.subject))
-                    });
+                    found.sort_by(|a, b| (&a.relation, &a.subject).cmp(&(&b.relation, &b.subject)));
                     next.extend(
                         found
                             .iter()
