@@ -4,6 +4,7 @@
 mod abuse;
 mod accel;
 mod architecture;
+mod bulk_conformance;
 mod caveats;
 mod cli;
 mod conformance;

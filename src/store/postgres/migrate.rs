@@ -21,40 +21,53 @@ struct Migration {
 }
 
 /// Every migration, oldest first; the last one's version is the layout this build writes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "relationships, records, schema, change log, head revision",
-    statements: &[
-        "CREATE TABLE zanzi_meta (name {text} PRIMARY KEY, value {text} NOT NULL)",
-        "CREATE TABLE zanzi_head (id INT PRIMARY KEY, revision BIGINT NOT NULL, \
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "relationships, records, schema, change log, head revision",
+        statements: &[
+            "CREATE TABLE zanzi_meta (name {text} PRIMARY KEY, value {text} NOT NULL)",
+            "CREATE TABLE zanzi_head (id INT PRIMARY KEY, revision BIGINT NOT NULL, \
          oldest BIGINT NOT NULL, CHECK (id = 1))",
-        "INSERT INTO zanzi_head (id, revision, oldest) VALUES (1, 0, 0)",
-        "CREATE TABLE zanzi_relationships (\
+            "INSERT INTO zanzi_head (id, revision, oldest) VALUES (1, 0, 0)",
+            "CREATE TABLE zanzi_relationships (\
          resource_type {text} NOT NULL, resource_id {text} NOT NULL, relation {text} NOT NULL, \
          subject_type {text} NOT NULL, subject_id {text} NOT NULL, \
          subject_relation {text} NOT NULL, caveat_name {text}, caveat_context TEXT, \
          expires_us BIGINT, expires_ns INT4, created_rev BIGINT NOT NULL, deleted_rev BIGINT, \
          PRIMARY KEY (resource_type, resource_id, relation, subject_type, subject_id, \
          subject_relation, created_rev))",
-        "CREATE INDEX zanzi_relationships_by_subject ON zanzi_relationships \
+            "CREATE INDEX zanzi_relationships_by_subject ON zanzi_relationships \
          (subject_type, subject_id, subject_relation, resource_type, relation, resource_id)",
-        "CREATE INDEX zanzi_relationships_expiring ON zanzi_relationships \
+            "CREATE INDEX zanzi_relationships_expiring ON zanzi_relationships \
          (expires_us, expires_ns) WHERE expires_us IS NOT NULL",
-        "CREATE INDEX zanzi_relationships_dead ON zanzi_relationships (deleted_rev) \
+            "CREATE INDEX zanzi_relationships_dead ON zanzi_relationships (deleted_rev) \
          WHERE deleted_rev IS NOT NULL",
-        "CREATE TABLE zanzi_records (keyspace {text} NOT NULL, key {text} NOT NULL, \
+            "CREATE TABLE zanzi_records (keyspace {text} NOT NULL, key {text} NOT NULL, \
          value BYTEA NOT NULL, created_rev BIGINT NOT NULL, deleted_rev BIGINT, \
          PRIMARY KEY (keyspace, key, created_rev))",
-        "CREATE INDEX zanzi_records_dead ON zanzi_records (deleted_rev) \
+            "CREATE INDEX zanzi_records_dead ON zanzi_records (deleted_rev) \
          WHERE deleted_rev IS NOT NULL",
-        "CREATE TABLE zanzi_schema (revision BIGINT PRIMARY KEY, text TEXT NOT NULL)",
-        "CREATE TABLE zanzi_changes (revision BIGINT PRIMARY KEY, \
+            "CREATE TABLE zanzi_schema (revision BIGINT PRIMARY KEY, text TEXT NOT NULL)",
+            "CREATE TABLE zanzi_changes (revision BIGINT PRIMARY KEY, \
          committed_us BIGINT NOT NULL, payload BYTEA NOT NULL)",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "change-log parts of imports",
+        statements: &[
+            // An import's log entry carries a summary and no changes; its changes are in
+            // parts of a few thousand (see `bulk.rs`).
+            "ALTER TABLE zanzi_changes ADD COLUMN bulk_summary BYTEA",
+            "CREATE TABLE zanzi_change_parts (revision BIGINT NOT NULL, part INT4 NOT NULL, \
+             payload BYTEA NOT NULL, PRIMARY KEY (revision, part))",
+        ],
+    },
+];
 
 /// The layout version this build reads and writes.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS zanzi_migrations \
      (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)";

@@ -24,6 +24,7 @@
 //! seen committed (its own writes, and every snapshot, which reads the head row); another node
 //! may be ahead until the next snapshot.
 
+mod bulk;
 mod migrate;
 mod pool;
 mod rows;
@@ -38,14 +39,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool::{Attempt, Failure, Pool};
-use snapshot::{PgSnapshot, Source, TxnConn};
+use snapshot::{PgSnapshot, ResourceTypes, Source, TxnConn};
 use txn::PgTxn;
 
 use super::keys::LogEntry;
-use super::{Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome};
+use super::{
+    BulkError, BulkOutcome, BulkSource, Snapshot, StoreError, TupleStore, WriteBody,
+    WriteOutcome,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::revision::{Revision, StoreId};
-use crate::transaction::LoggedRevision;
+use crate::transaction::{Change, ImportMode, LoggedRevision};
 
 /// Rows removed per statement when pruning history.
 const PRUNE_BATCH: i64 = 1_000;
@@ -96,6 +100,9 @@ pub struct PgStore {
     head: AtomicU64,
     /// The oldest retained revision, as last read.
     oldest: AtomicU64,
+    /// Types seen with relationships of their own: snapshots fetch such objects with the
+    /// objects that point at them.
+    resource_types: ResourceTypes,
     options: PgOptions,
 }
 
@@ -132,6 +139,7 @@ impl PgStore {
             id,
             head: AtomicU64::new(0),
             oldest: AtomicU64::new(0),
+            resource_types: ResourceTypes::default(),
             options,
         };
         store.read_state(None)?;
@@ -210,16 +218,20 @@ impl PgStore {
         Ok((head, oldest, schema))
     }
 
-    /// One run of a write transaction: `Conflict` when it should run again.
-    fn attempt(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, Attempt> {
+    /// One run of a write transaction on a connection of its own: `work` begins it (see
+    /// [`PgStore::begin`]) and commits it; `Conflict` when it should run again.
+    fn attempt<T>(
+        &self,
+        work: &mut dyn FnMut(&TxnConn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, Attempt> {
         let lease = self.pool.get().map_err(Attempt::Failed)?;
         let conn = TxnConn {
             pool: &self.pool,
             lease,
             conflict: pool::ConflictFlag::default(),
         };
-        let failed = match self.run(&conn, body) {
-            Ok(outcome) => return Ok(outcome),
+        let failed = match work(&conn) {
+            Ok(done) => return Ok(done),
             Err(err) => err,
         };
         let rolled_back = conn.conn().batch("ROLLBACK").is_ok();
@@ -238,14 +250,9 @@ impl PgStore {
         }
     }
 
-    /// Runs the body in a new transaction on `conn` and commits what it staged (or rolls back
-    /// when it staged nothing). On an error the transaction is left for the caller to roll
-    /// back.
-    fn run(
-        &self,
-        conn: &TxnConn<'_>,
-        body: &mut WriteBody<'_>,
-    ) -> Result<WriteOutcome, StoreError> {
+    /// Begins a write transaction on `conn` and takes the next revision: the head it starts
+    /// from, with its schema revision, and the revision it commits at.
+    fn begin(&self, conn: &TxnConn<'_>) -> Result<Began, StoreError> {
         conn.batch(match self.dialect {
             Dialect::Postgres => sql::BEGIN_LOCKED,
             Dialect::Cockroach => sql::BEGIN,
@@ -268,19 +275,17 @@ impl PgStore {
             )?,
             None => Revision::ZERO,
         };
-        let now = self.options.clock.now();
-        let view = PgSnapshot::new(Source::Txn(conn), head, schema_revision, now)?;
-        let mut txn = PgTxn::new(view, conn, revision, now);
-        body(&mut txn)?;
-        if txn.is_empty() {
-            conn.batch("ROLLBACK")?;
-            self.head.fetch_max(head.0, Ordering::AcqRel);
-            return Ok(WriteOutcome {
-                revision: head,
-                committed: false,
-            });
-        }
-        txn.flush()?;
+        Ok(Began {
+            head,
+            revision,
+            schema_revision,
+            now: self.options.clock.now(),
+        })
+    }
+
+    /// Commits the transaction on `conn` at `revision`; a connection lost while committing
+    /// is reported as an unknown outcome.
+    fn commit(&self, conn: &TxnConn<'_>, revision: Revision) -> Result<(), StoreError> {
         if let Err(err) = conn.conn().batch("COMMIT") {
             conn.conflict.note(&err);
             if pool::classify(&err) == Failure::Unavailable {
@@ -293,11 +298,59 @@ impl PgStore {
             return Err(self.pool.error(&err));
         }
         self.head.fetch_max(revision.0, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Ends a transaction that wrote nothing: rolls it back, commits no revision.
+    fn commit_nothing(&self, conn: &TxnConn<'_>, head: Revision) -> Result<(), StoreError> {
+        conn.batch("ROLLBACK")?;
+        self.head.fetch_max(head.0, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Runs the body in a new transaction on `conn` and commits what it staged (or rolls back
+    /// when it staged nothing). On an error the transaction is left for the caller to roll
+    /// back.
+    fn run(
+        &self,
+        conn: &TxnConn<'_>,
+        body: &mut WriteBody<'_>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let began = self.begin(conn)?;
+        let view = PgSnapshot::new(
+            Source::Txn(conn),
+            began.head,
+            began.schema_revision,
+            began.now,
+        )?;
+        let mut txn = PgTxn::new(view, conn, began.revision, began.now);
+        body(&mut txn)?;
+        if txn.is_empty() {
+            self.commit_nothing(conn, began.head)?;
+            return Ok(WriteOutcome {
+                revision: began.head,
+                committed: false,
+            });
+        }
+        txn.flush()?;
+        self.commit(conn, began.revision)?;
         Ok(WriteOutcome {
-            revision,
+            revision: began.revision,
             committed: true,
         })
     }
+}
+
+/// A write transaction just begun.
+struct Began {
+    /// The head it starts from.
+    head: Revision,
+    /// The revision it commits at.
+    revision: Revision,
+    /// The schema revision in force at `head`.
+    schema_revision: Revision,
+    /// The instant deciding what has expired for it.
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Whether the server is CockroachDB.
@@ -370,12 +423,15 @@ impl TupleStore for PgStore {
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
         let (head, _, schema) = self.read_state(None)?;
-        Ok(Box::new(PgSnapshot::new(
-            Source::Pool(&self.pool),
-            head,
-            schema,
-            self.options.clock.now(),
-        )?))
+        Ok(Box::new(
+            PgSnapshot::new(
+                Source::Pool(&self.pool),
+                head,
+                schema,
+                self.options.clock.now(),
+            )?
+            .fetching_near(&self.resource_types),
+        ))
     }
 
     fn snapshot_at(&self, revision: Revision) -> Result<Box<dyn Snapshot + '_>, StoreError> {
@@ -387,16 +443,36 @@ impl TupleStore for PgStore {
                 head,
             });
         }
-        Ok(Box::new(PgSnapshot::new(
-            Source::Pool(&self.pool),
-            revision,
-            schema,
-            self.options.clock.now(),
-        )?))
+        Ok(Box::new(
+            PgSnapshot::new(
+                Source::Pool(&self.pool),
+                revision,
+                schema,
+                self.options.clock.now(),
+            )?
+            .fetching_near(&self.resource_types),
+        ))
+    }
+
+    fn bulk_load(
+        &self,
+        source: &mut dyn BulkSource,
+        mode: ImportMode,
+    ) -> Result<BulkOutcome, BulkError> {
+        match self.dialect {
+            Dialect::Postgres => bulk::load(self, source, mode),
+            // Temporary tables are experimental on CockroachDB: one ordinary transaction.
+            Dialect::Cockroach => super::bulk::load_through_write(self, source, mode),
+        }
+    }
+
+    fn bulk_part(&self, revision: Revision, part: u32) -> Result<Vec<Change>, StoreError> {
+        bulk::part(self, revision, part)
     }
 
     fn write(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, StoreError> {
-        self.pool.retrying(|_| self.attempt(body))
+        self.pool
+            .retrying(|_| self.attempt(&mut |conn| self.run(conn, body)))
     }
 
     fn changes_since(
@@ -430,14 +506,14 @@ impl TupleStore for PgStore {
             let revision = rows::revision_of(revision)?;
             let payload: Vec<u8> = row.try_get(2).map_err(corrupt)?;
             let entry = LogEntry::decode(&payload)?;
+            let summary: Option<Vec<u8>> = row.try_get(3).map_err(corrupt)?;
             self.head.fetch_max(revision.0, Ordering::AcqRel);
             out.push(LoggedRevision {
                 revision,
                 committed_at: entry.committed_at,
                 changes: entry.changes,
                 schema: entry.schema,
-                // Imports on a database commit as ordinary transactions: never a bulk revision.
-                bulk: None,
+                bulk: summary.as_deref().map(bulk::summary).transpose()?,
             });
         }
         Ok(out)
@@ -469,6 +545,7 @@ impl TupleStore for PgStore {
         self.oldest
             .fetch_max(rows::revision_of(oldest)?.0, Ordering::AcqRel);
         self.delete_in_batches(sql::DELETE_OLD_CHANGES, oldest)?;
+        self.delete_in_batches(sql::DELETE_OLD_CHANGE_PARTS, oldest)?;
         for statement in [sql::DELETE_DEAD_RELATIONSHIPS, sql::DELETE_DEAD_RECORDS] {
             self.delete_in_batches(statement, previous)?;
         }

@@ -16,7 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use crate::store::StoreError;
@@ -141,6 +142,30 @@ impl Conn {
         })
     }
 
+    /// Runs `sql` without keeping its prepared statement (for statements on a table that
+    /// lives for one transaction) and returns its rows.
+    pub(super) fn query_once(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        block_on(self.client.query(sql, params))
+    }
+
+    /// Starts `COPY ... FROM STDIN (FORMAT binary)` with columns of `types`.
+    pub(super) fn copy_in_binary(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<BinaryCopy, tokio_postgres::Error> {
+        block_on(async {
+            let sink = self.client.copy_in(sql).await?;
+            Ok(BinaryCopy {
+                writer: Box::pin(BinaryCopyInWriter::new(sink, types)),
+            })
+        })
+    }
+
     /// Runs one or more statements without parameters (the simple query protocol).
     pub(super) fn batch(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         block_on(self.client.batch_execute(sql))
@@ -148,6 +173,24 @@ impl Conn {
 
     fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+}
+
+/// A binary `COPY ... FROM STDIN` in progress; dropped without [`BinaryCopy::finish`], the copy
+/// is aborted (and its transaction fails).
+pub(super) struct BinaryCopy {
+    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
+}
+
+impl BinaryCopy {
+    /// Sends one row: one value per column, in the order of the types the copy began with.
+    pub(super) fn write(&mut self, values: &Params<'_>) -> Result<(), tokio_postgres::Error> {
+        block_on(self.writer.as_mut().write(values))
+    }
+
+    /// Ends the copy; returns how many rows it stored.
+    pub(super) fn finish(mut self) -> Result<u64, tokio_postgres::Error> {
+        block_on(self.writer.as_mut().finish())
     }
 }
 

@@ -36,6 +36,9 @@ const LARGEST_PAGE: i64 = 4_096;
 /// Objects with at most this many relationships are fetched whole (see the module docs).
 const OBJECT_ROWS: usize = 64;
 
+/// Arrow targets fetched per object and hop with an object (see [`sql::OBJECT_ROWS_NEAR`]).
+const NEAR_TARGETS: usize = 8;
+
 /// Objects a snapshot remembers (a bound on its memory, not a cache policy: past it, reads go
 /// to the database as asked).
 const REMEMBERED_OBJECTS: usize = 4_096;
@@ -46,6 +49,34 @@ enum Known {
     Whole(Vec<Relationship>),
     /// More than [`OBJECT_ROWS`]: read relation by relation.
     Large,
+}
+
+/// The object types known to have relationships of their own (seen as a resource), shared by
+/// a store's snapshots: the types whose objects are worth fetching with the objects that point
+/// at them. Learnt from what reads return, so it may lag behind the data; a type it lacks is
+/// only fetched in a round trip of its own.
+#[derive(Debug, Default)]
+pub(super) struct ResourceTypes(std::sync::RwLock<Vec<String>>);
+
+impl ResourceTypes {
+    fn known(&self) -> Vec<String> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn learn(&self, object_type: &str) {
+        let known = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        if known.iter().any(|t| t == object_type) {
+            return;
+        }
+        drop(known);
+        let mut known = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if !known.iter().any(|t| t == object_type) {
+            known.push(object_type.to_string());
+        }
+    }
 }
 
 /// Where a snapshot's statements run.
@@ -80,6 +111,24 @@ impl TxnConn<'_> {
         })
     }
 
+    /// As [`TxnConn::query`], for a statement not worth keeping prepared (its table lives for
+    /// this transaction only).
+    pub(super) fn query_once(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.lease
+            .query_once(sql, params)
+            .map_err(|err| self.fail(&err))
+    }
+
+    /// The error for a failed statement of the transaction, noting a serialization conflict.
+    pub(super) fn fail(&self, err: &tokio_postgres::Error) -> StoreError {
+        self.conflict.note(err);
+        self.pool.error(err)
+    }
+
     /// Runs parameterless statements in the transaction, noting a serialization conflict.
     pub(super) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         self.lease.batch(sql).map_err(|err| {
@@ -105,6 +154,8 @@ pub(super) struct PgSnapshot<'s> {
     now_ns: i32,
     /// Objects fetched whole (or known to be large), by (type, id).
     objects: Mutex<HashMap<(String, String), Arc<Known>>>,
+    /// When set, an object is fetched with the objects it points at (see [`ResourceTypes`]).
+    near: Option<&'s ResourceTypes>,
 }
 
 impl<'s> PgSnapshot<'s> {
@@ -124,7 +175,109 @@ impl<'s> PgSnapshot<'s> {
             now_us,
             now_ns,
             objects: Mutex::new(HashMap::new()),
+            near: None,
         })
+    }
+
+    /// Fetches each object with the objects it points at whose types `types` knows.
+    pub(super) fn fetching_near(mut self, types: &'s ResourceTypes) -> Self {
+        self.near = Some(types);
+        self
+    }
+
+    /// Fetches `resource` whole (or learns it is large) and, when the snapshot fetches near
+    /// objects, the objects it points at; remembers them all. Returns what it knows of
+    /// `resource`.
+    fn fetch_object(&self, resource: &ObjectRef) -> Result<Arc<Known>, StoreError> {
+        let limit = i64::try_from(OBJECT_ROWS + 1).unwrap_or(i64::MAX);
+        let Some(types) = self.near else {
+            let mut found = self.relationships_of(
+                sql::OBJECT_ROWS,
+                &[&resource.object_type, &resource.object_id, &limit],
+            )?;
+            let known = Arc::new(if found.len() > OBJECT_ROWS {
+                found.clear();
+                Known::Large
+            } else {
+                Known::Whole(found)
+            });
+            self.remember(resource, &known);
+            return Ok(known);
+        };
+        let known_types = types.known();
+        let cap = i64::try_from(NEAR_TARGETS).unwrap_or(i64::MAX);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.at, &self.now_us, &self.now_ns];
+        params.extend_from_slice(&[
+            &resource.object_type,
+            &resource.object_id,
+            &limit,
+            &known_types,
+            &cap,
+        ]);
+        let mut hops: [HashMap<ObjectRef, Vec<Relationship>>; 3] = Default::default();
+        for row in self.rows(sql::OBJECT_ROWS_NEAR, &params)? {
+            let relationship = rows::relationship(&row)?;
+            let hop: i32 = row
+                .try_get(10)
+                .map_err(|e| StoreError::Corrupt(format!("relationship row: {e}")))?;
+            let at = usize::try_from(hop).unwrap_or(usize::MAX);
+            let Some(objects) = hops.get_mut(at) else {
+                return Err(StoreError::Corrupt(format!(
+                    "relationship row of hop {hop}"
+                )));
+            };
+            objects
+                .entry(relationship.resource.clone())
+                .or_default()
+                .push(relationship);
+        }
+        // The same rule as the statement's: which objects each hop fetched.
+        let mut fetched: Vec<ObjectRef> = vec![resource.clone()];
+        let mut root = None;
+        for (hop, objects) in hops.iter_mut().enumerate() {
+            let mut next: Vec<ObjectRef> = Vec::new();
+            for object in &fetched {
+                let mut found = objects.remove(object).unwrap_or_default();
+                let known = Arc::new(if found.len() > OBJECT_ROWS {
+                    Known::Large
+                } else {
+                    found.sort_by(|a, b| (&a.relation, &a.subject).cmp(&(&b.relation, &b.subject)));
+                    next.extend(
+                        found
+                            .iter()
+                            .filter(|r| {
+                                r.subject.relation.is_none()
+                                    && known_types.contains(&r.subject.object.object_type)
+                            })
+                            .map(|r| r.subject.object.clone()),
+                    );
+                    Known::Whole(found)
+                });
+                if let Known::Whole(rows) = known.as_ref() {
+                    if !rows.is_empty() {
+                        types.learn(&object.object_type);
+                    }
+                }
+                self.remember(object, &known);
+                if hop == 0 {
+                    root = Some(known);
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            next.truncate(NEAR_TARGETS);
+            fetched = next;
+        }
+        root.ok_or_else(|| StoreError::Corrupt("an object fetch lost its object".to_string()))
+    }
+
+    /// Keeps what is known of `object` for later reads of this snapshot (up to a bound).
+    fn remember(&self, object: &ObjectRef, known: &Arc<Known>) {
+        let key = (object.object_type.clone(), object.object_id.clone());
+        let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        if objects.len() < REMEMBERED_OBJECTS {
+            objects.entry(key).or_insert_with(|| Arc::clone(known));
+        }
     }
 
     /// Every relationship of `resource` when it has few (fetched once per snapshot), `None`
@@ -139,24 +292,7 @@ impl<'s> PgSnapshot<'s> {
             .cloned();
         let known = match remembered {
             Some(known) => known,
-            None => {
-                let limit = i64::try_from(OBJECT_ROWS + 1).unwrap_or(i64::MAX);
-                let mut found = self.relationships_of(
-                    sql::OBJECT_ROWS,
-                    &[&resource.object_type, &resource.object_id, &limit],
-                )?;
-                let known = Arc::new(if found.len() > OBJECT_ROWS {
-                    found.clear();
-                    Known::Large
-                } else {
-                    Known::Whole(found)
-                });
-                let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
-                if objects.len() < REMEMBERED_OBJECTS {
-                    objects.insert(key, Arc::clone(&known));
-                }
-                known
-            }
+            None => self.fetch_object(resource)?,
         };
         Ok(match known.as_ref() {
             Known::Whole(_) => Some(known),

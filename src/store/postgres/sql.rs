@@ -87,6 +87,40 @@ pub(super) const OBJECT_ROWS: &str = concat!(
     " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6"
 );
 
+/// As [`OBJECT_ROWS`] for the object `$4:$5`, and in the same round trip the objects it points
+/// at, two hops deep: when an object comes back whole (fewer than `$6` rows), its subjects
+/// without a subject relation whose type is in `$7` (types known to have relationships of
+/// their own: arrow targets such as a document's folder or a resource's project), the first
+/// `$8` of them in (type, id) order, are fetched the same way. Each row ends with its hop
+/// (0, 1 or 2); the rows of one object come in no particular order. The caller finds the
+/// targets by the same rule, so it knows which of them have no relationships at all.
+pub(super) const OBJECT_ROWS_NEAR: &str = concat!(
+    "WITH o0 AS (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = $4 AND resource_id = $5 AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6), \
+     t1 AS (SELECT DISTINCT subject_type AS t, subject_id AS i FROM o0 \
+     WHERE subject_relation = '' AND subject_type = ANY($7::text[]) \
+     AND (SELECT count(*) FROM o0) < $6 ORDER BY 1, 2 LIMIT $8), \
+     o1 AS (SELECT x.* FROM t1 CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = t1.t AND resource_id = t1.i AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6) x), \
+     w1 AS (SELECT resource_type AS wt, resource_id AS wi FROM o1 \
+     GROUP BY resource_type, resource_id HAVING count(*) < $6), \
+     t2 AS (SELECT DISTINCT subject_type AS t, subject_id AS i FROM o1 \
+     JOIN w1 ON resource_type = w1.wt AND resource_id = w1.wi \
+     WHERE subject_relation = '' AND subject_type = ANY($7::text[]) ORDER BY 1, 2 LIMIT $8), \
+     o2 AS (SELECT x.* FROM t2 CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM zanzi_relationships WHERE resource_type = t2.t AND resource_id = t2.i AND ",
+    visible!(),
+    " ORDER BY relation, subject_type, subject_id, subject_relation LIMIT $6) x) \
+     SELECT *, 0 FROM o0 UNION ALL SELECT *, 1 FROM o1 UNION ALL SELECT *, 2 FROM o2"
+);
+
 /// Every relationship `$4:$5#$6@*`, in subject order (primary key prefix).
 pub(super) const SUBJECTS_OF: &str = concat!(
     "SELECT ",
@@ -208,10 +242,15 @@ pub(super) const INSERT_SCHEMA: &str = "INSERT INTO zanzi_schema (revision, text
 pub(super) const INSERT_CHANGE: &str =
     "INSERT INTO zanzi_changes (revision, committed_us, payload) VALUES ($1, $2, $3)";
 
-/// The oldest retained revision, then up to `$2` log entries after revision `$1` in revision
+/// Part `$2` of the log entry of the import at revision `$1` (primary key).
+pub(super) const CHANGE_PART: &str =
+    "SELECT payload FROM zanzi_change_parts WHERE revision = $1 AND part = $2";
+
+/// The oldest retained revision, then up to `$2` log entries (with the summary of an import's
+/// entry) after revision `$1` in revision
 /// order (primary key), in one statement, so a concurrent prune cannot slip between the
 /// check and the read. With no entries, one row whose revision is NULL.
-pub(super) const CHANGES_SINCE: &str = "SELECT h.oldest, c.revision, c.payload \
+pub(super) const CHANGES_SINCE: &str = "SELECT h.oldest, c.revision, c.payload, c.bulk_summary \
      FROM zanzi_head h LEFT JOIN zanzi_changes c ON c.revision > $1 WHERE h.id = 1 \
      ORDER BY c.revision LIMIT $2";
 
@@ -246,6 +285,12 @@ pub(super) const DELETE_DEAD_RECORDS: &str = "DELETE FROM zanzi_records \
 pub(super) const DELETE_OLD_CHANGES: &str = "DELETE FROM zanzi_changes WHERE revision IN \
      (SELECT revision FROM zanzi_changes WHERE revision <= $1 ORDER BY revision LIMIT $2)";
 
+/// Deletes up to `$2` parts of imports' log entries of revisions at or before `$1` (primary
+/// key).
+pub(super) const DELETE_OLD_CHANGE_PARTS: &str = "DELETE FROM zanzi_change_parts \
+     WHERE (revision, part) IN (SELECT revision, part FROM zanzi_change_parts \
+     WHERE revision <= $1 ORDER BY revision, part LIMIT $2)";
+
 /// Deletes the schema texts replaced at or before revision `$1` (primary key).
 pub(super) const DELETE_OLD_SCHEMAS: &str = "DELETE FROM zanzi_schema WHERE revision < \
      (SELECT COALESCE(max(revision), 0) FROM zanzi_schema WHERE revision <= $1)";
@@ -263,7 +308,7 @@ pub(super) const REPLACE_STORE_ID: &str =
 
 /// Empties every table of data and resets the revisions (the tables stay).
 pub(super) const CLEAR: &str = "TRUNCATE zanzi_relationships, zanzi_records, zanzi_schema, \
-     zanzi_changes; UPDATE zanzi_head SET revision = 0, oldest = 0 WHERE id = 1";
+     zanzi_changes, zanzi_change_parts; UPDATE zanzi_head SET revision = 0, oldest = 0 WHERE id = 1";
 
 /// Bytes the tables occupy with their indexes (PostgreSQL's catalog; unknown elsewhere).
 pub(super) const SIZE: &str = "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::int8 \
@@ -272,3 +317,62 @@ pub(super) const SIZE: &str = "SELECT COALESCE(sum(pg_total_relation_size(c.oid)
 
 /// The server's version text (tells PostgreSQL from CockroachDB).
 pub(super) const VERSION: &str = "SELECT version()";
+
+// ---------- imports (`bulk.rs`): a staging table per import, then set-based statements ----------
+
+/// The staging table of one import, gone at the end of its transaction; `ord` is the item's
+/// position in the import (`{text}` stands for the byte-ordered text type). It is never
+/// analysed: without statistics PostgreSQL sizes it from its pages, enough to hash-join it.
+pub(super) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE zanzi_import (\
+     rt {text} NOT NULL, ri {text} NOT NULL, rl {text} NOT NULL, st {text} NOT NULL, \
+     si {text} NOT NULL, sr {text} NOT NULL, cn {text}, cc TEXT, eu BIGINT, en INT4, \
+     ord BIGINT NOT NULL) ON COMMIT DROP";
+
+/// Fills the staging table (binary COPY, columns in [`CREATE_STAGING`]'s order).
+pub(super) const COPY_STAGING: &str = "COPY zanzi_import (rt, ri, rl, st, si, sr, cn, cc, eu, \
+     en, ord) FROM STDIN (FORMAT binary)";
+
+/// Ends, at revision `$1`, the rows live at the head with the key of a staged item; returns
+/// how many it ended and the first item among them that is unexpired at (`$2`, `$3`) (what a
+/// CREATE refuses).
+pub(super) const END_STAGED: &str = "WITH ended AS (UPDATE zanzi_relationships r \
+     SET deleted_rev = $1 FROM zanzi_import i WHERE r.resource_type = i.rt \
+     AND r.resource_id = i.ri AND r.relation = i.rl AND r.subject_type = i.st \
+     AND r.subject_id = i.si AND r.subject_relation = i.sr AND r.deleted_rev IS NULL \
+     RETURNING i.ord, (r.expires_us IS NULL OR (r.expires_us, r.expires_ns) > ($2, $3)) AS live) \
+     SELECT count(*), min(CASE WHEN live THEN ord END) FROM ended";
+
+/// The first staged item at fault and whether it repeats an earlier item's key (else it is
+/// live and unexpired at the head `$1`, at (`$2`, `$3`), which only CREATE (`$4`) refuses).
+/// Only run once an import is known to fail, so it may be slow.
+pub(super) const FIRST_STAGED_FAULT: &str = "SELECT ord, repeated FROM (SELECT i.ord, \
+     row_number() OVER (PARTITION BY i.rt, i.ri, i.rl, i.st, i.si, i.sr ORDER BY i.ord) > 1 \
+     AS repeated, EXISTS (SELECT 1 FROM zanzi_relationships r WHERE r.resource_type = i.rt \
+     AND r.resource_id = i.ri AND r.relation = i.rl AND r.subject_type = i.st \
+     AND r.subject_id = i.si AND r.subject_relation = i.sr AND created_rev <= $1 \
+     AND (deleted_rev IS NULL OR deleted_rev > $1) \
+     AND (expires_us IS NULL OR (expires_us, expires_ns) > ($2, $3))) AS live \
+     FROM zanzi_import i) f WHERE repeated OR ($4 AND live) ORDER BY ord LIMIT 1";
+
+/// Inserts every staged item as a row created at revision `$1`. Two items with one key
+/// collide on the primary key (both rows are created at `$1`): that is how duplicates are
+/// found, with no pass of their own.
+pub(super) const INSERT_STAGED: &str = "INSERT INTO zanzi_relationships \
+     (resource_type, resource_id, relation, subject_type, subject_id, subject_relation, \
+     caveat_name, caveat_context, expires_us, expires_ns, created_rev) \
+     SELECT rt, ri, rl, st, si, sr, cn, cc, eu, en, $1 FROM zanzi_import";
+
+/// Marks the point [`INSERT_STAGED`] can be undone to, to name the duplicate it found.
+pub(super) const BEFORE_INSERT: &str = "SAVEPOINT zanzi_import_rows";
+
+/// Undoes a failed [`INSERT_STAGED`].
+pub(super) const UNDO_INSERT: &str = "ROLLBACK TO SAVEPOINT zanzi_import_rows";
+
+/// Stores the parts (arrays `$2`, `$3`) of the log entry of the import at revision `$1`.
+pub(super) const INSERT_CHANGE_PARTS: &str = "INSERT INTO zanzi_change_parts \
+     (revision, part, payload) SELECT $1, p, b FROM unnest($2::int4[], $3::bytea[]) AS n(p, b)";
+
+/// Logs the import at revision `$1`, committed at `$2`: an entry without changes (`$3`) and
+/// its summary (`$4`).
+pub(super) const INSERT_BULK_CHANGE: &str = "INSERT INTO zanzi_changes \
+     (revision, committed_us, payload, bulk_summary) VALUES ($1, $2, $3, $4)";
