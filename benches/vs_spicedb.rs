@@ -25,7 +25,7 @@
 
 #[path = "vs_spicedb/measure.rs"]
 mod measure;
-#[path = "vs_spicedb/spicedb.rs"]
+#[path = "../tests/it/spicedb.rs"]
 mod spicedb;
 #[path = "vs_spicedb/workload.rs"]
 mod workload;

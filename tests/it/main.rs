@@ -6,6 +6,7 @@ mod architecture;
 mod caveats;
 mod cli;
 mod conformance;
+mod differential;
 mod engine;
 mod explain;
 mod facade;
@@ -27,7 +28,14 @@ mod python_client;
 mod reverse_arrows;
 mod scale_out;
 mod server_support;
+#[allow(
+    unsafe_code,
+    dead_code,
+    reason = "SpiceDB's C library needs FFI; the benchmark uses calls this test does not"
+)]
+mod spicedb;
 mod store_conformance;
 mod support;
 mod vault;
 mod webdriver;
+mod world;
