@@ -25,7 +25,11 @@
 
 #[path = "vs_spicedb/measure.rs"]
 mod measure;
-#[path = "vs_spicedb/spicedb.rs"]
+#[path = "../tests/it/spicedb.rs"]
+#[allow(
+    dead_code,
+    reason = "the differential test uses calls this benchmark does not"
+)]
 mod spicedb;
 #[path = "vs_spicedb/workload.rs"]
 mod workload;

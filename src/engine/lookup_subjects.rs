@@ -16,6 +16,10 @@ use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
 /// Rounds of fixed-point iteration before giving up on a cyclic, non-monotone schema.
 const MAX_ROUNDS: usize = 64;
 
+/// An id no relationship can name (`*` is not allowed inside object ids), checked to learn
+/// what the wildcard grants: it reaches a resource only through wildcard relationships.
+const WILDCARD_PROBE_ID: &str = "*probe";
+
 /// One subject found by LookupSubjects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundSubject {
@@ -80,10 +84,22 @@ impl Query<'_> {
             self.subject_id_set(resource, member, subject_type, subject_relation, true)?;
         let mut candidates: BTreeSet<String> = set.concrete.clone();
         candidates.extend(superset.concrete.iter().cloned());
-        if let Some(excluded) = &set.wildcard {
+        for excluded in [&set.wildcard, &superset.wildcard].into_iter().flatten() {
             candidates.extend(excluded.iter().cloned());
         }
-        let mut found = Vec::new();
+        // The wildcard stands for every id no relationship names; one such id, checked,
+        // says whether the wildcard is in (and on which caveats). Caveats whose stored context
+        // already fails drop it; a caveated wildcard on an excluded side makes it conditional.
+        let wildcard = match (&superset.wildcard, subject_relation) {
+            (Some(_), None) => {
+                let probe = SubjectRef {
+                    object: ObjectRef::new_unchecked(subject_type, WILDCARD_PROBE_ID),
+                    relation: None,
+                };
+                Some(self.check(resource, member, &probe)?).filter(|answer| !answer.is_no())
+            }
+            _ => None,
+        };
         let mut excluded_ids = Vec::new();
         let mut concrete = Vec::new();
         for id in candidates {
@@ -93,7 +109,7 @@ impl Query<'_> {
             };
             let answer = self.check(resource, member, &subject)?;
             if answer.is_no() {
-                if set.wildcard.is_some() {
+                if wildcard.is_some() {
                     excluded_ids.push(id);
                 }
                 continue;
@@ -104,11 +120,12 @@ impl Query<'_> {
                 permissionship: answer,
             });
         }
-        if set.wildcard.is_some() {
+        let mut found = Vec::new();
+        if let Some(permissionship) = wildcard {
             found.push(FoundSubject {
                 subject_id: WILDCARD_ID.to_string(),
                 excluded_ids,
-                permissionship: Permissionship::Has,
+                permissionship,
             });
         }
         found.extend(concrete);

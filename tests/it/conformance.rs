@@ -67,6 +67,16 @@ fn spicedb_oracle_files_match_spicedb_answer_for_answer() {
     assert_dir_passes(conformance_dir().join("spicedb-oracle"), 41);
 }
 
+/// Minimal worlds where zanzi once disagreed with SpiceDB (written by hand from issues, or by
+/// the differential runner's shrinker), with SpiceDB's answers as assertions.
+#[test]
+fn regression_files_pass() {
+    assert_dir_passes(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions"),
+        2,
+    );
+}
+
 #[test]
 fn example_files_pass_with_expected_relations() {
     let examples = conformance_dir().join("examples");

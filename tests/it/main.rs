@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod cursors;
+mod differential;
 mod engine;
 mod explain;
 mod facade;
@@ -37,7 +38,14 @@ mod reverse_arrows;
 mod scale_out;
 mod schema_races;
 mod server_support;
+#[allow(
+    unsafe_code,
+    dead_code,
+    reason = "SpiceDB's C library needs FFI; the benchmark uses calls this test does not"
+)]
+mod spicedb;
 mod store_conformance;
 mod support;
 mod vault;
 mod webdriver;
+mod world;

@@ -12,9 +12,9 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 use zanzi::proto::v1::permissions_service_client::PermissionsServiceClient;
 use zanzi::proto::v1::{
-    CheckPermissionRequest, CheckPermissionResponse, DeleteRelationshipsRequest,
-    DeleteRelationshipsResponse, WriteRelationshipsRequest, WriteRelationshipsResponse,
-    WriteSchemaRequest, WriteSchemaResponse,
+    CheckBulkPermissionsRequest, CheckBulkPermissionsResponse, CheckPermissionRequest,
+    CheckPermissionResponse, DeleteRelationshipsRequest, DeleteRelationshipsResponse,
+    WriteRelationshipsRequest, WriteRelationshipsResponse, WriteSchemaRequest, WriteSchemaResponse,
 };
 
 /// `char *spicedb_start(const char *options_json)`.
@@ -39,6 +39,7 @@ pub struct SpiceDb {
     write_relationships: RpcFn,
     delete_relationships: RpcFn,
     check_permission: RpcFn,
+    check_bulk_permissions: RpcFn,
     /// The unix socket serving the streaming RPCs over gRPC.
     pub streaming_address: String,
 }
@@ -82,6 +83,9 @@ impl SpiceDb {
                 symbol::<RpcFn>(lib, "spicedb_permissions_check_permission")?,
             )
         };
+        // SAFETY: as above.
+        let check_bulk_permissions =
+            unsafe { symbol::<RpcFn>(lib, "spicedb_permissions_check_bulk_permissions")? };
         let options = CString::new(options.to_string()).map_err(|e| e.to_string())?;
         // SAFETY: a NUL-terminated string in; a string out that we free with spicedb_free.
         let reply = unsafe { take_string(start(options.as_ptr()), free) }
@@ -108,6 +112,7 @@ impl SpiceDb {
             write_relationships,
             delete_relationships,
             check_permission,
+            check_bulk_permissions,
             streaming_address,
         })
     }
@@ -179,6 +184,14 @@ impl SpiceDb {
         request: &CheckPermissionRequest,
     ) -> Result<CheckPermissionResponse, String> {
         self.call(self.check_permission, request)
+    }
+
+    /// PermissionsService.CheckBulkPermissions.
+    pub fn check_bulk_permissions(
+        &self,
+        request: &CheckBulkPermissionsRequest,
+    ) -> Result<CheckBulkPermissionsResponse, String> {
+        self.call(self.check_bulk_permissions, request)
     }
 
     /// A gRPC client for the streaming RPCs, over the unix socket.
