@@ -44,8 +44,7 @@ use txn::PgTxn;
 
 use super::keys::LogEntry;
 use super::{
-    BulkError, BulkOutcome, BulkSource, Snapshot, StoreError, TupleStore, WriteBody,
-    WriteOutcome,
+    BulkError, BulkOutcome, BulkSource, Snapshot, StoreError, TupleStore, WriteBody, WriteOutcome,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::revision::{Revision, StoreId};
