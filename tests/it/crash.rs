@@ -13,55 +13,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use zanzi::facade::auth::{issue_token, SigningKey};
 
-use crate::process::{serve_with, Served, KEY};
+use crate::process::{call, serve_with, Served, KEY};
+use crate::support::Lcg;
 
 const SECRET: &str = "crash-test-facade-secret-0123456789abcdef";
 const ROUNDS: u64 = 20;
 /// The test's own definitions, after the facade's built-in schema; `extra` comes and goes.
 const DEFINITIONS: &str =
     "\ndefinition kuser {}\n\ndefinition kdoc {\n    relation viewer: kuser\n";
-
-/// One HTTP call: status and JSON body (`Null` when not JSON); `Err` when the server is gone.
-fn call(
-    url: &str,
-    method: &str,
-    path: &str,
-    auth: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into();
-    let target = format!("{url}{path}");
-    let response = match (method, body) {
-        ("GET", _) => agent.get(&target).header("Authorization", auth).call(),
-        (_, Some(body)) => agent
-            .post(&target)
-            .header("Authorization", auth)
-            .send_json(body),
-        (_, None) => agent
-            .post(&target)
-            .header("Authorization", auth)
-            .send_empty(),
-    };
-    let mut response = response.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| {
-        // NDJSON streams: one value per line.
-        Value::Array(
-            text.lines()
-                .filter_map(|line| serde_json::from_str(line).ok())
-                .collect(),
-        )
-    });
-    Ok((status, value))
-}
 
 fn api(url: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
     call(url, "POST", path, &format!("Bearer {KEY}"), Some(body))
@@ -98,19 +57,6 @@ fn write_body(operation: &str, relation: &str, doc: &str, user: &str) -> Value {
         "relation": relation,
         "subject": {"object": {"objectType": "kuser", "objectId": user}},
     }}]})
-}
-
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 /// What the load had acknowledged when the server died.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The preshared key every served process gets.
 pub const KEY: &str = "process-test-key";
@@ -284,4 +284,47 @@ fn serve_refuses_a_public_address_without_a_key() {
     ]);
     assert_ne!(code, 0);
     assert!(out.contains("non-loopback"), "{out}");
+}
+
+/// One HTTP call with `auth` as its Authorization header: the status and the JSON answer (an
+/// NDJSON stream as an array of its values), whatever the status; `Err` when the server is gone.
+pub fn call(
+    url: &str,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let target = format!("{url}{path}");
+    let response = match (method, body) {
+        ("GET", _) => agent.get(&target).header("Authorization", auth).call(),
+        (_, Some(body)) => agent
+            .post(&target)
+            .header("Authorization", auth)
+            .send_json(body),
+        (_, None) => agent
+            .post(&target)
+            .header("Authorization", auth)
+            .send_empty(),
+    };
+    let mut response = response.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| {
+        // NDJSON streams: one value per line.
+        Value::Array(
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect(),
+        )
+    });
+    Ok((status, value))
 }

@@ -10,6 +10,8 @@ use zanzi::store::{RocksStore, StoreOptions, TupleStore, Writes};
 use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::Relationship;
 
+use crate::support::Lcg;
+
 /// Keys the load writes to.
 const KEYS: u64 = 1_000;
 /// Updates per revision.
@@ -23,19 +25,6 @@ const RETENTION: std::time::Duration = std::time::Duration::from_secs(100);
 
 fn start() -> DateTime<Utc> {
     zanzi::tuple::parse_expiration("2030-01-01T00:00:00Z").unwrap()
-}
-
-/// A small deterministic generator (the load must be the same with and without pruning).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
 }
 
 /// Runs the load; with `prune`, history older than [`RETENTION`] is pruned every [`STEP`]
@@ -58,7 +47,7 @@ fn run(prune: bool) -> Vec<u64> {
         clock.set(start() + chrono::Duration::seconds(revision as i64));
         let mut keys: Vec<u64> = Vec::with_capacity(UPDATES);
         while keys.len() < UPDATES {
-            let key = random.next() % KEYS;
+            let key = random.below(KEYS);
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -66,7 +55,7 @@ fn run(prune: bool) -> Vec<u64> {
         let updates: Vec<Update> = keys
             .iter()
             .map(|key| Update {
-                op: if random.next() % 3 == 0 {
+                op: if random.below(3) == 0 {
                     UpdateOp::Delete
                 } else {
                     UpdateOp::Touch

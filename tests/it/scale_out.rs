@@ -15,7 +15,7 @@ use tempfile::TempDir;
 use zanzi::facade::auth::{issue_token, SigningKey};
 
 use crate::pg_support::{self, Cluster, TestDb};
-use crate::process::{post, serve_with, touch, zanzi, Served, KEY, SCHEMA};
+use crate::process::{self, post, serve_with, touch, zanzi, Served, KEY, SCHEMA};
 use crate::server_support::check_body;
 use crate::support::{conformance_dir, yaml_files};
 
@@ -89,29 +89,9 @@ impl Node {
     }
 }
 
-/// One HTTP call: status and JSON body (`null` when the body is not JSON).
+/// One HTTP call: status and JSON body.
 fn call(url: &str, method: &str, path: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let target = format!("{url}{path}");
-    let response = match (method, body) {
-        ("GET", _) => agent.get(&target).header("Authorization", auth).call(),
-        (_, Some(body)) => agent
-            .post(&target)
-            .header("Authorization", auth)
-            .send_json(body),
-        (_, None) => agent
-            .post(&target)
-            .header("Authorization", auth)
-            .send_empty(),
-    };
-    let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    process::call(url, method, path, auth, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 const HAS: &str = "PERMISSIONSHIP_HAS_PERMISSION";

@@ -15,6 +15,7 @@ use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::Relationship;
 
 use crate::store_conformance::{Backend, Postgres, Rocks};
+use crate::support::Lcg;
 
 /// The relations schema changers add and remove.
 const RELATIONS: [&str; 4] = ["rel_a", "rel_b", "rel_c", "rel_d"];
@@ -33,19 +34,6 @@ fn schema_text(mask: u32) -> String {
     }
     text.push_str("}\n");
     text
-}
-
-/// A small deterministic generator per thread.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 fn race(store: Arc<dyn TupleStore>, seed: u64) {
