@@ -179,7 +179,7 @@ pub async fn serve(
                 Box::new(move |revision| notify.publish(revision)),
             )?;
             tracing::info!(schema = ?outcome, "serving the facades (/v1beta1, /api, /public, /scim/v2)");
-            facade::router(Arc::new(facade))
+            facade::router(Arc::new(facade.bounded_by(service.admission())))
         }
         None => axum::Router::new(),
     };

@@ -207,7 +207,7 @@ impl From<EngineError> for ApiError {
             | EngineError::FutureRevision { .. } => Code::InvalidArgument,
             EngineError::CaveatEvaluation { .. } => Code::InvalidArgument,
             EngineError::CaveatContextTooLarge { .. } => Code::ResourceExhausted,
-            EngineError::MaxDepthExceeded(_) => Code::ResourceExhausted,
+            EngineError::MaxDepthExceeded(_) | EngineError::Busy(_) => Code::ResourceExhausted,
             EngineError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             EngineError::Cancelled => Code::Cancelled,
             EngineError::SchemaWouldOrphan(_) | EngineError::SchemaChangedDuringImport => {

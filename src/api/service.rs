@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use super::error::{ApiError, Code};
 use super::metrics::Metrics;
 use crate::engine::{
-    CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree, FoundSubjects, Interrupt,
-    Permissionship, TracedCheck,
+    Admission, CancelOnDrop, CheckResult, CheckTrace, Context, Engine, EngineError, ExpandTree,
+    FoundSubjects, Interrupt, Permissionship, TracedCheck,
 };
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, StoreId, ZedToken};
@@ -104,16 +104,6 @@ pub async fn with_client_deadline<F: Future>(timeout: Option<Duration>, work: F)
     match timeout.and_then(|t| Instant::now().checked_add(t)) {
         Some(deadline) => CLIENT_DEADLINE.scope(deadline, work).await,
         None => work.await,
-    }
-}
-
-/// Cancels an [`Interrupt`] when dropped: when a request's future is dropped (its client
-/// disconnected), the blocking work it started stops at its next step.
-struct CancelOnDrop(Interrupt);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
     }
 }
 
@@ -279,8 +269,9 @@ pub struct Service {
     limits: Limits,
     metrics: Arc<Metrics>,
     head: watch::Sender<Revision>,
-    /// One permit per engine call running ([`Limits::max_concurrent_requests`]).
-    gate: Arc<Semaphore>,
+    /// One permit per engine call running ([`Limits::max_concurrent_requests`]), shared with
+    /// the facades.
+    admission: Arc<Admission>,
 }
 
 impl std::fmt::Debug for Service {
@@ -304,36 +295,35 @@ impl Service {
     /// A service over `engine`.
     pub fn new(engine: Arc<Engine>, limits: Limits, metrics: Arc<Metrics>) -> Self {
         let (head, _) = watch::channel(engine.head_revision());
-        let gate = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        let admission = Arc::new(Admission::new(
+            limits.max_concurrent_requests,
+            limits.request_timeout,
+        ));
         Self {
             engine,
             limits,
             metrics,
             head,
-            gate,
+            admission,
         }
     }
 
     /// How many engine calls are running (each holds a permit until its work ends).
     pub fn running(&self) -> usize {
-        self.limits
-            .max_concurrent_requests
-            .max(1)
-            .saturating_sub(self.gate.available_permits())
+        self.admission.running()
+    }
+
+    /// The concurrency bound and read deadline, for the other APIs served beside this one.
+    pub fn admission(&self) -> Arc<Admission> {
+        Arc::clone(&self.admission)
     }
 
     /// A permit to run an engine call, or RESOURCE_EXHAUSTED at once when
     /// [`Limits::max_concurrent_requests`] calls are running.
     fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        Arc::clone(&self.gate).try_acquire_owned().map_err(|_| {
+        self.admission.admit().map_err(|err| {
             self.metrics.request_refused();
-            ApiError::new(
-                Code::ResourceExhausted,
-                format!(
-                    "the server is busy: {} requests are running, the most it runs at once; retry later",
-                    self.limits.max_concurrent_requests
-                ),
-            )
+            ApiError::from(err)
         })
     }
 

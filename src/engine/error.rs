@@ -96,6 +96,9 @@ pub enum EngineError {
     /// The request ran past its deadline; its walk was stopped.
     #[error("the request ran past its deadline of {0:?} and was stopped")]
     DeadlineExceeded(std::time::Duration),
+    /// As many engine calls as the server runs at once are running; retry later.
+    #[error("the server is busy: {0} requests are running, the most it runs at once; retry later")]
+    Busy(usize),
     /// The caller no longer wanted the answer (e.g. the client disconnected); the walk was
     /// stopped.
     #[error("the request was cancelled")]

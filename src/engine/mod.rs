@@ -6,6 +6,7 @@
 //! check cache and the nested-group index never change an answer (see `accel`).
 
 mod accel;
+mod admission;
 mod cache;
 mod caveat;
 mod cel_value;
@@ -31,6 +32,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+pub use admission::{Admission, CancelOnDrop};
 pub use cache::CacheStats;
 pub use error::EngineError;
 pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};

@@ -552,3 +552,62 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
         (200, &json!("PERMISSIONSHIP_HAS_PERMISSION"))
     );
 }
+
+#[test]
+fn the_facades_share_the_bound_and_answer_429_in_their_own_shapes() {
+    const SECRET: &str = "abuse-test-secret-of-at-least-32-bytes";
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--max-concurrent-requests",
+        "1",
+        "--request-timeout",
+        "10s",
+        "--jwt-secret",
+        SECRET,
+    ]);
+    // The facade's built-in schema with the layered graph beside it (a superset it keeps).
+    let builtin = ok(&served.url, "/v1/schema/read", &json!({}));
+    let schema = format!("{}\n{DAG_SCHEMA}", builtin["schemaText"].as_str().unwrap());
+    ok(
+        &served.url,
+        "/v1/schema/write",
+        &json!({ "schema": schema }),
+    );
+    ok(&served.url, "/v1/relationships/write", &dag_write(40));
+    let token = zanzi::facade::auth::issue_token(
+        &zanzi::facade::auth::SigningKey::Secret(SECRET.to_string()),
+        "alice",
+        Duration::from_secs(600),
+        None,
+        None,
+    )
+    .unwrap();
+    let bearer = format!("Bearer {token}");
+    let user_call =
+        |path: &str| crate::process::call(&served.url, "GET", path, &bearer, None).unwrap();
+    assert_eq!(user_call("/v1beta1/users/self").0, 200);
+
+    // A walk that holds the one permit until its deadline.
+    let walker = {
+        let url = served.url.clone();
+        std::thread::spawn(move || call(&url, "/v1/permissions/resources", &view_lookup()))
+    };
+    assert!(eventually(Duration::from_secs(5), || {
+        engine_calls_running(&served.url) == 1
+    }));
+    let (status, body) = user_call("/v1beta1/users/self");
+    assert_eq!(status, 429, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("busy"), "{body}");
+    let (status, body) = user_call("/api/organizations/o1/groups");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["object"], "error", "Bitwarden's error shape: {body}");
+
+    let (status, body) = walker.join().unwrap();
+    assert_eq!(status, 504, "{body}");
+    assert!(eventually(Duration::from_secs(30), || {
+        engine_calls_running(&served.url) == 0
+    }));
+    assert_eq!(user_call("/v1beta1/users/self").0, 200);
+}

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
-use crate::engine::Engine;
+use crate::engine::{Admission, Engine};
 use crate::revision::Revision;
 use auth::{JwtSettings, TokenVerifier};
 use bootstrap::SchemaOutcome;
@@ -153,6 +153,8 @@ pub struct Facade {
     roles: Vec<&'static Role>,
     products: &'static [&'static Product],
     on_commit: OnCommit,
+    /// The concurrency bound and read deadline its calls run under (shared with `/v1`).
+    admission: Arc<Admission>,
 }
 
 impl std::fmt::Debug for Facade {
@@ -198,9 +200,17 @@ impl Facade {
                 roles,
                 products: setup.products,
                 on_commit,
+                admission: Arc::new(Admission::unbounded()),
             },
             outcome,
         ))
+    }
+
+    /// Runs every call under `admission` (the server shares `/v1`'s): past its bound a call
+    /// is refused at once with 429, and reads stop at its deadline.
+    pub fn bounded_by(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// The products served.

@@ -23,7 +23,7 @@ use super::error::{FacadeError, Failure};
 use super::keys::{self, PresentedKey};
 use super::records::Tx;
 use super::{users, Facade};
-use crate::engine::{Context, EngineError, Permissionship, ReadView};
+use crate::engine::{CancelOnDrop, Context, EngineError, Permissionship, ReadView};
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, ZedToken};
 use crate::store::StoreError;
@@ -301,19 +301,25 @@ impl Facade {
         Ok(())
     }
 
-    /// Runs a read-only call on the blocking pool at the consistency the request asked for.
+    /// Runs a read-only call on the blocking pool at the consistency the request asked for,
+    /// under the facade's [`Admission`](crate::engine::Admission): refused at once past its
+    /// bound, stopped at its deadline or when the client goes away.
     pub async fn read<E, F>(self: &Arc<Self>, request: Authed, work: F) -> Result<Answer, E>
     where
         E: Failure,
         F: FnOnce(&Cx<'_>) -> Result<Value, E> + Send + 'static,
     {
         let facade = Arc::clone(self);
+        let permit = self.admission.admit()?;
+        let interrupt = self.admission.interrupt();
+        let _cancel = CancelOnDrop(interrupt.clone());
         blocking(move || {
+            let _permit = permit;
             let consistency = facade.consistency(request.token.as_deref())?;
             if let Credential::User(user) = &request.credential {
                 facade.ensure_user(user)?;
             }
-            let view = facade.engine.at(consistency)?;
+            let view = facade.engine.at(consistency)?.interrupted_by(interrupt);
             let actor = facade.actor(&view, &request.credential)?;
             let cx = Cx {
                 view: &view,
@@ -330,14 +336,17 @@ impl Facade {
     }
 
     /// Runs a mutating call on the blocking pool inside one write transaction: `work` reads
-    /// the head and fills one [`Tx`], committed atomically (or nothing, on an error).
+    /// the head and fills one [`Tx`], committed atomically (or nothing, on an error). Counted
+    /// against the concurrency bound; no deadline (it commits or fails as a whole).
     pub async fn write<E, F>(self: &Arc<Self>, request: Authed, mut work: F) -> Result<Answer, E>
     where
         E: Failure,
         F: FnMut(&Cx<'_>, &mut Tx) -> Result<Value, E> + Send + 'static,
     {
         let facade = Arc::clone(self);
+        let permit = self.admission.admit()?;
         blocking(move || {
+            let _permit = permit;
             facade.consistency(request.token.as_deref())?;
             let mut answer = None;
             let mut staged = false;
