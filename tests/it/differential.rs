@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost_types::value::Kind;
 use serde_json::{Map, Value};
 use tempfile::TempDir;
 use tonic::transport::Channel;
+use zanzi::api::grpc::json_to_struct;
 use zanzi::engine::{Engine, EngineConfig, Permissionship};
 use zanzi::proto::v1::{
     self, check_bulk_permissions_pair, consistency::Requirement,
@@ -458,29 +458,6 @@ fn proto_object(ty: &str, id: &str) -> v1::ObjectReference {
     }
 }
 
-fn proto_struct(map: &Map<String, Value>) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: map
-            .iter()
-            .map(|(k, v)| (k.clone(), proto_value(v)))
-            .collect(),
-    }
-}
-
-fn proto_value(value: &Value) -> prost_types::Value {
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(*b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.iter().map(proto_value).collect(),
-        }),
-        Value::Object(map) => Kind::StructValue(proto_struct(map)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
 fn proto_relationship(r: &crate::world::Rel) -> v1::Relationship {
     v1::Relationship {
         resource: Some(proto_object(&r.resource_type, &r.resource_id)),
@@ -494,7 +471,7 @@ fn proto_relationship(r: &crate::world::Rel) -> v1::Relationship {
             .as_ref()
             .map(|(name, context)| v1::ContextualizedCaveat {
                 caveat_name: name.clone(),
-                context: (!context.is_empty()).then(|| proto_struct(context)),
+                context: (!context.is_empty()).then(|| json_to_struct(context)),
             }),
         optional_expires_at: r.expiration.map(|at| {
             let at = zanzi::tuple::parse_expiration(at).unwrap();
@@ -539,7 +516,7 @@ fn spicedb_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
                     resource: Some(proto_object(resource_type, resource_id)),
                     permission: member.clone(),
                     subject: Some(subject.proto()),
-                    context: context.as_ref().map(proto_struct),
+                    context: context.as_ref().map(json_to_struct),
                 },
                 _ => unreachable!("only checks"),
             })
@@ -590,7 +567,7 @@ async fn spicedb_lookup(client: &mut Client, q: &Query) -> Answer {
                     resource_object_type: resource_type.clone(),
                     permission: member.clone(),
                     subject: Some(subject.proto()),
-                    context: context.as_ref().map(proto_struct),
+                    context: context.as_ref().map(json_to_struct),
                     ..Default::default()
                 };
                 let mut stream = client.lookup_resources(request).await?.into_inner();
@@ -613,7 +590,7 @@ async fn spicedb_lookup(client: &mut Client, q: &Query) -> Answer {
                     resource: Some(proto_object(resource_type, resource_id)),
                     permission: member.clone(),
                     subject_object_type: subject_type.clone(),
-                    context: context.as_ref().map(proto_struct),
+                    context: context.as_ref().map(json_to_struct),
                     ..Default::default()
                 };
                 let mut stream = client.lookup_subjects(request).await?.into_inner();

@@ -14,6 +14,8 @@ mod schema;
 pub mod trace;
 mod watch;
 
+pub use convert::json_to_struct;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
