@@ -108,10 +108,13 @@ impl Query<'_> {
                 relation: subject_relation.map(str::to_string),
             };
             let answer = self.check(resource, member, &subject)?;
+            // The id's own check decides for it: the wildcard must not claim an id that is out
+            // or only conditionally in (e.g. a caveated exclusion), so such an id leaves it.
+            let has = matches!(answer, Permissionship::Has);
+            if wildcard.is_some() && !has {
+                excluded_ids.push(id.clone());
+            }
             if answer.is_no() {
-                if wildcard.is_some() {
-                    excluded_ids.push(id);
-                }
                 continue;
             }
             concrete.push(FoundSubject {
