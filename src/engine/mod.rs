@@ -753,6 +753,9 @@ impl ReadView<'_> {
         let query = self.query(context);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(&subject.object.object_type)?;
+        self.snapshot
+            .get()
+            .read_ahead(self.plan.read_ahead(&resource.object_type, permission));
         let permissionship = query.check(resource, permission, subject)?;
         Ok(CheckResult {
             permissionship,
@@ -773,6 +776,9 @@ impl ReadView<'_> {
         let query = self.query(context);
         query.require_member(&resource.object_type, permission)?;
         query.require_type(&subject.object.object_type)?;
+        self.snapshot
+            .get()
+            .read_ahead(self.plan.read_ahead(&resource.object_type, permission));
         let (permissionship, trace) = query.check_traced(resource, permission, subject)?;
         Ok(TracedCheck {
             result: CheckResult {

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::schema::{AllowedKind, Definition, Member, Rewrite, Schema};
+use crate::store::ReadAhead;
 
 /// A `(object type, relation or permission)` pair.
 pub(crate) type MemberKey = (String, String);
@@ -32,6 +33,9 @@ pub(crate) struct Plan {
     /// Relations `T#r` that allow the subject set `T#r` itself (`member: user | group#member`):
     /// the relations the nested-group index covers.
     pub(crate) self_recursive: Vec<MemberKey>,
+    /// Members whose check may follow an arrow, itself or through the members it evaluates:
+    /// a check of any other member never reads an arrow's targets.
+    follows_arrows: HashSet<MemberKey>,
 }
 
 impl Plan {
@@ -70,6 +74,21 @@ impl Plan {
                 }
             }
         }
+        let with_arrow: HashSet<MemberKey> = schema
+            .definitions
+            .values()
+            .flat_map(|def| {
+                def.permissions
+                    .values()
+                    .filter(|p| has_arrow(&p.rewrite))
+                    .map(|p| (def.name.clone(), p.name.clone()))
+            })
+            .collect();
+        let follows_arrows = edges
+            .keys()
+            .filter(|start| reaches_any(&edges, start, &with_arrow))
+            .cloned()
+            .collect();
         let mut cyclic: HashMap<String, HashSet<String>> = HashMap::new();
         for start in edges.keys().filter(|start| reaches_itself(&edges, start)) {
             cyclic
@@ -83,6 +102,17 @@ impl Plan {
             cyclic,
             has_caveats: !schema.caveats.is_empty(),
             self_recursive,
+            follows_arrows,
+        }
+    }
+
+    /// What a check of `object_type#member` reads ahead (see [`ReadAhead`]).
+    pub(crate) fn read_ahead(&self, object_type: &str, member: &str) -> ReadAhead {
+        let key = (object_type.to_string(), member.to_string());
+        if self.follows_arrows.contains(&key) {
+            ReadAhead::ArrowTargets
+        } else {
+            ReadAhead::Objects
         }
     }
 
@@ -161,6 +191,39 @@ fn rewrite_successors(
     }
 }
 
+/// Whether `rewrite` follows an arrow anywhere in it.
+fn has_arrow(rewrite: &Rewrite) -> bool {
+    match rewrite {
+        Rewrite::Union(children) | Rewrite::Intersection(children) => {
+            children.iter().any(has_arrow)
+        }
+        Rewrite::Exclusion(base, subtracted) => has_arrow(base) || has_arrow(subtracted),
+        Rewrite::Arrow { .. } => true,
+        Rewrite::Computed(_) | Rewrite::Nil | Rewrite::SelfRef => false,
+    }
+}
+
+/// Whether `start`, or a member it reaches in `edges`, is one of `targets`.
+fn reaches_any(
+    edges: &HashMap<MemberKey, Vec<MemberKey>>,
+    start: &MemberKey,
+    targets: &HashSet<MemberKey>,
+) -> bool {
+    let mut seen: HashSet<&MemberKey> = HashSet::from([start]);
+    let mut stack: Vec<&MemberKey> = vec![start];
+    while let Some(next) = stack.pop() {
+        if targets.contains(next) {
+            return true;
+        }
+        for successor in edges.get(next).into_iter().flatten() {
+            if seen.insert(successor) {
+                stack.push(successor);
+            }
+        }
+    }
+    false
+}
+
 /// Whether `start` can reach itself in `edges`.
 fn reaches_itself(edges: &HashMap<MemberKey, Vec<MemberKey>>, start: &MemberKey) -> bool {
     let mut seen: HashSet<&MemberKey> = HashSet::new();
@@ -179,6 +242,7 @@ fn reaches_itself(edges: &HashMap<MemberKey, Vec<MemberKey>>, start: &MemberKey)
 #[cfg(test)]
 mod tests {
     use super::Plan;
+    use crate::store::ReadAhead;
 
     #[test]
     fn finds_cycles_and_self_recursive_relations() {
@@ -211,5 +275,39 @@ mod tests {
         assert!(deps.contains(&("group".to_string(), "member".to_string())));
         assert!(deps.contains(&("doc".to_string(), "folder".to_string())));
         assert!(!plan.has_caveats);
+    }
+
+    #[test]
+    fn reads_arrow_targets_ahead_only_for_members_that_can_follow_an_arrow() {
+        let schema = crate::schema::compile(
+            "definition user {}
+             definition group { relation member: user | group#member }
+             definition folder {
+                 relation viewer: user | group#member
+                 permission view = viewer
+             }
+             definition doc {
+                 relation folder: folder
+                 relation owner: user
+                 relation viewer: user | group#member
+                 permission edit = owner
+                 permission read = viewer + edit
+                 permission view = read + folder->view
+                 permission admin = edit & view
+             }",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let plan = Plan::new(&schema, 1);
+        for (member, expected) in [
+            ("owner", ReadAhead::Objects),
+            ("edit", ReadAhead::Objects),
+            ("read", ReadAhead::Objects),
+            ("view", ReadAhead::ArrowTargets),
+            ("admin", ReadAhead::ArrowTargets),
+        ] {
+            assert_eq!(plan.read_ahead("doc", member), expected, "doc#{member}");
+        }
+        assert_eq!(plan.read_ahead("folder", "view"), ReadAhead::Objects);
+        assert_eq!(plan.read_ahead("doc", "unknown"), ReadAhead::Objects);
     }
 }

@@ -247,6 +247,18 @@ pub trait WriteTxn {
     fn put_schema(&mut self, text: &str) -> Result<(), StoreError>;
 }
 
+/// What a walk is about to read, told to a snapshot so a backend with costly round trips can
+/// fetch the right amount ahead (see [`Snapshot::read_ahead`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadAhead {
+    /// The walk reads the objects it is asked about and subject sets, never an arrow's targets:
+    /// fetching more than each object itself is wasted.
+    Objects,
+    /// The walk may follow arrows (a document's folder, a resource's project): the objects an
+    /// object points at are likely read next.
+    ArrowTargets,
+}
+
 /// A read view pinned at one revision.
 ///
 /// Scans come back in a fixed order, which cursors rely on: by resource (type, id), relation,
@@ -270,6 +282,11 @@ pub trait Snapshot {
 
     /// The schema text in force at this view, if any.
     fn schema_text(&self) -> Result<Option<String>, StoreError>;
+
+    /// What the next walk over this view will read. Only a hint: every read answers the same
+    /// whatever was hinted; a backend may ignore it (the default does), and one that fetches
+    /// ahead assumes [`ReadAhead::ArrowTargets`] until told otherwise.
+    fn read_ahead(&self, _hint: ReadAhead) {}
 
     /// The stored relationship `resource#relation@subject`, if present (a point lookup).
     fn get(

@@ -14,6 +14,7 @@
 //! relationships are read relation by relation, as asked.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -25,7 +26,7 @@ use super::rows::{self, prefix_end, readable};
 use super::sql::{self, columns, visible};
 use crate::filter::RelationshipFilter;
 use crate::revision::Revision;
-use crate::store::{RecordIter, RelationshipIter, Snapshot, StoreError};
+use crate::store::{ReadAhead, RecordIter, RelationshipIter, Snapshot, StoreError};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 
 /// Rows fetched by the first page of a scan (most scans are short: a precondition, a page of
@@ -156,6 +157,9 @@ pub(super) struct PgSnapshot<'s> {
     objects: Mutex<HashMap<(String, String), Arc<Known>>>,
     /// When set, an object is fetched with the objects it points at (see [`ResourceTypes`]).
     near: Option<&'s ResourceTypes>,
+    /// Whether the walk under way may follow arrows ([`Snapshot::read_ahead`]); without
+    /// arrows, fetching an object's neighbours costs the database work nobody reads.
+    arrows_ahead: AtomicBool,
 }
 
 impl<'s> PgSnapshot<'s> {
@@ -176,6 +180,7 @@ impl<'s> PgSnapshot<'s> {
             now_ns,
             objects: Mutex::new(HashMap::new()),
             near: None,
+            arrows_ahead: AtomicBool::new(true),
         })
     }
 
@@ -190,7 +195,10 @@ impl<'s> PgSnapshot<'s> {
     /// `resource`.
     fn fetch_object(&self, resource: &ObjectRef) -> Result<Arc<Known>, StoreError> {
         let limit = i64::try_from(OBJECT_ROWS + 1).unwrap_or(i64::MAX);
-        let Some(types) = self.near else {
+        let near = self
+            .near
+            .filter(|_| self.arrows_ahead.load(Ordering::Relaxed));
+        let Some(types) = near else {
             let mut found = self.relationships_of(
                 sql::OBJECT_ROWS,
                 &[&resource.object_type, &resource.object_id, &limit],
@@ -362,6 +370,11 @@ impl Snapshot for PgSnapshot<'_> {
 
     fn schema_revision(&self) -> Revision {
         self.schema_revision
+    }
+
+    fn read_ahead(&self, hint: ReadAhead) {
+        self.arrows_ahead
+            .store(hint == ReadAhead::ArrowTargets, Ordering::Relaxed);
     }
 
     fn schema_text(&self) -> Result<Option<String>, StoreError> {
