@@ -244,6 +244,11 @@ pub async fn serve(
             () = stopped(&mut http_stop) => {}
         }
     };
+    // `into_make_service` turns every route into a service once, here; serving the `Router`
+    // itself would rebuild all of them (some hundred boxed services) for every connection,
+    // which made a flood of one-request connections (junk keys, `Connection: close`) cost
+    // the server far more than its 401 answers.
+    let router = router.into_make_service();
     let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match http_tls {
             Some(tls_config) => {

@@ -434,6 +434,10 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
     const FLOOD_THREADS: usize = 50;
     const SOCKETS_PER_THREAD: usize = 20; // 1,000 requests in flight at once
     const WRITES: usize = 200;
+    // `ZANZI_TEST_SERVER_CPUS=0 ZANZI_TEST_CLIENT_CPUS=1` keeps the server and the flood on
+    // different cores, so the figures measure the server rather than CPU contention.
+    let client_cpus = crate::process::pin_this_process();
+    let server_cpus = std::env::var(crate::process::SERVER_CPUS).ok();
     let dir = tempfile::tempdir().unwrap();
     let served = serve_with(&[
         "--data-dir",
@@ -524,6 +528,7 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
         thread.join().unwrap();
     }
     let statuses = statuses.lock().unwrap();
+    println!("server on CPUs {server_cpus:?}, flood and writes on CPUs {client_cpus:?}");
     println!(
         "authenticated writes: quiet p50 {:?} p99 {:?}; under a flood of {} concurrent junk-key requests ({during} answered during the writes, statuses {statuses:?}) p50 {:?} p99 {:?}",
         quantile(&mut quiet, 0.5),
@@ -610,4 +615,125 @@ fn the_facades_share_the_bound_and_answer_429_in_their_own_shapes() {
         engine_calls_running(&served.url) == 0
     }));
     assert_eq!(user_call("/v1beta1/users/self").0, 200);
+}
+
+/// Stores `count` relationships `node:N#gate@user:tom` over gRPC, 1,000 per message.
+async fn import_gates(clients: &mut Clients, count: usize) {
+    let messages: Vec<v1::ImportBulkRelationshipsRequest> = (0..count.div_ceil(1_000))
+        .map(|m| v1::ImportBulkRelationshipsRequest {
+            relationships: (m * 1_000..count.min((m + 1) * 1_000))
+                .map(|n| crate::grpc::relationship(&format!("node:{n}#gate@user:tom")))
+                .collect(),
+        })
+        .collect();
+    clients
+        .permissions
+        .import_bulk_relationships(futures_util::stream::iter(messages))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn relationship_reads_and_exports_stop_at_the_request_timeout() {
+    const STORED: usize = 60_000;
+    let server = TestServer::start_with(|config| {
+        config.limits.request_timeout = Duration::from_millis(300);
+    });
+    server.ok("/v1/schema/write", &json!({"schema": DAG_SCHEMA}));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut clients = Clients::connect(&server, &server.key).await;
+        import_gates(&mut clients, STORED).await;
+    });
+
+    // HTTP: a client that reads the first line, then waits past the deadline. The read goes
+    // on from what the buffers hold and ends with DEADLINE_EXCEEDED as its last item.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for (path, body) in [
+        (
+            "/v1/relationships/read",
+            json!({"relationshipFilter": {"resourceType": "node"}}),
+        ),
+        ("/v1/relationships/exportbulk", json!({})),
+    ] {
+        let response = agent
+            .post(&server.url(path))
+            .header("Authorization", &format!("Bearer {}", server.key))
+            .send(body.to_string())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(response.into_body().into_reader()));
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(first.get("result").is_some(), "{path}: {first}");
+        std::thread::sleep(Duration::from_millis(1_500));
+        let rest: Vec<Value> = lines
+            .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+            .collect();
+        let (last, results) = rest.split_last().unwrap();
+        assert_eq!(last["error"]["code"], 4, "{path}: {last}");
+        let message = last["error"]["message"].as_str().unwrap();
+        assert!(message.contains("deadline"), "{path}: {message}");
+        let read: usize = std::iter::once(&first)
+            .chain(results)
+            .map(|line| {
+                line["result"]["relationships"]
+                    .as_array()
+                    .map_or(1, Vec::len)
+            })
+            .sum();
+        println!("{path}: {read} of {STORED} relationships before the deadline");
+        assert!(read < STORED, "{path}: the whole store was read");
+    }
+
+    // gRPC: ReadRelationships and ExportBulkRelationships end with DEADLINE_EXCEEDED.
+    runtime.block_on(async {
+        let mut clients = Clients::connect(&server, &server.key).await;
+        let read = clients
+            .permissions
+            .read_relationships(v1::ReadRelationshipsRequest {
+                relationship_filter: Some(v1::RelationshipFilter {
+                    resource_type: "node".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let export = clients
+            .permissions
+            .export_bulk_relationships(v1::ExportBulkRelationshipsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let mut read = read;
+        let mut items = 0;
+        let status = loop {
+            match read.message().await {
+                Ok(Some(_)) => items += 1,
+                Ok(None) => panic!("the read ended without an error after {items} items"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(items < STORED);
+        let mut export = export;
+        let status = loop {
+            match export.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the export ended without an error"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    });
+    // The reads gave their permits back.
+    assert!(eventually(Duration::from_secs(10), || {
+        engine_calls_running(server.url("").trim_end_matches('/')) == 0
+    }));
 }
