@@ -61,7 +61,13 @@ pub struct Limits {
     /// Engine calls (reads and writes) running at once; one more is refused at once with
     /// RESOURCE_EXHAUSTED. Watch streams, health and metrics are not counted.
     pub max_concurrent_requests: usize,
+    /// HTTP connections served at once; the next one waits in the kernel's accept queue
+    /// until one closes (see [`crate::api::connections`]).
+    pub max_http_connections: usize,
 }
+
+/// The default of [`Limits::max_http_connections`].
+pub const DEFAULT_MAX_HTTP_CONNECTIONS: usize = 512;
 
 /// The default of [`Limits::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,6 +95,7 @@ impl Default for Limits {
             max_import_relationships: 10_000_000,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrent_requests: default_max_concurrent_requests(),
+            max_http_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
         }
     }
 }
