@@ -832,3 +832,63 @@ fn past_max_http_connections_new_connections_wait_while_kept_ones_are_served() {
         .unwrap();
     assert_eq!(status_of(waiting), Some(401));
 }
+
+#[test]
+fn a_check_over_one_huge_flat_relation_stops_at_the_deadline() {
+    // 200,000 direct viewers of one document, and a check for a subject set among them: the
+    // walk scans every row of `viewer` in one step (none of them leads anywhere).
+    const VIEWERS: usize = 200_000;
+    let (engine, _dir) = crate::support::engine_with(
+        "definition user {}
+        definition group { relation member: user }
+        definition doc {
+            relation viewer: user | group#member
+            permission view = viewer
+        }",
+        &[],
+    );
+    engine
+        .import(
+            (0..VIEWERS).map(|n| {
+                Ok(zanzi::tuple::Relationship::parse(&format!("doc:1#viewer@user:u{n}")).unwrap())
+            }),
+            zanzi::transaction::ImportMode::Touch,
+        )
+        .unwrap();
+    let doc = zanzi::tuple::ObjectRef::parse("doc:1").unwrap();
+    let members = zanzi::tuple::SubjectRef::parse("group:g#member").unwrap();
+    let context = zanzi::engine::Context::new();
+    let consistency = zanzi::revision::Consistency::FullyConsistent;
+    let started = Instant::now();
+    let answer = engine
+        .at(consistency)
+        .unwrap()
+        .check(&doc, "view", &members, &context)
+        .unwrap();
+    let scan = started.elapsed();
+    assert_eq!(
+        answer.permissionship,
+        zanzi::engine::Permissionship::No,
+        "{answer:?}"
+    );
+    // A quarter of the scan's own time: the walk starts well within it and must stop in the
+    // middle of the scan, not after it.
+    let timeout = scan / 4;
+    let started = Instant::now();
+    let stopped = engine
+        .at(consistency)
+        .unwrap()
+        .interrupted_by(zanzi::engine::Interrupt::after(timeout))
+        .check(&doc, "view", &members, &context);
+    println!(
+        "scan of {VIEWERS} rows: {scan:?}; with a deadline of {timeout:?} it stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            stopped,
+            Err(zanzi::engine::EngineError::DeadlineExceeded(_))
+        ),
+        "{stopped:?}"
+    );
+}
