@@ -510,21 +510,47 @@ impl Client {
         }
     }
 
-    /// Every relationship, page by page.
+    /// Every relationship, page by page. An export that runs past the server's request
+    /// deadline resumes from the cursor of the last page it got (all at the first page's
+    /// revision, which the cursor carries).
     pub fn export(
         &self,
         mut each: impl FnMut(Vec<Relationship>) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
-        self.stream("/v1/relationships/exportbulk", &json!({}), |result| {
-            let page = result["relationships"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(decode_relationship)
-                .collect::<Result<Vec<_>, _>>()?;
-            each(page)
-        })
+        let mut cursor: Option<Value> = None;
+        loop {
+            let body = match &cursor {
+                Some(cursor) => json!({ "optionalCursor": cursor }),
+                None => json!({}),
+            };
+            let mut progressed = false;
+            let outcome = self.stream("/v1/relationships/exportbulk", &body, |mut result| {
+                let page = result["relationships"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(decode_relationship)
+                    .collect::<Result<Vec<_>, _>>()?;
+                each(page)?;
+                if let Some(next) = result.get_mut("afterResultCursor").map(Value::take) {
+                    if !next.is_null() {
+                        cursor = Some(next);
+                        progressed = true;
+                    }
+                }
+                Ok(())
+            });
+            match outcome {
+                // The stream's last line says the deadline stopped it: go on from the last
+                // page (a stream that stopped before its first page fails as it is).
+                Err(ClientError::Api {
+                    status: 200,
+                    message,
+                }) if progressed && message.contains("deadline") => {}
+                other => return other,
+            }
+        }
     }
 }
 

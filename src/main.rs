@@ -275,6 +275,11 @@ struct ServeArgs {
     /// RESOURCE_EXHAUSTED [default: 64 per core, between 64 and 448].
     #[arg(long, env = "ZANZI_MAX_CONCURRENT_REQUESTS", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: Option<u32>,
+    /// HTTP connections served at once; the next one waits in the kernel's accept queue until
+    /// one closes, so a flood of new connections cannot crowd out clients on the connections
+    /// they keep alive [default: 512].
+    #[arg(long, env = "ZANZI_MAX_HTTP_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_http_connections: Option<u32>,
     /// Most relationships in one import [default: 10000000].
     #[arg(long, env = "ZANZI_MAX_IMPORT_RELATIONSHIPS")]
     max_import_relationships: Option<usize>,
@@ -344,6 +349,7 @@ struct ConfigFile {
     /// A duration as `--request-timeout` takes it (`"30s"`, `"500ms"`).
     request_timeout: Option<String>,
     max_concurrent_requests: Option<u32>,
+    max_http_connections: Option<u32>,
     max_import_relationships: Option<usize>,
     snapshot_window: Option<usize>,
     history_retention: Option<String>,
@@ -874,6 +880,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 .max_concurrent_requests
                 .or(file.max_concurrent_requests)
                 .map_or(defaults.max_concurrent_requests, |n| n.max(1) as usize),
+            max_http_connections: args
+                .max_http_connections
+                .or(file.max_http_connections)
+                .map_or(defaults.max_http_connections, |n| n.max(1) as usize),
             max_import_relationships: args
                 .max_import_relationships
                 .or(file.max_import_relationships)

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::auth::{self, KeySource};
+use crate::api::connections::Budgeted;
 use crate::api::grpc::{self, GrpcOptions, TlsFiles};
 use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
@@ -244,10 +245,17 @@ pub async fn serve(
             () = stopped(&mut http_stop) => {}
         }
     };
+    // `into_make_service` turns every route into a service once, here; serving the `Router`
+    // itself would rebuild all of them (some hundred boxed services) for every connection,
+    // which made a flood of one-request connections (junk keys, `Connection: close`) cost
+    // the server far more than its 401 answers.
+    let router = router.into_make_service();
+    let max_connections = config.limits.max_http_connections;
     let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match http_tls {
             Some(tls_config) => {
                 let listener = tls::TlsListener::new(listener, tls_config)?;
+                let listener = Budgeted::new(listener, max_connections);
                 Box::pin(async move {
                     axum::serve(listener, router)
                         .with_graceful_shutdown(http_shutdown)
@@ -255,6 +263,7 @@ pub async fn serve(
                 })
             }
             None => Box::pin(async move {
+                let listener = Budgeted::new(listener, max_connections);
                 axum::serve(listener, router)
                     .with_graceful_shutdown(http_shutdown)
                     .await

@@ -7,6 +7,7 @@
 //! resolves the preshared key; `metrics` is the Prometheus registry.
 
 pub mod auth;
+pub mod connections;
 pub mod counters;
 pub mod error;
 pub mod grpc;

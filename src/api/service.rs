@@ -61,7 +61,13 @@ pub struct Limits {
     /// Engine calls (reads and writes) running at once; one more is refused at once with
     /// RESOURCE_EXHAUSTED. Watch streams, health and metrics are not counted.
     pub max_concurrent_requests: usize,
+    /// HTTP connections served at once; the next one waits in the kernel's accept queue
+    /// until one closes (see [`crate::api::connections`]).
+    pub max_http_connections: usize,
 }
+
+/// The default of [`Limits::max_http_connections`].
+pub const DEFAULT_MAX_HTTP_CONNECTIONS: usize = 512;
 
 /// The default of [`Limits::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,6 +95,7 @@ impl Default for Limits {
             max_import_relationships: 10_000_000,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrent_requests: default_max_concurrent_requests(),
+            max_http_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
         }
     }
 }
@@ -809,7 +816,10 @@ impl Service {
     /// Streams relationships matching `filter` in pages of `page_size` through a channel; the
     /// first message is the revision read (or the error that stopped the read). Refused at
     /// once (before any stream starts) past [`Limits::max_concurrent_requests`]; the read
-    /// holds its permit until it ends or its receiver is dropped.
+    /// holds its permit until it ends or its receiver is dropped. The read stops at
+    /// [`Limits::request_timeout`] (or the gRPC client's sooner deadline) with
+    /// DEADLINE_EXCEEDED as the last message; a longer export resumes from the cursor of the
+    /// last page it got.
     pub fn read_stream(
         &self,
         consistency: Consistency,
@@ -820,13 +830,18 @@ impl Service {
     ) -> Result<mpsc::Receiver<Result<ReadPage, ApiError>>, ApiError> {
         let (sender, receiver) = mpsc::channel(4);
         let permit = self.admit()?;
+        let interrupt = self.interrupt();
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let result = (|| -> Result<(), ApiError> {
+                interrupt.check()?;
+                // The view's store scan looks at the deadline as it goes, so one page of a
+                // sparse filter over a large store stops at it too.
                 let view = engine
                     .at(consistency)
-                    .map_err(|e| resumed(e, after.is_some()))?;
+                    .map_err(|e| resumed(e, after.is_some()))?
+                    .interrupted_by(interrupt.clone());
                 let revision = view.revision();
                 let mut after = after;
                 let mut remaining = limit;
@@ -835,6 +850,8 @@ impl Service {
                     if want == 0 {
                         return Ok(());
                     }
+                    // Also past a slow consumer: a page waits for room in the channel.
+                    interrupt.check()?;
                     let relationships =
                         view.read_relationships(&filter, after.as_ref(), Some(want))?;
                     let done = relationships.len() < want;

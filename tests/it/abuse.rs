@@ -422,6 +422,22 @@ fn status_of(mut socket: TcpStream) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The kernel's count of connections that found a listen queue full (`ListenOverflows` of
+/// `/proc/net/netstat`; machine-wide).
+fn listen_overflows() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (tcp_ext.next(), tcp_ext.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The `q` quantile of `samples` (sorted here).
 fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
@@ -434,6 +450,11 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
     const FLOOD_THREADS: usize = 50;
     const SOCKETS_PER_THREAD: usize = 20; // 1,000 requests in flight at once
     const WRITES: usize = 200;
+    // `ZANZI_TEST_SERVER_CPUS=0 ZANZI_TEST_CLIENT_CPUS=1` keeps the server and the flood on
+    // different cores, so the figures measure the server rather than CPU contention; the
+    // writer (this thread) runs beside the server, not among the flood's 50 threads.
+    let server_cpus = crate::process::pin_this_thread(crate::process::SERVER_CPUS);
+    let client_cpus = std::env::var(crate::process::CLIENT_CPUS).ok();
     let dir = tempfile::tempdir().unwrap();
     let served = serve_with(&[
         "--data-dir",
@@ -457,11 +478,15 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
     let write = |n: usize| -> (u16, Duration) {
         let body = json!({"updates": [touch(&format!("node:w{n}#gate@user:tom"))]});
         let started = Instant::now();
-        let response = agent
+        let mut response = agent
             .post(&format!("{}/v1/relationships/write", served.url))
             .header("Authorization", &format!("Bearer {KEY}"))
             .send_json(&body)
             .unwrap();
+        // Read to the end, so the agent keeps its connection for the next write (as SDK
+        // clients do); a new connection per write would wait behind the flood's connections
+        // in the kernel's accept queue (a full queue drops a SYN, retried after a second).
+        response.body_mut().read_to_string().unwrap();
         (response.status().as_u16(), started.elapsed())
     };
     let mut quiet: Vec<Duration> = (0..WRITES)
@@ -493,6 +518,7 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
                 requests.clone(),
             );
             std::thread::spawn(move || {
+                crate::process::pin_this_thread(crate::process::CLIENT_CPUS);
                 while !stop.load(Ordering::Relaxed) {
                     let sockets: Vec<_> = (0..SOCKETS_PER_THREAD)
                         .map(|s| junk_request(&addr, &requests[(t + s) % requests.len()]))
@@ -511,6 +537,7 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
         .load(Ordering::Relaxed)
         >= 1_000));
     let before = answered.load(Ordering::Relaxed);
+    let overflows_before = listen_overflows();
     let mut flooded: Vec<Duration> = (0..WRITES)
         .map(|n| {
             let (status, took) = write(WRITES + n);
@@ -519,11 +546,13 @@ fn a_flood_of_junk_keys_does_not_stop_authenticated_writes() {
         })
         .collect();
     let during = answered.load(Ordering::Relaxed) - before;
+    let overflows = listen_overflows() - overflows_before;
     stop.store(true, Ordering::Relaxed);
     for thread in flood {
         thread.join().unwrap();
     }
     let statuses = statuses.lock().unwrap();
+    println!("server and writer on CPUs {server_cpus:?}, flood on CPUs {client_cpus:?}; {overflows} connections found the accept queue full (machine-wide) during the writes");
     println!(
         "authenticated writes: quiet p50 {:?} p99 {:?}; under a flood of {} concurrent junk-key requests ({during} answered during the writes, statuses {statuses:?}) p50 {:?} p99 {:?}",
         quantile(&mut quiet, 0.5),
@@ -610,4 +639,258 @@ fn the_facades_share_the_bound_and_answer_429_in_their_own_shapes() {
         engine_calls_running(&served.url) == 0
     }));
     assert_eq!(user_call("/v1beta1/users/self").0, 200);
+}
+
+/// Stores `count` relationships `node:N#gate@user:tom` over gRPC, 1,000 per message.
+async fn import_gates(clients: &mut Clients, count: usize) {
+    let messages: Vec<v1::ImportBulkRelationshipsRequest> = (0..count.div_ceil(1_000))
+        .map(|m| v1::ImportBulkRelationshipsRequest {
+            relationships: (m * 1_000..count.min((m + 1) * 1_000))
+                .map(|n| crate::grpc::relationship(&format!("node:{n}#gate@user:tom")))
+                .collect(),
+        })
+        .collect();
+    clients
+        .permissions
+        .import_bulk_relationships(futures_util::stream::iter(messages))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn relationship_reads_and_exports_stop_at_the_request_timeout() {
+    const STORED: usize = 60_000;
+    let server = TestServer::start_with(|config| {
+        config.limits.request_timeout = Duration::from_millis(300);
+    });
+    server.ok("/v1/schema/write", &json!({"schema": DAG_SCHEMA}));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut clients = Clients::connect(&server, &server.key).await;
+        import_gates(&mut clients, STORED).await;
+    });
+
+    // HTTP: a client that reads the first line, then waits past the deadline. The read goes
+    // on from what the buffers hold and ends with DEADLINE_EXCEEDED as its last item.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for (path, body) in [
+        (
+            "/v1/relationships/read",
+            json!({"relationshipFilter": {"resourceType": "node"}}),
+        ),
+        ("/v1/relationships/exportbulk", json!({})),
+    ] {
+        let response = agent
+            .post(&server.url(path))
+            .header("Authorization", &format!("Bearer {}", server.key))
+            .send(body.to_string())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(response.into_body().into_reader()));
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(first.get("result").is_some(), "{path}: {first}");
+        std::thread::sleep(Duration::from_millis(1_500));
+        let rest: Vec<Value> = lines
+            .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+            .collect();
+        let (last, results) = rest.split_last().unwrap();
+        assert_eq!(last["error"]["code"], 4, "{path}: {last}");
+        let message = last["error"]["message"].as_str().unwrap();
+        assert!(message.contains("deadline"), "{path}: {message}");
+        let read: usize = std::iter::once(&first)
+            .chain(results)
+            .map(|line| {
+                line["result"]["relationships"]
+                    .as_array()
+                    .map_or(1, Vec::len)
+            })
+            .sum();
+        println!("{path}: {read} of {STORED} relationships before the deadline");
+        assert!(read < STORED, "{path}: the whole store was read");
+    }
+
+    // zanzi's own client resumes an export the deadline stopped, from its last page: a
+    // consumer that dawdles over the first page still gets every relationship once.
+    let client = zanzi::client::Client::new(&server.url(""), &server.key);
+    let mut exported = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    client
+        .export(|page| {
+            if pages == 0 {
+                std::thread::sleep(Duration::from_millis(1_500));
+            }
+            pages += 1;
+            for rel in page {
+                assert!(exported.insert(rel.to_string()), "{rel} exported twice");
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(exported.len(), STORED);
+
+    // gRPC: ReadRelationships and ExportBulkRelationships end with DEADLINE_EXCEEDED.
+    runtime.block_on(async {
+        let mut clients = Clients::connect(&server, &server.key).await;
+        let read = clients
+            .permissions
+            .read_relationships(v1::ReadRelationshipsRequest {
+                relationship_filter: Some(v1::RelationshipFilter {
+                    resource_type: "node".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let export = clients
+            .permissions
+            .export_bulk_relationships(v1::ExportBulkRelationshipsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let mut read = read;
+        let mut items = 0;
+        let status = loop {
+            match read.message().await {
+                Ok(Some(_)) => items += 1,
+                Ok(None) => panic!("the read ended without an error after {items} items"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(items < STORED);
+        let mut export = export;
+        let status = loop {
+            match export.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the export ended without an error"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    });
+    // The reads gave their permits back.
+    assert!(eventually(Duration::from_secs(10), || {
+        engine_calls_running(server.url("").trim_end_matches('/')) == 0
+    }));
+}
+
+#[test]
+fn past_max_http_connections_new_connections_wait_while_kept_ones_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--max-http-connections",
+        "2",
+    ]);
+    let addr = served.url.trim_start_matches("http://").to_string();
+    // One client keeps its connection (the agent reuses it once a body is read to the end).
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let schema = |agent: &ureq::Agent| -> u16 {
+        let mut response = agent
+            .post(&format!("{}/v1/schema/write", served.url))
+            .header("Authorization", &format!("Bearer {KEY}"))
+            .send_json(json!({"schema": DAG_SCHEMA}))
+            .unwrap();
+        response.body_mut().read_to_string().unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!(schema(&agent), 200);
+    // An idle connection takes the second place.
+    let idle = TcpStream::connect(&addr).unwrap();
+    // A third connection is not served while both are open...
+    let mut waiting = junk_request(
+        &addr,
+        &format!("POST /v1/relationships/write HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer junk-key\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
+    )
+    .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = std::io::Read::read(&mut waiting, &mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a connection past the budget was served: {early:?}"
+    );
+    // ...while the kept connection is.
+    assert_eq!(schema(&agent), 200);
+    // Once the idle one closes, the waiting one gets its answer.
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(status_of(waiting), Some(401));
+}
+
+#[test]
+fn a_check_over_one_huge_flat_relation_stops_at_the_deadline() {
+    // 200,000 direct viewers of one document, and a check for a subject set among them: the
+    // walk scans every row of `viewer` in one step (none of them leads anywhere).
+    const VIEWERS: usize = 200_000;
+    // Without the cache, so the second check walks again.
+    let (engine, _dir) = crate::support::engine_with_config(
+        "definition user {}
+        definition group { relation member: user }
+        definition doc {
+            relation viewer: user | group#member
+            permission view = viewer
+        }",
+        &[],
+        zanzi::engine::EngineConfig::plain(),
+    );
+    engine
+        .import(
+            (0..VIEWERS).map(|n| {
+                Ok(zanzi::tuple::Relationship::parse(&format!("doc:1#viewer@user:u{n}")).unwrap())
+            }),
+            zanzi::transaction::ImportMode::Touch,
+        )
+        .unwrap();
+    let doc = zanzi::tuple::ObjectRef::parse("doc:1").unwrap();
+    let members = zanzi::tuple::SubjectRef::parse("group:g#member").unwrap();
+    let context = zanzi::engine::Context::new();
+    let consistency = zanzi::revision::Consistency::FullyConsistent;
+    let started = Instant::now();
+    let answer = engine
+        .at(consistency)
+        .unwrap()
+        .check(&doc, "view", &members, &context)
+        .unwrap();
+    let scan = started.elapsed();
+    assert_eq!(
+        answer.permissionship,
+        zanzi::engine::Permissionship::No,
+        "{answer:?}"
+    );
+    // A quarter of the scan's own time: the walk starts well within it and must stop in the
+    // middle of the scan, not after it.
+    let timeout = scan / 4;
+    let started = Instant::now();
+    let stopped = engine
+        .at(consistency)
+        .unwrap()
+        .interrupted_by(zanzi::engine::Interrupt::after(timeout))
+        .check(&doc, "view", &members, &context);
+    println!(
+        "scan of {VIEWERS} rows: {scan:?}; with a deadline of {timeout:?} it stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            stopped,
+            Err(zanzi::engine::EngineError::DeadlineExceeded(_))
+        ),
+        "{stopped:?}"
+    );
 }

@@ -41,10 +41,47 @@ fn serve(data_dir: &Path) -> Served {
     serve_with(&["--data-dir", data_dir.to_str().unwrap()])
 }
 
+/// The environment variable naming the CPUs (`taskset -c` syntax, e.g. `0`) served processes
+/// run on; unset, they run wherever the system puts them. Load measurements (the junk-key
+/// flood of `abuse.rs`) set it, with [`CLIENT_CPUS`], to keep the server and its load apart.
+pub const SERVER_CPUS: &str = "ZANZI_TEST_SERVER_CPUS";
+/// The environment variable naming the CPUs a load-generating test moves its load threads to
+/// (see [`pin_this_thread`]).
+pub const CLIENT_CPUS: &str = "ZANZI_TEST_CLIENT_CPUS";
+
+/// Moves the calling thread to the CPUs named by the environment variable `var` (`taskset -c`
+/// syntax); the CPUs, or `None` when it is unset.
+pub fn pin_this_thread(var: &str) -> Option<String> {
+    let cpus = std::env::var(var).ok().filter(|c| !c.is_empty())?;
+    // `/proc/thread-self` links to `PID/task/TID`.
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    let tid = link.file_name().unwrap().to_str().unwrap().to_string();
+    let status = Command::new("taskset")
+        .args(["-p", "-c", &cpus, &tid])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "taskset -p -c {cpus} {tid} failed");
+    Some(cpus)
+}
+
+/// The command that starts the `zanzi` binary: under `taskset -c CPUS` when [`SERVER_CPUS`] is
+/// set (the server's runtime then sizes its worker pool to those CPUs).
+fn zanzi_command() -> Command {
+    match std::env::var(SERVER_CPUS) {
+        Ok(cpus) if !cpus.is_empty() => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &cpus, env!("CARGO_BIN_EXE_zanzi")]);
+            command
+        }
+        _ => Command::new(env!("CARGO_BIN_EXE_zanzi")),
+    }
+}
+
 /// Starts `zanzi serve` with `args` on a free loopback port and waits until it listens.
 pub fn serve_with(args: &[&str]) -> Served {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zanzi"))
+    let mut child = zanzi_command()
         .arg("serve")
         .args(args)
         .args([
