@@ -263,16 +263,11 @@ impl Query<'_> {
         relation: &str,
         into: &mut BTreeSet<String>,
     ) -> Result<(), EngineError> {
-        for rel in self
-            .snapshot
-            .resources_with_subject(subject, resource_type, relation)
-        {
-            into.insert(rel?.resource.object_id);
-        }
-        Ok(())
+        self.collect_resources_many(std::slice::from_ref(subject), resource_type, relation, into)
     }
 
-    /// [`Query::collect_resources`] for many subjects in one batched read.
+    /// The resources of `resource_type` whose `relation` names one of `subjects`, read in one
+    /// ordered multi-range scan of the reverse index (ids only).
     fn collect_resources_many(
         &self,
         subjects: &[SubjectRef],
@@ -280,19 +275,16 @@ impl Query<'_> {
         relation: &str,
         into: &mut BTreeSet<String>,
     ) -> Result<(), EngineError> {
-        match subjects {
-            [] => Ok(()),
-            [one] => self.collect_resources(one, resource_type, relation, into),
-            many => {
-                for rel in self
-                    .snapshot
-                    .resources_with_subjects(many, resource_type, relation)
-                {
-                    into.insert(rel?.resource.object_id);
-                }
-                Ok(())
-            }
+        if subjects.is_empty() {
+            return Ok(());
         }
+        for id in self
+            .snapshot
+            .resource_ids_with_subjects(subjects, resource_type, relation)
+        {
+            into.insert(id?);
+        }
+        Ok(())
     }
 
     fn resources_for_rewrite(

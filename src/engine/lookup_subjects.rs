@@ -5,7 +5,7 @@
 //! structures are solved as a fixed point: a pair met again on the current path contributes
 //! what the previous round found for it, and rounds repeat until nothing changes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::lookup_resources::needs_confirmation;
 use super::subject_set::SubjectIdSet;
@@ -216,9 +216,12 @@ impl Query<'_> {
             return found;
         }
         let mut result = SubjectIdSet::default();
+        // Subject sets found here, by (type, relation): the nested groups are expanded
+        // together after the scan, so a relation naming many groups costs one read for all.
+        let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for rel in self.snapshot.subjects_of(object, relation) {
             let rel = rel?;
-            let subject = &rel.subject;
+            let subject = rel.subject;
             if subject.object.object_type == walk.subject_type
                 && subject.relation.as_deref() == walk.subject_relation
             {
@@ -228,9 +231,24 @@ impl Query<'_> {
                     result.add_concrete(&subject.object.object_id);
                 }
             }
-            if let Some(set_relation) = &subject.relation {
-                let nested =
-                    self.subjects_of_member(&subject.object, set_relation, depth - 1, walk)?;
+            if let Some(set_relation) = subject.relation {
+                sets.entry((subject.object.object_type, set_relation))
+                    .or_default()
+                    .push(subject.object.object_id);
+            }
+        }
+        for ((set_type, set_relation), ids) in sets {
+            let rest = match self.sets_with_index(&set_type, &set_relation, &ids, depth - 1, walk) {
+                Some(found) => {
+                    let (found, rest) = found?;
+                    result = result.union(found);
+                    rest
+                }
+                None => ids,
+            };
+            for id in rest {
+                let set = ObjectRef::new_unchecked(&set_type, &id);
+                let nested = self.subjects_of_member(&set, &set_relation, depth - 1, walk)?;
                 result = result.union(nested);
             }
         }
@@ -247,26 +265,89 @@ impl Query<'_> {
         depth: u32,
         walk: &Walk<'_>,
     ) -> Option<Result<SubjectIdSet, EngineError>> {
-        let accel = self.accel.as_ref()?;
-        if !accel.plan.is_self_recursive(&object.object_type, relation) {
+        let ids = [object.object_id.clone()];
+        match self.closure_subjects(&object.object_type, relation, &ids, depth, walk)? {
+            Ok((found, rest)) if rest.is_empty() => Some(Ok(found)),
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    /// What `set_type:id#set_relation` holds for every id of `ids`, as
+    /// [`Query::subjects_of_member`] would find it with `depth` levels left, for those the
+    /// group index can answer alone, in one batched read; the other ids are returned to be
+    /// walked one by one. `None` when the index does not apply at all.
+    fn sets_with_index(
+        &self,
+        set_type: &str,
+        set_relation: &str,
+        ids: &[String],
+        depth: u32,
+        walk: &Walk<'_>,
+    ) -> Option<Result<(SubjectIdSet, Vec<String>), EngineError>> {
+        if depth == 0 || ids.len() < 2 {
             return None;
         }
-        let groups: Vec<String> = accel
-            .accel
-            .with_group_index(
-                accel.plan.generation,
-                self.snapshot.revision(),
-                &object.object_type,
-                relation,
-                |index| {
-                    index
-                        .closure_ids(&object.object_id, depth)
-                        .map(|(ids, _)| ids.into_iter().map(str::to_string).collect())
-                },
-            )
-            .flatten()?;
-        let wants_groups =
-            object.object_type == walk.subject_type && walk.subject_relation == Some(relation);
+        // A pair already solved this round, or open on the current path (whose seed the walk
+        // must use), is left to the walk.
+        let (walked, batched): (Vec<String>, Vec<String>) = ids.iter().cloned().partition(|id| {
+            let key = (
+                ObjectRef::new_unchecked(set_type, id),
+                set_relation.to_string(),
+            );
+            walk.memo.contains_key(&key) || walk.in_progress.contains(&key)
+        });
+        if let Err(err) = self.tick() {
+            return Some(Err(err));
+        }
+        let (found, mut rest) =
+            match self.closure_subjects(set_type, set_relation, &batched, depth, walk)? {
+                Ok(answer) => answer,
+                Err(err) => return Some(Err(err)),
+            };
+        rest.extend(walked);
+        Some(Ok((found, rest)))
+    }
+
+    /// The direct subjects of every group in the closures of `set_type:id#relation` for the
+    /// ids whose closure the group index knows with `depth` levels left, read in one batch
+    /// (plus the groups themselves when they are what is looked up); the ids it does not know
+    /// are returned. `None` when there is no exact index for the relation.
+    fn closure_subjects(
+        &self,
+        set_type: &str,
+        relation: &str,
+        ids: &[String],
+        depth: u32,
+        walk: &Walk<'_>,
+    ) -> Option<Result<(SubjectIdSet, Vec<String>), EngineError>> {
+        let accel = self.accel.as_ref()?;
+        if !accel.plan.is_self_recursive(set_type, relation) {
+            return None;
+        }
+        let (groups, rest) = accel.accel.with_group_index(
+            accel.plan.generation,
+            self.snapshot.revision(),
+            set_type,
+            relation,
+            |index| {
+                let mut groups: BTreeSet<String> = BTreeSet::new();
+                let mut rest = Vec::new();
+                for id in ids {
+                    match index.closure_ids(id, depth) {
+                        Some((closure, _)) => {
+                            // A group the index does not know has an empty closure; it is
+                            // still one of the groups looked at.
+                            groups.insert(id.clone());
+                            groups.extend(closure.into_iter().map(str::to_string));
+                        }
+                        None => rest.push(id.clone()),
+                    }
+                }
+                (groups, rest)
+            },
+        )?;
+        let wants_groups = set_type == walk.subject_type && walk.subject_relation == Some(relation);
         let mut result = SubjectIdSet::default();
         if wants_groups {
             for id in &groups {
@@ -276,7 +357,7 @@ impl Query<'_> {
         // The direct subjects of every nested group in one batched read.
         let groups: Vec<ObjectRef> = groups
             .iter()
-            .map(|id| ObjectRef::new_unchecked(&object.object_type, id))
+            .map(|id| ObjectRef::new_unchecked(set_type, id))
             .collect();
         for rel in self.snapshot.subjects_of_many(&groups, relation) {
             let rel = match rel {
@@ -294,7 +375,7 @@ impl Query<'_> {
                 }
             }
         }
-        Some(Ok(result))
+        Some(Ok((result, rest)))
     }
 
     fn subjects_of_rewrite(

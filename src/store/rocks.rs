@@ -50,6 +50,7 @@ use rocksdb::{
 };
 
 mod bulk;
+mod ranges;
 
 use super::keys::{
     decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ExpiryKey,
@@ -59,7 +60,7 @@ use super::keys::{
     META_SCHEMA_REVISION, META_STORE_ID, OLDEST_READABLE_FORMAT,
 };
 use super::{
-    BulkError, BulkOutcome, BulkSource, RecordIter, RelationshipIter, Snapshot, StoreError,
+    BulkError, BulkOutcome, BulkSource, IdIter, RecordIter, RelationshipIter, Snapshot, StoreError,
     TupleStore, WriteBody, WriteOutcome, WriteTxn,
 };
 use crate::clock::{Clock, SystemClock};
@@ -985,6 +986,45 @@ impl RocksSnapshot<'_> {
         }))
     }
 
+    /// Visible relationships under each prefix of `ranges` (sorted by prefix, deduplicated,
+    /// none a prefix of another) of `cf`, in key order through one iterator, decoded with
+    /// `decode_key`, that satisfy `keep` for the range they were found in.
+    fn relationships_in_ranges<'s, T: 's>(
+        &'s self,
+        cf: &ColumnFamily,
+        ranges: Vec<(Vec<u8>, T)>,
+        decode_key: fn(&[u8]) -> Result<RelationshipKey, StoreError>,
+        keep: impl Fn(&Relationship, &T) -> bool + 's,
+    ) -> RelationshipIter<'s> {
+        let now = self.now;
+        let mut read_options = ReadOptions::default();
+        if let Some(bound) = ranges
+            .last()
+            .and_then(|(prefix, _)| prefix_upper_bound(prefix))
+        {
+            read_options.set_iterate_upper_bound(bound);
+        }
+        let (prefixes, wanted): (Vec<Vec<u8>>, Vec<T>) = ranges.into_iter().unzip();
+        let iter = self
+            .snap
+            .borrow_dependent()
+            .raw_iterator_cf_opt(cf, read_options);
+        Box::new(
+            ranges::RangeScan::new(iter, prefixes).filter_map(move |item| {
+                let decoded = item.and_then(|(range, key, value)| {
+                    let value = RelationshipValue::decode(&value)?;
+                    if value.is_expired(now) {
+                        return Ok(None);
+                    }
+                    let relationship = decode_key(&key)?.into_relationship(value);
+                    let kept = wanted.get(range).is_some_and(|w| keep(&relationship, w));
+                    Ok(kept.then_some(relationship))
+                });
+                decoded.transpose()
+            }),
+        )
+    }
+
     /// The stored bytes of a record.
     fn raw_record(&self, key: &RecordKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.snap
@@ -1146,6 +1186,107 @@ impl Snapshot for RocksSnapshot<'_> {
                 && found.resource.object_type == resource_type
                 && found.relation == relation
         })
+    }
+
+    fn subjects_of_many(&self, resources: &[ObjectRef], relation: &str) -> RelationshipIter<'_> {
+        let mut ranges: Vec<(Vec<u8>, ObjectRef)> = resources
+            .iter()
+            .map(|resource| {
+                (
+                    ForwardKey::subjects_prefix(resource, relation),
+                    resource.clone(),
+                )
+            })
+            .collect();
+        ranges.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ranges.dedup_by(|a, b| a.0 == b.0);
+        let relation = relation.to_string();
+        self.relationships_in_ranges(
+            self.fwd,
+            ranges,
+            ForwardKey::decode,
+            move |found, resource| found.resource == *resource && found.relation == relation,
+        )
+    }
+
+    fn resources_with_subjects(
+        &self,
+        subjects: &[SubjectRef],
+        resource_type: &str,
+        relation: &str,
+    ) -> RelationshipIter<'_> {
+        let mut ranges: Vec<(Vec<u8>, SubjectRef)> = subjects
+            .iter()
+            .map(|subject| {
+                (
+                    ReverseKey::resources_prefix(subject, resource_type, relation),
+                    subject.clone(),
+                )
+            })
+            .collect();
+        ranges.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ranges.dedup_by(|a, b| a.0 == b.0);
+        let resource_type = resource_type.to_string();
+        let relation = relation.to_string();
+        self.relationships_in_ranges(
+            self.rev,
+            ranges,
+            ReverseKey::decode,
+            move |found, subject| {
+                found.subject == *subject
+                    && found.resource.object_type == resource_type
+                    && found.relation == relation
+            },
+        )
+    }
+
+    fn resource_ids_with_subjects(
+        &self,
+        subjects: &[SubjectRef],
+        resource_type: &str,
+        relation: &str,
+    ) -> IdIter<'_> {
+        // A reverse key is `subject parts 0 resource_type 0 relation 0 resource_id`: past the
+        // range's prefix, the rest of the key is the id.
+        let mut prefixes: Vec<Vec<u8>> = subjects
+            .iter()
+            .map(|subject| ReverseKey::resources_prefix(subject, resource_type, relation))
+            .collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        let lengths: Vec<usize> = prefixes.iter().map(Vec::len).collect();
+        let mut read_options = ReadOptions::default();
+        if let Some(bound) = prefixes
+            .last()
+            .and_then(|prefix| prefix_upper_bound(prefix))
+        {
+            read_options.set_iterate_upper_bound(bound);
+        }
+        let iter = self
+            .snap
+            .borrow_dependent()
+            .raw_iterator_cf_opt(self.rev, read_options);
+        let now = self.now;
+        Box::new(
+            ranges::RangeScan::new(iter, prefixes).filter_map(move |item| {
+                let found = item.and_then(|(range, key, value)| {
+                    let id = lengths
+                        .get(range)
+                        .and_then(|&length| key.get(length..))
+                        .filter(|id| !id.is_empty() && !id.contains(&0))
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("a reverse key with no resource id".to_string())
+                        })?;
+                    if RelationshipValue::decode(&value)?.is_expired(now) {
+                        return Ok(None);
+                    }
+                    String::from_utf8(id.to_vec())
+                        .map(Some)
+                        .map_err(|err| StoreError::Corrupt(format!("reverse key: {err}")))
+                });
+                found.transpose()
+            }),
+        )
     }
 
     fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -167,6 +167,7 @@ macro_rules! conformance {
                 each_snapshot_knows_its_schema_text_and_revision,
                 expired_lists_only_what_expired_up_to_its_limit,
                 batched_reads_match_one_read_per_object,
+                batched_reads_over_many_ranges_skip_gaps_and_expired_entries,
                 a_large_batch_commits_whole_and_scans_across_pages,
                 a_failing_body_writes_nothing,
                 pruned_history_is_refused_and_the_present_stays,
@@ -1469,6 +1470,88 @@ pub fn batched_reads_match_one_read_per_object(backend: &dyn Backend) {
     );
     assert_eq!(looped.len(), 3);
     assert!(strings(snapshot.resources_with_subjects(&[], "doc", "viewer")).is_empty());
+}
+
+/// Conformance case.
+pub fn batched_reads_over_many_ranges_skip_gaps_and_expired_entries(backend: &dyn Backend) {
+    let clock = Arc::new(FixedClock::new(at("2030-01-01T00:00:00Z")));
+    let fx = backend.fresh_with_clock(clock.clone());
+    let store = fx.store();
+    // Groups g0..g59: every third one is empty, every fifth member expires in between, and
+    // ids that extend another id (g1, g10, g1x) sit next to each other in the index.
+    let mut texts: Vec<String> = Vec::new();
+    for g in 0..60 {
+        if g % 3 == 0 {
+            continue;
+        }
+        let expiry = if g % 5 == 0 {
+            "[expiration:2030-06-01T00:00:00Z]"
+        } else {
+            ""
+        };
+        texts.push(format!("group:g{g}#member@user:u{g}{expiry}"));
+        texts.push(format!("group:g{g}#member@user:v{g}"));
+        texts.push(format!("group:g{g}#admin@user:a{g}"));
+        texts.push(format!("doc:d{g}#viewer@group:g{g}#member{expiry}"));
+        texts.push(format!("doc:e{g}#viewer@group:g{g}#member"));
+        texts.push(format!("folder:f{g}#viewer@group:g{g}#member"));
+    }
+    texts.push("group:g1x#member@user:x".to_string());
+    texts.push("doc:x#viewer@group:g1x#member".to_string());
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    touch_all(store, &refs);
+    clock.set(at("2030-07-01T00:00:00Z"));
+    let snapshot = store.snapshot().unwrap();
+
+    // Every group, some twice, some absent, in no order.
+    let mut ids: Vec<String> = (0..70).rev().map(|g| format!("g{g}")).collect();
+    ids.extend(["g1".to_string(), "g1x".to_string(), "g7".to_string()]);
+    let objects: Vec<ObjectRef> = ids
+        .iter()
+        .map(|id| ObjectRef::new("group", id).unwrap())
+        .collect();
+    let mut sorted = objects.clone();
+    sorted.sort();
+    sorted.dedup();
+    let looped: Vec<String> = sorted
+        .iter()
+        .flat_map(|o| strings(snapshot.subjects_of(o, "member")))
+        .collect();
+    let batched = strings(snapshot.subjects_of_many(&objects, "member"));
+    assert_eq!(batched, looped);
+    // 40 non-empty groups with two members each, 8 of them expired, and g1x.
+    assert_eq!(batched.len(), 40 * 2 - 8 + 1);
+    assert!(batched.iter().all(|found| found.contains("#member@")));
+
+    let subjects: Vec<SubjectRef> = ids
+        .iter()
+        .map(|id| SubjectRef::parse(&format!("group:{id}#member")).unwrap())
+        .collect();
+    let mut sorted = subjects.clone();
+    sorted.sort();
+    sorted.dedup();
+    let looped: Vec<String> = sorted
+        .iter()
+        .flat_map(|s| strings(snapshot.resources_with_subject(s, "doc", "viewer")))
+        .collect();
+    let batched = strings(snapshot.resources_with_subjects(&subjects, "doc", "viewer"));
+    assert_eq!(batched, looped);
+    assert_eq!(batched.len(), 40 * 2 - 8 + 1);
+    assert!(batched.iter().all(|found| found.starts_with("doc:")));
+    // The ids-only form returns the same resources in the same order.
+    let ids: Vec<String> = snapshot
+        .resource_ids_with_subjects(&subjects, "doc", "viewer")
+        .map(|id| format!("doc:{}", id.unwrap()))
+        .collect();
+    let resources: Vec<String> = snapshot
+        .resources_with_subjects(&subjects, "doc", "viewer")
+        .map(|found| found.unwrap().resource.to_string())
+        .collect();
+    assert_eq!(ids, resources);
+    assert!(snapshot
+        .resource_ids_with_subjects(&[], "doc", "viewer")
+        .next()
+        .is_none());
 }
 
 /// Conformance case.
