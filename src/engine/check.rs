@@ -391,6 +391,8 @@ impl Query<'_> {
             return Ok(result);
         }
         for rel in self.snapshot.subjects_of(resource, &relation.name) {
+            // Every row read is a step, so a long scan meets the deadline and a step limit.
+            self.tick()?;
             let rel = rel?;
             let Some(set_relation) = &rel.subject.relation else {
                 continue;
@@ -490,6 +492,7 @@ impl Query<'_> {
         let mut targets = 0usize;
         let may_reverse = self.reverse_arrows && mode == ArrowMode::Any && !subject.is_wildcard();
         for rel in self.snapshot.subjects_of(resource, tupleset) {
+            self.tick()?;
             let rel = rel?;
             if rel.subject.is_wildcard() {
                 continue;
