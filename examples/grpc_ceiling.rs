@@ -15,10 +15,8 @@ struct Ceiling;
 
 type Answer<T> = Result<Response<T>, Status>;
 
-fn unimplemented<T>() -> Answer<T> {
-    Err(Status::unimplemented(
-        "the ceiling server answers CheckPermission only",
-    ))
+fn unimplemented() -> Status {
+    Status::unimplemented("the ceiling server answers CheckPermission only")
 }
 
 #[tonic::async_trait]
@@ -45,63 +43,63 @@ impl PermissionsService for Ceiling {
         &self,
         _request: Request<v1::ReadRelationshipsRequest>,
     ) -> Answer<Self::ReadRelationshipsStream> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn write_relationships(
         &self,
         _request: Request<v1::WriteRelationshipsRequest>,
     ) -> Answer<v1::WriteRelationshipsResponse> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn delete_relationships(
         &self,
         _request: Request<v1::DeleteRelationshipsRequest>,
     ) -> Answer<v1::DeleteRelationshipsResponse> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn check_bulk_permissions(
         &self,
         _request: Request<v1::CheckBulkPermissionsRequest>,
     ) -> Answer<v1::CheckBulkPermissionsResponse> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn expand_permission_tree(
         &self,
         _request: Request<v1::ExpandPermissionTreeRequest>,
     ) -> Answer<v1::ExpandPermissionTreeResponse> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn lookup_resources(
         &self,
         _request: Request<v1::LookupResourcesRequest>,
     ) -> Answer<Self::LookupResourcesStream> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn lookup_subjects(
         &self,
         _request: Request<v1::LookupSubjectsRequest>,
     ) -> Answer<Self::LookupSubjectsStream> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn import_bulk_relationships(
         &self,
         _request: Request<Streaming<v1::ImportBulkRelationshipsRequest>>,
     ) -> Answer<v1::ImportBulkRelationshipsResponse> {
-        unimplemented()
+        Err(unimplemented())
     }
 
     async fn export_bulk_relationships(
         &self,
         _request: Request<v1::ExportBulkRelationshipsRequest>,
     ) -> Answer<Self::ExportBulkRelationshipsStream> {
-        unimplemented()
+        Err(unimplemented())
     }
 }
 
