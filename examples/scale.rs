@@ -1,6 +1,8 @@
 //! zanzi at scale: loads millions of relationships into a RocksDB folder, then reopens it the way
-//! a restarted server does and reports the load rate, the size on disk, the resident memory and
-//! check latency (a 30-level nested group chain and Frontier-like nested checks).
+//! a restarted server does and reports the load rate, the size on disk, the resident memory
+//! after open and under check load, check latency (a 30-level nested group chain,
+//! Frontier-like nested checks and direct `owner` checks, with the check cache on and off) and
+//! lookup-resources for a user in 1,000 groups.
 //!
 //! ```sh
 //! cargo run --example scale --config 'profile.dev.package.zanzi.opt-level=3' -- \
@@ -42,6 +44,8 @@ definition doc {
 const NEST_LEVELS: u64 = 5;
 /// The length of the separate group chain checked at 30 levels.
 const CHAIN: u64 = 30;
+/// The fan-out: one user in this many groups of their own, each the viewer of its own document.
+const FAN: u64 = 1_000;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -126,6 +130,12 @@ impl Shape {
             "doc:chaindoc#viewer@group:chain{}#member",
             CHAIN - 1
         )));
+        let fan = (0..FAN).flat_map(|i| {
+            [
+                format!("group:fan{i}#member@user:fanuser"),
+                format!("doc:fandoc{i}#viewer@group:fan{i}#member"),
+            ]
+        });
         let mut rng = Rng(0x5eed_cafe);
         let groups = self.groups;
         let users = self.users;
@@ -139,7 +149,7 @@ impl Shape {
             let group = (user * 7 + i % 2 * 13) % groups;
             format!("group:g{group}#member@user:u{user}")
         });
-        let fixed = CHAIN + 1 + groups + users * 2;
+        let fixed = CHAIN + 1 + FAN * 2 + groups + users * 2;
         let docs = (0..total.saturating_sub(fixed)).map(move |i| {
             let doc = i / 2;
             if i % 2 == 0 {
@@ -150,7 +160,7 @@ impl Shape {
                 format!("doc:d{doc}#viewer@group:g{}#member", rng.below(groups))
             }
         });
-        chain.chain(nesting).chain(members).chain(docs)
+        chain.chain(fan).chain(nesting).chain(members).chain(docs)
     }
 }
 
@@ -270,13 +280,14 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 
 fn timed_checks(
     engine: &Engine,
+    permission: &str,
     queries: &[(ObjectRef, SubjectRef)],
 ) -> Result<(Duration, Duration, usize), Error> {
     let mut samples = Vec::with_capacity(queries.len());
     let mut allowed = 0;
     for (resource, subject) in queries {
         let t = Instant::now();
-        let answer = engine.check(resource, "view", subject, &Context::new())?;
+        let answer = engine.check(resource, permission, subject, &Context::new())?;
         samples.push(t.elapsed());
         if answer.permissionship == Permissionship::Has {
             allowed += 1;
@@ -324,16 +335,31 @@ fn measure(dir: &Path, args: &Args) -> Result<(), Error> {
             ))
         })
         .collect::<Result<_, Error>>()?;
-    for (name, queries) in [("30-level chain", &chain), ("random doc view", &random)] {
-        let (p50, p99, allowed) = timed_checks(&engine, queries)?;
+    // Direct checks: the `owner` relation of a random document for a random user.
+    let owners: Vec<_> = random
+        .iter()
+        .map(|(doc, _)| {
+            Ok((
+                doc.clone(),
+                SubjectRef::parse(&format!("user:u{}", rng.below(shape.users)))?,
+            ))
+        })
+        .collect::<Result<_, Error>>()?;
+    let runs = [
+        ("30-level chain", "view", &chain),
+        ("random doc view (nested groups)", "view", &random),
+        ("random doc owner (direct)", "owner", &owners),
+    ];
+    for (name, permission, queries) in runs {
+        let (p50, p99, allowed) = timed_checks(&engine, permission, queries)?;
         println!(
-            "check {name}: {} checks, p50 {p50:?}, p99 {p99:?} ({allowed} allowed); \
+            "check {name}, cache on: {} checks, p50 {p50:?}, p99 {p99:?} ({allowed} allowed); \
              resident {}",
             queries.len(),
             mib(status_kib("VmRSS:"))
         );
     }
-    // The same chain check with the cache off: the nested-group index alone.
+    // The same checks with the cache off: the nested-group index and the store alone.
     let plain_cache = Engine::new(
         Arc::clone(&store),
         EngineConfig {
@@ -341,10 +367,28 @@ fn measure(dir: &Path, args: &Args) -> Result<(), Error> {
             ..EngineConfig::default()
         },
     )?;
-    let (p50, p99, _) = timed_checks(&plain_cache, &chain)?;
-    println!("check 30-level chain, cache off (index only): p50 {p50:?}, p99 {p99:?}");
-    let (p50, p99, allowed) = timed_checks(&plain_cache, &random)?;
-    println!("check random doc view, cache off: p50 {p50:?}, p99 {p99:?} ({allowed} allowed)");
+    for (name, permission, queries) in runs {
+        let (p50, p99, allowed) = timed_checks(&plain_cache, permission, queries)?;
+        println!(
+            "check {name}, cache off: p50 {p50:?}, p99 {p99:?} ({allowed} allowed); resident {}",
+            mib(status_kib("VmRSS:"))
+        );
+    }
+    // Lookup-resources for a user in 1,000 groups, each the viewer of its own document.
+    let fan_user = SubjectRef::parse("user:fanuser")?;
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (docs, _) = plain_cache.lookup_resources("doc", "view", &fan_user, &Context::new())?;
+        samples.push(t.elapsed());
+        found = docs.len();
+    }
+    let (p50, p99) = percentiles(samples);
+    println!(
+        "lookup-resources doc view for a user in {FAN} groups, cache off: {found} documents, \
+         20 calls, p50 {p50:?}, p99 {p99:?}"
+    );
     println!(
         "resident at the end: {}, peak {}",
         mib(status_kib("VmRSS:")),

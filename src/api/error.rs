@@ -210,6 +210,8 @@ impl From<EngineError> for ApiError {
             EngineError::MaxDepthExceeded(_) | EngineError::Busy(_) => Code::ResourceExhausted,
             EngineError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             EngineError::Cancelled => Code::Cancelled,
+            // The service retries a walk that met its step limit; one reaching here is a bug.
+            EngineError::StepLimit(_) => Code::Internal,
             EngineError::SchemaWouldOrphan(_) | EngineError::SchemaChangedDuringImport => {
                 Code::FailedPrecondition
             }

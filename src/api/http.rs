@@ -218,15 +218,12 @@ async fn require_key(State(state): State<AppState>, request: Request, next: Next
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let endpoint = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
     state.service.metrics().request(
-        &endpoint,
-        response.status().as_u16(),
+        endpoint.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_str(),
         started.elapsed().as_secs_f64(),
     );
     response
@@ -824,10 +821,22 @@ fn check_answer(permissionship: &Permissionship) -> Value {
     answer
 }
 
+/// A check's answer on the wire, built without an intermediate JSON tree.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckAnswer {
+    permissionship: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_caveat_info: Option<wire::PartialCaveatInfo>,
+    checked_at: Token,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    debug_trace: Option<Value>,
+}
+
 async fn check(
     State(state): State<AppState>,
     Json(request): Json<CheckPermission>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckAnswer>, ApiError> {
     let consistency = state
         .service
         .consistency(&requested(request.consistency.as_ref())?, None)?;
@@ -835,23 +844,27 @@ async fn check(
     let permission = required(&request.permission, "permission")?.to_string();
     let subject = request.subject.to_domain("subject")?;
     let context = request.context.unwrap_or_default();
-    if request.with_tracing {
+    let (result, debug_trace) = if request.with_tracing {
         let traced = state
             .service
             .check_traced(consistency, resource, permission, subject, context)
             .await?;
-        let mut answer = check_answer(&traced.result.permissionship);
-        answer["checkedAt"] = token(&state.service, traced.result.revision);
-        answer["debugTrace"] = json!(trace::to_json(&traced.trace));
-        return Ok(Json(answer));
-    }
-    let result = state
-        .service
-        .check(consistency, resource, permission, subject, context)
-        .await?;
-    let mut answer = check_answer(&result.permissionship);
-    answer["checkedAt"] = token(&state.service, result.revision);
-    Ok(Json(answer))
+        (traced.result, Some(json!(trace::to_json(&traced.trace))))
+    } else {
+        let result = state
+            .service
+            .check(consistency, resource, permission, subject, context)
+            .await?;
+        (result, None)
+    };
+    Ok(Json(CheckAnswer {
+        permissionship: wire::check_permissionship(&result.permissionship),
+        partial_caveat_info: wire::partial_caveat_info(&result.permissionship),
+        checked_at: Token {
+            token: state.service.token(result.revision),
+        },
+        debug_trace,
+    }))
 }
 
 #[derive(Deserialize, Clone)]

@@ -116,11 +116,9 @@ impl Metrics {
         })
     }
 
-    /// Records one finished request.
-    pub fn request(&self, endpoint: &str, status: u16, seconds: f64) {
-        self.requests
-            .with_label_values(&[endpoint, &status.to_string()])
-            .inc();
+    /// Records one finished request (`status`: the HTTP status code's digits).
+    pub fn request(&self, endpoint: &str, status: &str, seconds: f64) {
+        self.requests.with_label_values(&[endpoint, status]).inc();
         self.latency.with_label_values(&[endpoint]).observe(seconds);
     }
 

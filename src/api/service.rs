@@ -289,6 +289,12 @@ impl std::fmt::Debug for Service {
     }
 }
 
+/// How many steps (recursive steps and relationships read) a check may take on the calling
+/// async thread before it moves to the blocking pool (see [`Service::read_short`]): a cache
+/// hit or a group-index probe takes a handful, a walk through a few direct relationships a few
+/// dozen, each a microsecond or so.
+pub const INLINE_STEPS: u32 = 64;
+
 /// Runs a blocking engine call on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -353,6 +359,15 @@ impl Service {
         work: impl FnOnce(&Interrupt) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let permit = self.admit()?;
+        self.read_admitted(permit, work).await
+    }
+
+    /// [`Service::read`] with its permit already taken.
+    async fn read_admitted<T: Send + 'static>(
+        &self,
+        permit: OwnedSemaphorePermit,
+        work: impl FnOnce(&Interrupt) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let interrupt = self.interrupt();
         let _cancel = CancelOnDrop(interrupt.clone());
         let task = {
@@ -373,6 +388,28 @@ impl Service {
             _ => task.await,
         };
         joined.map_err(|err| ApiError::internal(&err))?
+    }
+
+    /// [`Service::read`] for a read that is usually short (a check): under the same permit
+    /// and deadline, it is first tried on the calling thread with each walk bounded to
+    /// [`INLINE_STEPS`] steps, when the engine can read without waiting
+    /// ([`Engine::reads_inline`]: local store, no write log to follow first), so a cache hit,
+    /// an index probe or a few point reads answer without a hop to the blocking pool. A walk
+    /// that meets the bound runs again, unbounded, on the blocking pool.
+    async fn read_short<T: Send + 'static>(
+        &self,
+        work: impl Fn(&Interrupt) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.admit()?;
+        if self.engine.reads_inline() {
+            let short = self.interrupt().with_step_limit(INLINE_STEPS);
+            match short.check().and_then(|()| work(&short)) {
+                Err(EngineError::StepLimit(_)) => {}
+                done => return done.map_err(ApiError::from),
+            }
+        }
+        self.read_admitted(permit, move |interrupt| Ok(work(interrupt)?))
+            .await
     }
 
     /// Runs a write on tokio's blocking pool under the concurrency bound (no deadline: a
@@ -645,11 +682,11 @@ impl Service {
     ) -> Result<CheckResult, ApiError> {
         let engine = Arc::clone(&self.engine);
         let result = self
-            .read(move |interrupt| {
-                Ok(engine
+            .read_short(move |interrupt| {
+                engine
                     .at(consistency)?
                     .interrupted_by(interrupt.clone())
-                    .check(&resource, &permission, &subject, &context)?)
+                    .check(&resource, &permission, &subject, &context)
             })
             .await?;
         self.metrics.check_outcome(&result.permissionship);

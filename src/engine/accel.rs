@@ -90,6 +90,11 @@ impl Accel {
         self.cache.is_some() || self.index_enabled
     }
 
+    /// Whether [`Accel::follow`] has nothing to read: inactive, or at the store's head.
+    pub(crate) fn caught_up(&self, store: &dyn TupleStore) -> bool {
+        !self.active() || Revision(self.position.load(Ordering::Acquire)) >= store.head_revision()
+    }
+
     /// Brings the tracker and the index up to the store's head. With `wait`, waits for another
     /// thread that is already doing it; without, leaves it to that thread. Failures to read the
     /// log only leave the accelerators behind (so unused), never wrong.

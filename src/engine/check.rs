@@ -391,8 +391,7 @@ impl Query<'_> {
             return Ok(result);
         }
         for rel in self.snapshot.subjects_of(resource, &relation.name) {
-            // Every row is a step: a relation of millions of direct subjects is scanned here
-            // without a recursive call, and must still stop at the deadline.
+            // Every row read is a step, so a long scan meets the deadline and a step limit.
             self.tick()?;
             let rel = rel?;
             let Some(set_relation) = &rel.subject.relation else {

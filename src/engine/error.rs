@@ -103,6 +103,10 @@ pub enum EngineError {
     /// stopped.
     #[error("the request was cancelled")]
     Cancelled,
+    /// The walk took more steps than its [`Interrupt::with_step_limit`](super::Interrupt)
+    /// allowed; the caller runs it again without the limit.
+    #[error("the walk took more than {0} steps, the limit of a short walk")]
+    StepLimit(u32),
     /// A schema change would leave stored relationships that no longer fit.
     #[error("cannot apply schema: {0}")]
     SchemaWouldOrphan(String),

@@ -12,11 +12,14 @@ use super::EngineError;
 /// on every step: one relaxed atomic load).
 const CLOCK_EVERY: u32 = 64;
 
-/// When a request's work must stop: a deadline, a cancel flag, or both. Clones share the flag.
+/// When a request's work must stop: a deadline, a cancel flag, or both, and optionally a
+/// bound on the steps of each walk. Clones share the flag.
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {
     deadline: Option<(Instant, Duration)>,
     cancelled: Arc<AtomicBool>,
+    /// Each walk stops with [`EngineError::StepLimit`] at its step past this many.
+    step_limit: Option<u32>,
 }
 
 impl Interrupt {
@@ -32,7 +35,17 @@ impl Interrupt {
                 .checked_add(timeout)
                 .map(|deadline| (deadline, timeout)),
             cancelled: Arc::default(),
+            step_limit: None,
         }
+    }
+
+    /// This interrupt, with each walk run under it stopped with [`EngineError::StepLimit`]
+    /// once it takes more than `steps` steps (recursive steps and relationships read): how a
+    /// caller tries a walk on a thread that must not be held long, and moves it elsewhere
+    /// when it turns out long.
+    pub fn with_step_limit(mut self, steps: u32) -> Self {
+        self.step_limit = Some(steps);
+        self
     }
 
     /// The instant the work must stop by, if any.
@@ -97,6 +110,11 @@ impl Ticker {
         }
         let steps = self.steps.get();
         self.steps.set(steps.wrapping_add(1));
+        if let Some(limit) = self.interrupt.step_limit {
+            if steps >= limit {
+                return Err(EngineError::StepLimit(limit));
+            }
+        }
         if steps % CLOCK_EVERY == 0 {
             self.interrupt.check_clock()?;
         }
@@ -122,6 +140,13 @@ mod tests {
         let ticker = Ticker::new(Interrupt::after(Duration::ZERO));
         let stopped = (0..=CLOCK_EVERY).find_map(|_| ticker.tick().err());
         assert!(matches!(stopped, Some(EngineError::DeadlineExceeded(_))));
+    }
+
+    #[test]
+    fn a_step_limit_stops_the_walk_past_it() {
+        let ticker = Ticker::new(Interrupt::never().with_step_limit(3));
+        assert!((0..3).all(|_| ticker.tick().is_ok()));
+        assert!(matches!(ticker.tick(), Err(EngineError::StepLimit(3))));
     }
 
     #[test]

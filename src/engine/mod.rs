@@ -271,6 +271,13 @@ impl Engine {
         self.store.head_revision()
     }
 
+    /// Whether a read started now may run on a thread that must not wait long: the store reads
+    /// local data only, and opening a view has no write log to follow first. A short walk
+    /// (see [`Interrupt::with_step_limit`]) is then answered without a hop to another thread.
+    pub fn reads_inline(&self) -> bool {
+        self.store.reads_are_local() && self.accel.caught_up(self.store.as_ref())
+    }
+
     /// The oldest revision whose changes are still in the log (history before it was pruned).
     pub fn oldest_revision(&self) -> Revision {
         self.store.oldest_revision()

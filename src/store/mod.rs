@@ -207,6 +207,13 @@ pub trait TupleStore: Send + Sync {
 
     /// Approximate bytes the store occupies (on disk and in write buffers).
     fn size_on_disk(&self) -> u64;
+
+    /// Whether reads are served from this process's memory and local files, never waiting on
+    /// a network round trip, so a short read may run on a thread that must not wait long (an
+    /// async worker). `false` unless a backend says so.
+    fn reads_are_local(&self) -> bool {
+        false
+    }
 }
 
 /// A write transaction in progress: reads of the head state it started from, and the changes

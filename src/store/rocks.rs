@@ -900,6 +900,10 @@ impl TupleStore for RocksStore {
         self.prune_history(horizon)
     }
 
+    fn reads_are_local(&self) -> bool {
+        true
+    }
+
     fn size_on_disk(&self) -> u64 {
         COLUMN_FAMILIES
             .iter()

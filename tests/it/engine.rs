@@ -595,3 +595,45 @@ fn consistency_selects_the_revision_a_query_reads() {
         ));
     }
 }
+
+/// A doc shared with 100 teams: checking it reads 100 rows, more than a short walk may take.
+fn wide_doc() -> (zanzi::engine::Engine, tempfile::TempDir) {
+    let schema = "definition user {}
+definition team {
+    relation member: user
+}
+definition doc {
+    relation viewer: user | team#member
+    permission view = viewer
+}";
+    let mut texts: Vec<String> = (0..100)
+        .map(|i| format!("doc:wide#viewer@team:t{i:03}#member"))
+        .collect();
+    texts.push("team:t099#member@user:ann".to_string());
+    texts.push("doc:narrow#viewer@user:ann".to_string());
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    engine_with(schema, &texts)
+}
+
+#[test]
+fn a_step_limit_stops_a_long_walk_and_leaves_a_short_one_alone() {
+    use zanzi::engine::Interrupt;
+    use zanzi::revision::Consistency;
+    let (engine, _dir) = wide_doc();
+    let ann = SubjectRef::parse("user:ann").unwrap();
+    let limited = || {
+        engine
+            .at(Consistency::FullyConsistent)
+            .unwrap()
+            .interrupted_by(Interrupt::never().with_step_limit(64))
+    };
+    let narrow = ObjectRef::parse("doc:narrow").unwrap();
+    let short = limited().check(&narrow, "view", &ann, &Context::new());
+    assert_eq!(short.unwrap().permissionship, Permissionship::Has);
+    let wide = ObjectRef::parse("doc:wide").unwrap();
+    let long = limited().check(&wide, "view", &ann, &Context::new());
+    assert!(matches!(long, Err(EngineError::StepLimit(64))), "{long:?}");
+    // Without the limit the same walk answers.
+    let full = engine.check(&wide, "view", &ann, &Context::new()).unwrap();
+    assert_eq!(full.permissionship, Permissionship::Has);
+}

@@ -1068,3 +1068,65 @@ async fn tls_clients_connect_with_the_configured_certificate() {
             .is_err());
     }
 }
+
+/// A check reading more rows than a walk answered on the async thread may take
+/// (`api::service::INLINE_STEPS`) moves to the blocking pool and answers the same on both
+/// wires as a short one answered inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_longer_than_the_inline_limit_answer_on_both_wires() {
+    let server = TestServer::start();
+    let mut c = Clients::connect(&server, &server.key).await;
+    c.schema
+        .write_schema(v1::WriteSchemaRequest {
+            schema: "definition user {}
+definition team { relation member: user }
+definition doc {
+    relation viewer: user | team#member
+    permission view = viewer
+}"
+            .into(),
+        })
+        .await
+        .unwrap();
+    let mut texts: Vec<String> = (0..200)
+        .map(|i| format!("doc:wide#viewer@team:t{i:03}#member"))
+        .collect();
+    texts.push("team:t199#member@user:ann".to_string());
+    texts.push("doc:narrow#viewer@user:ann".to_string());
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    server.ok(
+        "/v1/relationships/write",
+        &crate::server_support::touch(&texts),
+    );
+    for (doc, who, want) in [
+        ("doc:wide", "user:ann", HAS),
+        ("doc:wide", "user:bob", NO),
+        ("doc:narrow", "user:ann", HAS),
+        ("doc:narrow", "user:bob", NO),
+    ] {
+        let answer = c
+            .permissions
+            .check_permission(check_request(doc, "view", who, None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.permissionship, want, "{doc} {who} over gRPC");
+        assert!(answer.checked_at.is_some());
+        let answer = server.ok(
+            "/v1/permissions/check",
+            &crate::server_support::check_body(
+                doc,
+                "view",
+                who,
+                serde_json::json!({"fullyConsistent": true}),
+            ),
+        );
+        let want = if want == HAS {
+            "PERMISSIONSHIP_HAS_PERMISSION"
+        } else {
+            "PERMISSIONSHIP_NO_PERMISSION"
+        };
+        assert_eq!(answer["permissionship"], want, "{doc} {who} over HTTP");
+        assert!(answer["checkedAt"]["token"].is_string(), "{answer}");
+    }
+}
