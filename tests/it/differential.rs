@@ -292,8 +292,11 @@ struct Spice {
 }
 
 /// How long one SpiceDB call may take before the world counts as unanswered (SpiceDB v1.54
-/// never returns on some recursive worlds).
-const PATIENCE: Duration = Duration::from_secs(10);
+/// never returns on some recursive worlds). The slowest answered call of the CI seeds takes
+/// well under a second in a debug build on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(5);
+/// Lookups in flight at once on SpiceDB's streaming socket.
+const LOOKUPS_IN_FLIGHT: usize = 4;
 
 /// SpiceDB gave no answer within [`PATIENCE`].
 #[derive(Debug)]
@@ -328,7 +331,9 @@ impl Spice {
         std::thread::spawn(move || {
             let _ = tx.send(f(&db));
         });
-        rx.recv_timeout(PATIENCE).map_err(|_| Hung)
+        let answer = rx.recv_timeout(PATIENCE).map_err(|_| Hung)?;
+        heartbeat();
+        Ok(answer)
     }
 
     /// Deletes every relationship the previous world wrote, so the next schema can drop any
@@ -636,12 +641,37 @@ async fn spicedb_lookup(client: &mut Client, q: &Query) -> Answer {
             found.dedup();
             Answer::Found(found)
         }
-        Ok(mut found) => {
+        // SpiceDB streams a subject once per path too (`[*, *?]`): a conditional entry beside
+        // the same entry unconditional (same exclusions) is the unconditional one.
+        Ok(found) => {
+            let has: BTreeSet<String> = found
+                .iter()
+                .filter(|f| !is_conditional(f))
+                .cloned()
+                .collect();
+            let mut found: Vec<String> = found
+                .into_iter()
+                .filter(|f| !is_conditional(f) || !has.contains(&unconditional(f)))
+                .collect();
             found.sort();
             found.dedup();
             Answer::Found(found)
         }
         Err(status) => Answer::Refused(status.message().to_string()),
+    }
+}
+
+/// Whether a lookup-subjects entry (`id`, `id?`, `*-[ann]`, `*?-[ann]`) is conditional.
+fn is_conditional(entry: &str) -> bool {
+    let head = entry.split_once("-[").map_or(entry, |(head, _)| head);
+    head.ends_with('?')
+}
+
+/// The same lookup-subjects entry without its conditional mark.
+fn unconditional(entry: &str) -> String {
+    match entry.split_once("-[") {
+        Some((head, rest)) => format!("{}-[{rest}", head.trim_end_matches('?')),
+        None => entry.trim_end_matches('?').to_string(),
     }
 }
 
@@ -818,8 +848,10 @@ fn depth_on_cyclic_data(world: &World, spice: &Answer) -> bool {
 /// SpiceDB's lookups sometimes disagree with its own checks: lookup-resources leaves out a
 /// resource its check answers CONDITIONAL for (`permission p = r - r` over a caveated `r`), and
 /// lookup-subjects lists a subject its check answers NO for (`rel.all(rel)` where `rel` holds
-/// a user, which has no `rel`, beside a subject set). True when zanzi's lookup answer is
-/// exactly what SpiceDB's checks say, object by object (never for a wildcard answer).
+/// a user, which has no `rel`, beside a subject set; with a wildcard, `rel0 - rel2.all(rel1)`
+/// excludes such a user from `*`). True when zanzi's lookup answer is exactly what SpiceDB's
+/// checks say, object by object; a wildcard answer of lookup-subjects counts only for `user`,
+/// whose pool holds a user no relationship names (what the wildcard claims is checked on it).
 fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answer) -> bool {
     let (ids, checks): (Vec<String>, Vec<Query>) = match q {
         Query::Resources {
@@ -875,11 +907,23 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
         }
         Query::Check { .. } => return false,
     };
-    if let Answer::Found(found) = zanzi {
-        if found.iter().any(|f| f.starts_with('*')) {
-            return false;
+    let Answer::Found(found) = zanzi else {
+        return false;
+    };
+    // What zanzi's answer says about each id of the pool, in the form of `expected` below.
+    let zanzi_says = if found.iter().any(|f| f.starts_with('*')) {
+        match q {
+            Query::Subjects { subject_type, .. } if subject_type == "user" => {
+                match subjects_membership(zanzi, subject_type) {
+                    Some(says) => says,
+                    None => return false,
+                }
+            }
+            _ => return false,
         }
-    }
+    } else {
+        found.clone()
+    };
     let Ok(answers) = spice.call(move |db| spicedb_checks(db, &checks)) else {
         return false;
     };
@@ -893,7 +937,9 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
         }
     }
     expected.sort();
-    *zanzi == Answer::Found(expected)
+    let mut zanzi_says = zanzi_says;
+    zanzi_says.sort();
+    zanzi_says == expected
 }
 
 /// What a lookup-subjects answer says about each id of the pool: `has`, `conditional` or
@@ -909,7 +955,7 @@ fn subjects_membership(answer: &Answer, subject_type: &str) -> Option<Vec<String
     } else {
         OBJECTS.to_vec()
     };
-    let mut wildcard: Option<(bool, Vec<String>)> = None;
+    let mut wildcards: Vec<(bool, Vec<String>)> = Vec::new();
     let mut listed = std::collections::BTreeMap::new();
     for item in found {
         let (head, excluded) = match item.split_once("-[") {
@@ -927,7 +973,7 @@ fn subjects_membership(answer: &Answer, subject_type: &str) -> Option<Vec<String
             None => (head, false),
         };
         if id == "*" {
-            wildcard = Some((conditional, excluded));
+            wildcards.push((conditional, excluded));
         } else {
             listed.insert(id.to_string(), conditional);
         }
@@ -935,8 +981,9 @@ fn subjects_membership(answer: &Answer, subject_type: &str) -> Option<Vec<String
     let mut out = Vec::new();
     for id in pool {
         let by_list = listed.get(id).map(|c| if *c { 1 } else { 2 }).unwrap_or(0);
-        let by_wildcard = match &wildcard {
-            Some((conditional, excluded)) => {
+        let by_wildcard = wildcards
+            .iter()
+            .map(|(conditional, excluded)| {
                 if excluded.iter().any(|e| e == id) {
                     0
                 } else if excluded.iter().any(|e| e == &format!("{id}?")) || *conditional {
@@ -944,9 +991,9 @@ fn subjects_membership(answer: &Answer, subject_type: &str) -> Option<Vec<String
                 } else {
                     2
                 }
-            }
-            None => 0,
-        };
+            })
+            .max()
+            .unwrap_or(0);
         match by_list.max(by_wildcard) {
             2 => out.push(id.to_string()),
             1 => out.push(format!("{id}?")),
@@ -1004,20 +1051,41 @@ fn answer_all(
         .call(move |db| spicedb_checks(db, &checks))?
         .into_iter();
     let t1 = Instant::now();
-    let mut spice_answers = Vec::new();
-    for q in queries {
-        if trace {
-            eprintln!("  SpiceDB: {}", q.text());
-        }
-        spice_answers.push(match q {
+    heartbeat();
+    // Lookups go to SpiceDB several at a time (its answers are mostly waiting, not work).
+    let lookups: Vec<&Query> = queries
+        .iter()
+        .filter(|q| !matches!(q, Query::Check { .. }))
+        .collect();
+    let client = spice.client.clone();
+    let lookup_answers: Vec<Answer> = runtime.block_on(async {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(lookups)
+            .map(|q| {
+                let mut client = client.clone();
+                async move {
+                    if trace {
+                        eprintln!("  SpiceDB: {}", q.text());
+                    }
+                    let answer = tokio::time::timeout(PATIENCE, spicedb_lookup(&mut client, q))
+                        .await
+                        .map_err(|_| Hung)?;
+                    heartbeat();
+                    Ok::<Answer, Hung>(answer)
+                }
+            })
+            .buffered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await
+    })?;
+    let mut lookup_answers = lookup_answers.into_iter();
+    let spice_answers: Vec<Answer> = queries
+        .iter()
+        .map(|q| match q {
             Query::Check { .. } => check_answers.next().unwrap(),
-            _ => runtime
-                .block_on(async {
-                    tokio::time::timeout(PATIENCE, spicedb_lookup(&mut spice.client, q)).await
-                })
-                .map_err(|_| Hung)?,
-        });
-    }
+            _ => lookup_answers.next().unwrap(),
+        })
+        .collect();
     let t2 = Instant::now();
     let out: Vec<(Answer, Answer)> = spice_answers
         .into_iter()
@@ -1264,9 +1332,9 @@ fn run_world(seed: u64, spice: &mut Spice, runtime: &tokio::runtime::Runtime, ta
             tally.refusals_compared += 1;
             return;
         }
+        // The worker ends after this world (SpiceDB's runaway call would go on eating CPU).
         Loaded::Hung => {
             tally.unanswered.push(seed);
-            spice.restart(runtime);
             return;
         }
         Loaded::Disagree(why) => {
@@ -1282,7 +1350,6 @@ fn run_world(seed: u64, spice: &mut Spice, runtime: &tokio::runtime::Runtime, ta
     let queries = queries(&world, &mut dice);
     let Ok(answers) = answer_all(spice, &zanzi, &queries, runtime) else {
         tally.unanswered.push(seed);
-        spice.restart(runtime);
         return;
     };
     drop(zanzi);
@@ -1360,10 +1427,28 @@ impl Tally {
 
 /// Marks a worker's line holding one world's tally.
 const WORKER_LINE: &str = "DIFFERENTIAL-WORLD ";
-/// The longest a worker may take over one world before it is killed and the world counted as
-/// unanswered (SpiceDB v1.54 runs away on some recursive worlds and takes the process's Go
-/// runtime with it, so a world is only safe to abandon with its process).
-const WORLD_PATIENCE: Duration = Duration::from_secs(10);
+/// A worker's line saying that a SpiceDB call came back.
+const ALIVE_LINE: &str = "DIFFERENTIAL-ALIVE";
+/// The longest a worker may go without a line (a world's tally or a call that came back)
+/// before it is killed and its world counted as unanswered. A worker notices a call that
+/// outlasts [`PATIENCE`] itself; this catches what it cannot (SpiceDB v1.54 runs away on some
+/// recursive worlds and can take the process's Go runtime with it).
+const WORLD_PATIENCE: Duration = Duration::from_secs(8);
+/// A worker's exit status after a world SpiceDB gave no answer on: abandoning the world with
+/// its process stops SpiceDB's runaway call; the next worker goes on from the next seed.
+const HUNG_EXIT: i32 = 3;
+
+/// In a worker, tells the runner that a SpiceDB call came back (so a slow world that makes
+/// progress is not taken for a stuck one).
+fn heartbeat() {
+    use std::io::Write;
+    static IN_WORKER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *IN_WORKER.get_or_init(|| std::env::var_os("ZANZI_DIFF_WORKER").is_some()) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{ALIVE_LINE}");
+        let _ = out.flush();
+    }
+}
 
 /// The worker: runs seeds `first..first + worlds` in this process and prints one tally line
 /// per world.
@@ -1386,6 +1471,9 @@ fn worker(first: u64, worlds: u64) {
         )
         .unwrap();
         out.flush().unwrap();
+        if !tally.unanswered.is_empty() {
+            std::process::exit(HUNG_EXIT);
+        }
     }
 }
 
@@ -1417,11 +1505,15 @@ fn run_in_workers(first: u64, worlds: u64) -> Tally {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // libtest may print the test's name on the same line before it.
-                if let Some(at) = line.find(WORKER_LINE) {
-                    let json = &line[at + WORKER_LINE.len()..];
-                    if tx.send(json.to_string()).is_err() {
-                        break;
-                    }
+                let message = if let Some(at) = line.find(WORKER_LINE) {
+                    Some(line[at + WORKER_LINE.len()..].to_string())
+                } else if line.contains(ALIVE_LINE) {
+                    None
+                } else {
+                    continue;
+                };
+                if tx.send(message).is_err() {
+                    break;
                 }
             }
         });
@@ -1429,7 +1521,8 @@ fn run_in_workers(first: u64, worlds: u64) -> Tally {
         let mut patience = WORLD_PATIENCE * 3;
         loop {
             match rx.recv_timeout(patience) {
-                Ok(json) => {
+                Ok(None) => patience = WORLD_PATIENCE,
+                Ok(Some(json)) => {
                     tally.merge(serde_json::from_str(&json).unwrap());
                     next += 1;
                     patience = WORLD_PATIENCE;
@@ -1446,7 +1539,7 @@ fn run_in_workers(first: u64, worlds: u64) -> Tally {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().unwrap();
-                    if next < end {
+                    if next < end && status.code() != Some(HUNG_EXIT) {
                         tally.worlds += 1;
                         tally.mismatches.push(format!(
                             "the worker stopped at seed {next} ({status}); run \
