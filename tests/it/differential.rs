@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tempfile::TempDir;
 use tonic::transport::Channel;
-use zanzi::api::grpc::json_to_struct;
+use zanzi::api::grpc::{json_to_struct, to_tree};
 use zanzi::engine::{Engine, EngineConfig, Permissionship};
 use zanzi::proto::v1::{
     self, check_bulk_permissions_pair, consistency::Requirement,
@@ -110,6 +110,12 @@ enum Query {
         subject_type: String,
         context: Option<Map<String, Value>>,
     },
+    /// A shallow expand (what ExpandPermissionTree answers).
+    Expand {
+        resource_type: String,
+        resource_id: String,
+        member: String,
+    },
 }
 
 impl Query {
@@ -150,6 +156,11 @@ impl Query {
                 "lookup-subjects {resource_type}:{resource_id} {member} {subject_type}{}",
                 with(context)
             ),
+            Query::Expand {
+                resource_type,
+                resource_id,
+                member,
+            } => format!("expand {resource_type}:{resource_id} {member}"),
         }
     }
 
@@ -158,6 +169,7 @@ impl Query {
             Query::Check { context, .. }
             | Query::Resources { context, .. }
             | Query::Subjects { context, .. } => context.as_ref(),
+            Query::Expand { .. } => None,
         }
     }
 }
@@ -167,6 +179,14 @@ impl Query {
 enum Answer {
     Check(&'static str),
     Found(Vec<String>),
+    /// An expand tree in the form of [`tree_text`], as answered and with trivial nodes
+    /// simplified away ([`simplify`]); answers compare as answered.
+    Tree {
+        raw: String,
+        simple: String,
+        /// Simplified after [`drop_all_arrow_gaps`] (compared for SpiceDB's side only).
+        gapless: String,
+    },
     Refused(String),
 }
 
@@ -175,6 +195,7 @@ impl PartialEq for Answer {
         match (self, other) {
             (Answer::Check(a), Answer::Check(b)) => a == b,
             (Answer::Found(a), Answer::Found(b)) => a == b,
+            (Answer::Tree { raw: a, .. }, Answer::Tree { raw: b, .. }) => a == b,
             (Answer::Refused(_), Answer::Refused(_)) => true,
             _ => false,
         }
@@ -186,6 +207,7 @@ impl std::fmt::Display for Answer {
         match self {
             Answer::Check(a) => write!(f, "{a}"),
             Answer::Found(ids) => write!(f, "[{}]", ids.join(", ")),
+            Answer::Tree { raw, .. } => write!(f, "{raw}"),
             Answer::Refused(why) => write!(f, "refused ({why})"),
         }
     }
@@ -274,6 +296,18 @@ fn queries(world: &World, dice: &mut Dice) -> Vec<Query> {
                     context: context(dice),
                 });
             }
+        }
+    }
+    // Expand for a sample: one object of the pool for each member, drawn after every other
+    // question so the earlier draws stay what they were.
+    for def in world.definitions.iter().filter(|d| d.name != "user") {
+        for member in def.members() {
+            let id = OBJECTS[dice.below(OBJECTS.len())];
+            out.push(Query::Expand {
+                resource_type: def.name.clone(),
+                resource_id: id.to_string(),
+                member: member.clone(),
+            });
         }
     }
     out
@@ -553,6 +587,173 @@ fn spicedb_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
     out
 }
 
+/// SpiceDB's answers to every expand of `expands`, in order (ExpandPermissionTree, one call
+/// each).
+fn spicedb_expands(db: &SpiceDb, expands: &[Query]) -> Vec<Answer> {
+    expands
+        .iter()
+        .map(|q| {
+            let Query::Expand {
+                resource_type,
+                resource_id,
+                member,
+            } = q
+            else {
+                unreachable!("only expands")
+            };
+            let request = v1::ExpandPermissionTreeRequest {
+                consistency: fully_consistent(),
+                resource: Some(proto_object(resource_type, resource_id)),
+                permission: member.clone(),
+            };
+            match db.expand_permission_tree(&request) {
+                Ok(response) => match response.tree_root {
+                    Some(tree) => tree_answer(&tree),
+                    None => Answer::Refused("no tree".to_string()),
+                },
+                Err(e) => Answer::Refused(e),
+            }
+        })
+        .collect()
+}
+
+fn tree_answer(tree: &v1::PermissionRelationshipTree) -> Answer {
+    Answer::Tree {
+        raw: tree_text(tree),
+        simple: tree_text(&simplify(tree)),
+        gapless: tree_text(&simplify(&drop_all_arrow_gaps(tree))),
+    }
+}
+
+/// SpiceDB's expand of an `.all()` arrow puts an empty leaf, named like the arrow's own node,
+/// into the intersection for each subject of the arrow's relation whose type lacks the
+/// relation the arrow names, so the intersection is empty; its check leaves such subjects
+/// out, as zanzi's check and expand do (`rel0.all(rel0)` with `team:c#rel0@user:bob` and
+/// `team:c#rel0@folder:c#rel0`). This takes exactly those leaves out of intersections.
+fn drop_all_arrow_gaps(tree: &v1::PermissionRelationshipTree) -> v1::PermissionRelationshipTree {
+    use v1::algebraic_subject_set::Operation;
+    use v1::permission_relationship_tree::TreeType;
+    let Some(TreeType::Intermediate(set)) = &tree.tree_type else {
+        return tree.clone();
+    };
+    let intersection = Operation::try_from(set.operation) == Ok(Operation::Intersection);
+    let gap = |c: &v1::PermissionRelationshipTree| {
+        intersection
+            && c.expanded_object == tree.expanded_object
+            && c.expanded_relation == tree.expanded_relation
+            && matches!(&c.tree_type, Some(TreeType::Leaf(leaf)) if leaf.subjects.is_empty())
+    };
+    v1::PermissionRelationshipTree {
+        tree_type: Some(TreeType::Intermediate(v1::AlgebraicSubjectSet {
+            operation: set.operation,
+            children: set
+                .children
+                .iter()
+                .filter(|c| !gap(c))
+                .map(drop_all_arrow_gaps)
+                .collect(),
+        })),
+        expanded_object: tree.expanded_object.clone(),
+        expanded_relation: tree.expanded_relation.clone(),
+    }
+}
+
+/// The tree without its trivial nodes, which SpiceDB writes and zanzi leaves out: an empty
+/// leaf is one unnamed empty node, and a union drops it (SpiceDB's arrow gives one for each
+/// subject whose type lacks the arrow's relation); a union or intersection of one child
+/// (SpiceDB wraps every permission's expression in one) is that child, and a union or
+/// intersection of none (SpiceDB's `nil` is an intersection of none) is the empty node. Each
+/// rule keeps the tree's meaning.
+fn simplify(tree: &v1::PermissionRelationshipTree) -> v1::PermissionRelationshipTree {
+    use v1::algebraic_subject_set::Operation;
+    use v1::permission_relationship_tree::TreeType;
+    let empty = || v1::PermissionRelationshipTree {
+        tree_type: Some(TreeType::Leaf(v1::DirectSubjectSet::default())),
+        expanded_object: None,
+        expanded_relation: String::new(),
+    };
+    let set = match &tree.tree_type {
+        Some(TreeType::Intermediate(set)) => set,
+        Some(TreeType::Leaf(leaf)) if leaf.subjects.is_empty() => return empty(),
+        _ => return tree.clone(),
+    };
+    let mut children: Vec<v1::PermissionRelationshipTree> =
+        set.children.iter().map(simplify).collect();
+    let operation = Operation::try_from(set.operation);
+    let is_empty_leaf = |t: &v1::PermissionRelationshipTree| matches!(&t.tree_type, Some(TreeType::Leaf(leaf)) if leaf.subjects.is_empty());
+    if operation == Ok(Operation::Union) {
+        children.retain(|c| !is_empty_leaf(c));
+    }
+    if matches!(operation, Ok(Operation::Union | Operation::Intersection)) {
+        match children.len() {
+            0 => return empty(),
+            1 => return children.pop().unwrap_or_default(),
+            _ => {}
+        }
+    }
+    v1::PermissionRelationshipTree {
+        tree_type: Some(TreeType::Intermediate(v1::AlgebraicSubjectSet {
+            operation: set.operation,
+            children,
+        })),
+        expanded_object: tree.expanded_object.clone(),
+        expanded_relation: tree.expanded_relation.clone(),
+    }
+}
+
+/// An expand tree as text, the same for trees that differ only in order where order carries
+/// no meaning: each node names the object and relation it expands; a leaf's subjects and the
+/// children of a union or intersection are sorted; an exclusion keeps its order (base first).
+fn tree_text(tree: &v1::PermissionRelationshipTree) -> String {
+    use v1::algebraic_subject_set::Operation;
+    use v1::permission_relationship_tree::TreeType;
+    let label = match &tree.expanded_object {
+        Some(o) => format!(
+            "{}:{}#{}",
+            o.object_type, o.object_id, tree.expanded_relation
+        ),
+        None => String::new(),
+    };
+    match &tree.tree_type {
+        Some(TreeType::Leaf(leaf)) => {
+            let mut subjects: Vec<String> = leaf
+                .subjects
+                .iter()
+                .map(|s| {
+                    let (ty, id) = s
+                        .object
+                        .as_ref()
+                        .map_or(("?", "?"), |o| (&o.object_type, &o.object_id));
+                    if s.optional_relation.is_empty() {
+                        format!("{ty}:{id}")
+                    } else {
+                        format!("{ty}:{id}#{}", s.optional_relation)
+                    }
+                })
+                .collect();
+            subjects.sort();
+            format!("{label}[{}]", subjects.join(" "))
+        }
+        Some(TreeType::Intermediate(set)) => {
+            let mut children: Vec<String> = set.children.iter().map(tree_text).collect();
+            let operation = match Operation::try_from(set.operation) {
+                Ok(Operation::Union) => {
+                    children.sort();
+                    "union"
+                }
+                Ok(Operation::Intersection) => {
+                    children.sort();
+                    "intersection"
+                }
+                Ok(Operation::Exclusion) => "exclusion",
+                _ => "unknown",
+            };
+            format!("{label} {operation}({})", children.join(", "))
+        }
+        None => format!("{label} empty"),
+    }
+}
+
 fn lookup_mark(permissionship: i32) -> bool {
     permissionship == v1::LookupPermissionship::ConditionalPermission as i32
 }
@@ -619,7 +820,7 @@ async fn spicedb_lookup(client: &mut Client, q: &Query) -> Answer {
                     found.push(text);
                 }
             }
-            Query::Check { .. } => unreachable!("not a lookup"),
+            Query::Check { .. } | Query::Expand { .. } => unreachable!("not a lookup"),
         }
         Ok(found)
     }
@@ -746,6 +947,17 @@ fn zanzi_answer(engine: &Engine, q: &Query) -> Answer {
                 ids.dedup();
                 Answer::Found(ids)
             }),
+        Query::Expand {
+            resource_type,
+            resource_id,
+            member,
+        } => engine
+            .expand(
+                &ObjectRef::new_unchecked(resource_type, resource_id),
+                member,
+                false,
+            )
+            .map(|(tree, _)| tree_answer(&to_tree(&tree))),
     };
     result.unwrap_or_else(|e| Answer::Refused(e.to_string()))
 }
@@ -766,6 +978,7 @@ fn spicedb_known_bug(world: &World, q: &Query) -> bool {
             subject.ty.as_str()
         }
         Query::Subjects { subject_type, .. } => subject_type.as_str(),
+        Query::Expand { .. } => return false,
     };
     world.definitions.iter().any(|def| {
         def.relations.iter().any(|relation| {
@@ -905,7 +1118,7 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
                 })
                 .unzip()
         }
-        Query::Check { .. } => return false,
+        Query::Check { .. } | Query::Expand { .. } => return false,
     };
     let Answer::Found(found) = zanzi else {
         return false;
@@ -933,7 +1146,7 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
             Answer::Check("has") => expected.push(id.clone()),
             Answer::Check("conditional") => expected.push(format!("{id}?")),
             Answer::Check(_) => {}
-            Answer::Found(_) | Answer::Refused(_) => return false,
+            Answer::Found(_) | Answer::Tree { .. } | Answer::Refused(_) => return false,
         }
     }
     expected.sort();
@@ -1003,6 +1216,24 @@ fn subjects_membership(answer: &Answer, subject_type: &str) -> Option<Vec<String
     Some(out)
 }
 
+/// Two expand trees that are the same once [`simplify`] has taken out the trivial nodes.
+fn same_simplified_tree(spice: &Answer, zanzi: &Answer) -> bool {
+    matches!(
+        (spice, zanzi),
+        (Answer::Tree { simple: a, .. }, Answer::Tree { simple: b, .. }) if a == b
+    )
+}
+
+/// Two expand trees that are the same once SpiceDB's `.all()` gaps ([`drop_all_arrow_gaps`])
+/// and the trivial nodes are out, in a world whose schema has an `.all()` arrow.
+fn same_without_all_arrow_gaps(world: &World, spice: &Answer, zanzi: &Answer) -> bool {
+    world.schema().contains(".all(")
+        && matches!(
+            (spice, zanzi),
+            (Answer::Tree { gapless: a, .. }, Answer::Tree { simple: b, .. }) if a == b
+        )
+}
+
 /// Why an answer that differs is expected, if it is one of the listed differences.
 fn explained(world: &World, q: &Query, spice: &Answer) -> Option<&'static str> {
     if spicedb_known_bug(world, q) {
@@ -1046,16 +1277,24 @@ fn answer_all(
         .cloned()
         .collect();
     let trace = std::env::var_os("ZANZI_DIFF_TRACE").is_some();
+    let expands: Vec<Query> = queries
+        .iter()
+        .filter(|q| matches!(q, Query::Expand { .. }))
+        .cloned()
+        .collect();
     let t0 = Instant::now();
     let mut check_answers = spice
         .call(move |db| spicedb_checks(db, &checks))?
+        .into_iter();
+    let mut expand_answers = spice
+        .call(move |db| spicedb_expands(db, &expands))?
         .into_iter();
     let t1 = Instant::now();
     heartbeat();
     // Lookups go to SpiceDB several at a time (its answers are mostly waiting, not work).
     let lookups: Vec<&Query> = queries
         .iter()
-        .filter(|q| !matches!(q, Query::Check { .. }))
+        .filter(|q| matches!(q, Query::Resources { .. } | Query::Subjects { .. }))
         .collect();
     let client = spice.client.clone();
     let lookup_answers: Vec<Answer> = runtime.block_on(async {
@@ -1083,7 +1322,8 @@ fn answer_all(
         .iter()
         .map(|q| match q {
             Query::Check { .. } => check_answers.next().unwrap(),
-            _ => lookup_answers.next().unwrap(),
+            Query::Expand { .. } => expand_answers.next().unwrap(),
+            Query::Resources { .. } | Query::Subjects { .. } => lookup_answers.next().unwrap(),
         })
         .collect();
     let t2 = Instant::now();
@@ -1131,8 +1371,11 @@ fn still_differs(
                     .is_some_and(|(a, b)| a == b),
                 _ => false,
             };
-            let differs =
-                theirs != ours && !same_members && explained(world, query, &theirs).is_none();
+            let differs = theirs != ours
+                && !same_members
+                && !same_simplified_tree(&theirs, &ours)
+                && !same_without_all_arrow_gaps(world, &theirs, &ours)
+                && explained(world, query, &theirs).is_none();
             differs && !spicedb_lookup_disagrees_with_its_check(spice, query, &ours)
         }
         Loaded::Hung => {
@@ -1191,6 +1434,11 @@ fn shrink(
             ..
         }
         | Query::Subjects {
+            resource_type,
+            member,
+            ..
+        }
+        | Query::Expand {
             resource_type,
             member,
             ..
@@ -1376,6 +1624,20 @@ fn run_world(seed: u64, spice: &mut Spice, runtime: &tokio::runtime::Runtime, ta
         }
         if let Some(why) = explained(&world, q, &theirs) {
             *tally.explained.entry(why.to_string()).or_default() += 1;
+            continue;
+        }
+        if same_simplified_tree(&theirs, &ours) {
+            *tally
+                .explained
+                .entry("expand: SpiceDB's trivial nodes".to_string())
+                .or_default() += 1;
+            continue;
+        }
+        if same_without_all_arrow_gaps(&world, &theirs, &ours) {
+            *tally
+                .explained
+                .entry("expand: SpiceDB's .all() over a type lacking the relation".to_string())
+                .or_default() += 1;
             continue;
         }
         if spicedb_lookup_disagrees_with_its_check(spice, q, &ours) {
