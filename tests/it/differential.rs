@@ -656,8 +656,10 @@ fn tree_answer(tree: &v1::PermissionRelationshipTree) -> Answer {
 /// into the intersection for each subject of the arrow's relation whose type lacks the
 /// relation the arrow names, so the intersection is empty; its check leaves such subjects
 /// out, as zanzi's check and expand do (`rel0.all(rel0)` with `team:c#rel0@user:bob` and
-/// `team:c#rel0@folder:c#rel0`). This takes exactly those leaves out of intersections. Both
-/// trees go through it: `nil` in `a & nil` is such a leaf in both.
+/// `team:c#rel0@folder:c#rel0`). This takes exactly those leaves out of intersections; an
+/// intersection made only of them (an `.all()` with no target that has the relation, which
+/// zanzi writes as one empty leaf named like the arrow) becomes such a leaf itself, from the
+/// leaves up. Both trees go through it: `nil` in `a & nil` is such a leaf in both.
 fn drop_all_arrow_gaps(tree: &v1::PermissionRelationshipTree) -> v1::PermissionRelationshipTree {
     use v1::algebraic_subject_set::Operation;
     use v1::permission_relationship_tree::TreeType;
@@ -671,16 +673,22 @@ fn drop_all_arrow_gaps(tree: &v1::PermissionRelationshipTree) -> v1::PermissionR
             && c.expanded_relation == tree.expanded_relation
             && matches!(&c.tree_type, Some(TreeType::Leaf(leaf)) if leaf.subjects.is_empty())
     };
-    v1::PermissionRelationshipTree {
-        tree_type: Some(TreeType::Intermediate(v1::AlgebraicSubjectSet {
+    let children: Vec<v1::PermissionRelationshipTree> = set
+        .children
+        .iter()
+        .map(drop_all_arrow_gaps)
+        .filter(|c| !gap(c))
+        .collect();
+    let tree_type = if intersection && !set.children.is_empty() && children.is_empty() {
+        TreeType::Leaf(v1::DirectSubjectSet::default())
+    } else {
+        TreeType::Intermediate(v1::AlgebraicSubjectSet {
             operation: set.operation,
-            children: set
-                .children
-                .iter()
-                .filter(|c| !gap(c))
-                .map(drop_all_arrow_gaps)
-                .collect(),
-        })),
+            children,
+        })
+    };
+    v1::PermissionRelationshipTree {
+        tree_type: Some(tree_type),
         expanded_object: tree.expanded_object.clone(),
         expanded_relation: tree.expanded_relation.clone(),
     }
