@@ -1943,3 +1943,132 @@ fn zanzi_answers_as_spicedb_on_random_worlds() {
         tally.generator_defects.len()
     );
 }
+
+/// Helpers for the tree-normalisation tests: a leaf and an algebra node of `doc:d#<relation>`.
+#[cfg(test)]
+mod trees {
+    use super::v1;
+    use v1::algebraic_subject_set::Operation;
+    use v1::permission_relationship_tree::TreeType;
+
+    pub fn leaf(relation: &str, users: &[&str]) -> v1::PermissionRelationshipTree {
+        v1::PermissionRelationshipTree {
+            tree_type: Some(TreeType::Leaf(v1::DirectSubjectSet {
+                subjects: users
+                    .iter()
+                    .map(|u| v1::SubjectReference {
+                        object: Some(super::proto_object("user", u)),
+                        optional_relation: String::new(),
+                    })
+                    .collect(),
+            })),
+            expanded_object: Some(super::proto_object("doc", "d")),
+            expanded_relation: relation.to_string(),
+        }
+    }
+
+    pub fn node(
+        relation: &str,
+        operation: Operation,
+        children: Vec<v1::PermissionRelationshipTree>,
+    ) -> v1::PermissionRelationshipTree {
+        v1::PermissionRelationshipTree {
+            tree_type: Some(TreeType::Intermediate(v1::AlgebraicSubjectSet {
+                operation: operation as i32,
+                children,
+            })),
+            expanded_object: Some(super::proto_object("doc", "d")),
+            expanded_relation: relation.to_string(),
+        }
+    }
+}
+
+#[test]
+fn expand_trees_compare_without_order_and_trivial_nodes_but_keep_content() {
+    use trees::{leaf, node};
+    use v1::algebraic_subject_set::Operation::{Exclusion, Intersection, Union};
+    // Leaves and union children in any order read the same.
+    let a = node(
+        "p",
+        Union,
+        vec![leaf("r", &["bob", "ann"]), leaf("s", &["cat"])],
+    );
+    let b = node(
+        "p",
+        Union,
+        vec![leaf("s", &["cat"]), leaf("r", &["ann", "bob"])],
+    );
+    assert_eq!(tree_text(&a), tree_text(&b));
+    // An exclusion keeps its order.
+    let c = node("p", Exclusion, vec![leaf("r", &["ann"]), leaf("s", &[])]);
+    let d = node("p", Exclusion, vec![leaf("s", &[]), leaf("r", &["ann"])]);
+    assert_ne!(tree_text(&simplify(&c)), tree_text(&simplify(&d)));
+    // SpiceDB's wrapping union of one child, and empty leaves in a union, go.
+    let wrapped = node(
+        "p",
+        Union,
+        vec![node("q", Union, vec![leaf("r", &["ann"]), leaf("p", &[])])],
+    );
+    assert_eq!(
+        tree_text(&simplify(&wrapped)),
+        tree_text(&leaf("r", &["ann"]))
+    );
+    // A subject is never simplified away.
+    let other = node("p", Union, vec![leaf("r", &["bob"])]);
+    assert_ne!(tree_text(&simplify(&wrapped)), tree_text(&simplify(&other)));
+    // An intersection keeps its empty children (they make it empty) unless it is the .all()
+    // rule's gap, named like the intersection itself.
+    let all = node(
+        "p",
+        Intersection,
+        vec![leaf("r", &["ann"]), leaf("p", &[]), leaf("p", &[])],
+    );
+    let zanzi_all = node("p", Intersection, vec![leaf("r", &["ann"])]);
+    assert_ne!(tree_text(&simplify(&all)), tree_text(&simplify(&zanzi_all)));
+    assert_eq!(
+        tree_text(&simplify(&drop_all_arrow_gaps(&all))),
+        tree_text(&simplify(&drop_all_arrow_gaps(&zanzi_all)))
+    );
+    let empty_target = node("p", Intersection, vec![leaf("r", &["ann"]), leaf("s", &[])]);
+    assert_ne!(
+        tree_text(&simplify(&drop_all_arrow_gaps(&empty_target))),
+        tree_text(&simplify(&drop_all_arrow_gaps(&zanzi_all)))
+    );
+    // An .all() with only gaps inside `a & b` is one gap, as zanzi's single empty leaf.
+    let nested = node(
+        "p",
+        Intersection,
+        vec![
+            node("p", Intersection, vec![leaf("p", &[]), leaf("p", &[])]),
+            leaf("r", &["ann"]),
+            leaf("s", &["ann"]),
+        ],
+    );
+    let zanzi_nested = node(
+        "p",
+        Intersection,
+        vec![leaf("p", &[]), leaf("r", &["ann"]), leaf("s", &["ann"])],
+    );
+    assert_eq!(
+        tree_text(&simplify(&drop_all_arrow_gaps(&nested))),
+        tree_text(&simplify(&drop_all_arrow_gaps(&zanzi_nested)))
+    );
+}
+
+#[test]
+fn spicedb_duplicate_lookup_subjects_entries_merge_and_membership_takes_the_strongest() {
+    assert!(is_conditional("*?-[ann]"));
+    assert!(!is_conditional("*-[ann?]"));
+    assert_eq!(unconditional("*?-[ann?]"), "*-[ann?]");
+    let spice = Answer::Found(vec!["*".to_string(), "*?".to_string()]);
+    let zanzi = Answer::Found(vec!["*".to_string()]);
+    assert_eq!(
+        subjects_membership(&spice, "user"),
+        subjects_membership(&zanzi, "user")
+    );
+    let narrower = Answer::Found(vec!["*-[ann]".to_string()]);
+    assert_ne!(
+        subjects_membership(&narrower, "user"),
+        subjects_membership(&zanzi, "user")
+    );
+}
