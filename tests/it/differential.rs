@@ -657,9 +657,9 @@ fn tree_answer(tree: &v1::PermissionRelationshipTree) -> Answer {
 /// relation the arrow names, so the intersection is empty; its check leaves such subjects
 /// out, as zanzi's check and expand do (`rel0.all(rel0)` with `team:c#rel0@user:bob` and
 /// `team:c#rel0@folder:c#rel0`). This takes exactly those leaves out of intersections; an
-/// intersection made only of them (an `.all()` with no target that has the relation, which
-/// zanzi writes as one empty leaf named like the arrow) becomes such a leaf itself, from the
-/// leaves up. Both trees go through it: `nil` in `a & nil` is such a leaf in both.
+/// intersection made only of them, or of nothing (an `.all()` with no target that has the
+/// relation, or with no subject at all, which zanzi writes as one empty leaf named like the
+/// arrow) becomes such a leaf itself, from the leaves up. Both trees go through it: `nil` in `a & nil` is such a leaf in both.
 fn drop_all_arrow_gaps(tree: &v1::PermissionRelationshipTree) -> v1::PermissionRelationshipTree {
     use v1::algebraic_subject_set::Operation;
     use v1::permission_relationship_tree::TreeType;
@@ -679,7 +679,8 @@ fn drop_all_arrow_gaps(tree: &v1::PermissionRelationshipTree) -> v1::PermissionR
         .map(drop_all_arrow_gaps)
         .filter(|c| !gap(c))
         .collect();
-    let tree_type = if intersection && !set.children.is_empty() && children.is_empty() {
+    // An intersection of no children at all is how SpiceDB writes an `.all()` over no subject.
+    let tree_type = if intersection && children.is_empty() {
         TreeType::Leaf(v1::DirectSubjectSet::default())
     } else {
         TreeType::Intermediate(v1::AlgebraicSubjectSet {
