@@ -438,18 +438,35 @@ fn run_consistency(
                         .map(|(found, _)| found)
                 });
                 if let Some(found) = found_subjects {
+                    // What lookup-subjects says of this subject: the strongest of its own entry
+                    // and a wildcard that does not exclude it (2 has, 1 conditional, 0 out);
+                    // the check must say the same.
                     let id = &subject.object.object_id;
-                    let in_lookup = found.iter().any(|f| {
-                        f.subject_id == *id
-                            || (f.subject_id == crate::tuple::WILDCARD_ID
-                                && subject.relation.is_none()
-                                && !f.excluded_ids.contains(id))
-                    });
-                    if in_lookup != has {
+                    let said = found
+                        .iter()
+                        .filter(|f| {
+                            f.subject_id == *id
+                                || (f.subject_id == crate::tuple::WILDCARD_ID
+                                    && subject.relation.is_none()
+                                    && !f.excluded_ids.contains(id))
+                        })
+                        .map(|f| if f.permissionship.is_has() { 2 } else { 1 })
+                        .max()
+                        .unwrap_or(0);
+                    let checked = match check {
+                        Permissionship::Has => 2,
+                        Permissionship::Conditional { .. } => 1,
+                        Permissionship::No => 0,
+                    };
+                    if said != checked {
                         report.failures.push(format!(
                             "consistency: check `{object}#{member}@{subject}` is {}, but lookup-subjects {} it",
                             describe(&check),
-                            if in_lookup { "returns" } else { "does not return" }
+                            match said {
+                                2 => "returns",
+                                1 => "conditionally returns",
+                                _ => "does not return",
+                            }
                         ));
                     }
                 }

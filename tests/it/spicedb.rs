@@ -14,7 +14,8 @@ use zanzi::proto::v1::permissions_service_client::PermissionsServiceClient;
 use zanzi::proto::v1::{
     CheckBulkPermissionsRequest, CheckBulkPermissionsResponse, CheckPermissionRequest,
     CheckPermissionResponse, DeleteRelationshipsRequest, DeleteRelationshipsResponse,
-    WriteRelationshipsRequest, WriteRelationshipsResponse, WriteSchemaRequest, WriteSchemaResponse,
+    ExpandPermissionTreeRequest, ExpandPermissionTreeResponse, WriteRelationshipsRequest,
+    WriteRelationshipsResponse, WriteSchemaRequest, WriteSchemaResponse,
 };
 
 /// `char *spicedb_start(const char *options_json)`.
@@ -40,6 +41,7 @@ pub struct SpiceDb {
     delete_relationships: RpcFn,
     check_permission: RpcFn,
     check_bulk_permissions: RpcFn,
+    expand_permission_tree: RpcFn,
     /// The unix socket serving the streaming RPCs over gRPC.
     pub streaming_address: String,
 }
@@ -84,8 +86,12 @@ impl SpiceDb {
             )
         };
         // SAFETY: as above.
-        let check_bulk_permissions =
-            unsafe { symbol::<RpcFn>(lib, "spicedb_permissions_check_bulk_permissions")? };
+        let (check_bulk_permissions, expand_permission_tree) = unsafe {
+            (
+                symbol::<RpcFn>(lib, "spicedb_permissions_check_bulk_permissions")?,
+                symbol::<RpcFn>(lib, "spicedb_permissions_expand_permission_tree")?,
+            )
+        };
         let options = CString::new(options.to_string()).map_err(|e| e.to_string())?;
         // SAFETY: a NUL-terminated string in; a string out that we free with spicedb_free.
         let reply = unsafe { take_string(start(options.as_ptr()), free) }
@@ -113,6 +119,7 @@ impl SpiceDb {
             delete_relationships,
             check_permission,
             check_bulk_permissions,
+            expand_permission_tree,
             streaming_address,
         })
     }
@@ -192,6 +199,15 @@ impl SpiceDb {
         request: &CheckBulkPermissionsRequest,
     ) -> Result<CheckBulkPermissionsResponse, String> {
         self.call(self.check_bulk_permissions, request)
+    }
+
+    /// PermissionsService.ExpandPermissionTree.
+    #[allow(dead_code)] // the benchmark shares this module and does not expand
+    pub fn expand_permission_tree(
+        &self,
+        request: &ExpandPermissionTreeRequest,
+    ) -> Result<ExpandPermissionTreeResponse, String> {
+        self.call(self.expand_permission_tree, request)
     }
 
     /// A gRPC client for the streaming RPCs, over the unix socket.

@@ -14,7 +14,7 @@ mod schema;
 pub mod trace;
 mod watch;
 
-pub use convert::json_to_struct;
+pub use convert::{json_to_struct, to_tree};
 
 use std::path::PathBuf;
 use std::sync::Arc;
