@@ -1082,8 +1082,10 @@ fn spicedb_known_bug(world: &World, q: &Query) -> bool {
 /// SpiceDB v1.54 also counts an expired relationship whose subject is a subject set when the
 /// check asks for exactly that subject set (`team:b#rel1@team:c#per1[expiration:2020-...]`,
 /// `rel1: team#rel0 with c | team#per1 with expiration`: check `team:b#rel1@team:c#per1` is
-/// HAS). True for a check on a subject set that such an expired relationship names.
-fn spicedb_expired_subject_set(world: &World, q: &Query) -> bool {
+/// HAS; CONDITIONAL when that relationship also carries a caveat, seed 3792). True for a check
+/// on a subject set that such an expired relationship names, answered HAS by SpiceDB, or
+/// CONDITIONAL when the expired relationship has a caveat.
+fn spicedb_expired_subject_set(world: &World, q: &Query, spice: &Answer) -> bool {
     let Query::Check { subject, .. } = q else {
         return false;
     };
@@ -1095,6 +1097,8 @@ fn spicedb_expired_subject_set(world: &World, q: &Query) -> bool {
             && r.subject_type == subject.ty
             && r.subject_id == subject.id
             && r.subject_relation == subject.relation
+            && (*spice == Answer::Check("has")
+                || (r.caveat.is_some() && *spice == Answer::Check("conditional")))
     })
 }
 
@@ -1318,7 +1322,7 @@ fn explained(world: &World, q: &Query, spice: &Answer) -> Option<&'static str> {
     if spicedb_known_bug(world, q) {
         return Some("SpiceDB v1.54 direct-subject query bug");
     }
-    if spicedb_expired_subject_set(world, q) && *spice == Answer::Check("has") {
+    if spicedb_expired_subject_set(world, q, spice) {
         return Some("SpiceDB v1.54 expired subject-set relationship");
     }
     if depth_on_cyclic_data(world, spice) {
