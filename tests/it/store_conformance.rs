@@ -215,6 +215,21 @@ fn strings(iter: RelationshipIter<'_>) -> Vec<String> {
     iter.map(|r| r.unwrap().to_string()).collect()
 }
 
+/// What `subjects_of_many` must answer, read the slow way: each distinct object once, in order.
+fn subjects_one_object_at_a_time(
+    snapshot: &dyn Snapshot,
+    objects: &[ObjectRef],
+    relation: &str,
+) -> Vec<String> {
+    let mut sorted = objects.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    sorted
+        .iter()
+        .flat_map(|o| strings(snapshot.subjects_of(o, relation)))
+        .collect()
+}
+
 fn all(store: &dyn TupleStore) -> Vec<String> {
     strings(
         store
@@ -1433,13 +1448,7 @@ pub fn batched_reads_match_one_read_per_object(backend: &dyn Backend) {
         .iter()
         .map(|t| ObjectRef::parse(t).unwrap())
         .collect();
-    let mut sorted = objects.clone();
-    sorted.sort();
-    sorted.dedup();
-    let looped: Vec<String> = sorted
-        .iter()
-        .flat_map(|o| strings(snapshot.subjects_of(o, "member")))
-        .collect();
+    let looped = subjects_one_object_at_a_time(snapshot.as_ref(), &objects, "member");
     assert_eq!(
         strings(snapshot.subjects_of_many(&objects, "member")),
         looped
@@ -1510,13 +1519,7 @@ pub fn batched_reads_over_many_ranges_skip_gaps_and_expired_entries(backend: &dy
         .iter()
         .map(|id| ObjectRef::new("group", id).unwrap())
         .collect();
-    let mut sorted = objects.clone();
-    sorted.sort();
-    sorted.dedup();
-    let looped: Vec<String> = sorted
-        .iter()
-        .flat_map(|o| strings(snapshot.subjects_of(o, "member")))
-        .collect();
+    let looped = subjects_one_object_at_a_time(snapshot.as_ref(), &objects, "member");
     let batched = strings(snapshot.subjects_of_many(&objects, "member"));
     assert_eq!(batched, looped);
     // 40 non-empty groups with two members each, 8 of them expired, and g1x.
