@@ -253,6 +253,14 @@ fn queries(world: &World, dice: &mut Dice) -> Vec<Query> {
         .flat_map(|r| &r.allowed)
         .filter(|a| a.kind == SubjectKind::Plain && a.subject_type != "user")
         .map(|a| a.subject_type.clone())
+        // A definition naming `self` has its own objects as subjects.
+        .chain(
+            world
+                .definitions
+                .iter()
+                .filter(|d| d.names_self())
+                .map(|d| d.name.clone()),
+        )
         .collect();
     for ty in &plain_types {
         subjects.extend(OBJECTS.iter().map(|id| Subject {

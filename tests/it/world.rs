@@ -201,6 +201,8 @@ pub enum Expr {
     },
     /// `nil`
     Nil,
+    /// `self`: the resource itself, as a subject of its own type.
+    SelfRef,
     /// `a + b`, `a & b` or `a - b`.
     Op(char, Box<Expr>, Box<Expr>),
 }
@@ -219,6 +221,7 @@ impl Expr {
                 ArrowMode::All => format!("{tupleset}.all({computed})"),
             },
             Expr::Nil => "nil".to_string(),
+            Expr::SelfRef => "self".to_string(),
             Expr::Op(op, a, b) => format!("({} {op} {})", a.text(), b.text()),
         }
     }
@@ -232,7 +235,7 @@ impl Expr {
             Expr::Arrow { tupleset, .. } => {
                 out.insert(tupleset.clone());
             }
-            Expr::Nil => {}
+            Expr::Nil | Expr::SelfRef => {}
             Expr::Op(_, a, b) => {
                 a.uses(out);
                 b.uses(out);
@@ -277,6 +280,18 @@ pub struct Definition {
 }
 
 impl Definition {
+    /// Whether one of its permissions names `self`, so its own objects are subjects.
+    pub fn names_self(&self) -> bool {
+        fn in_expr(expr: &Expr) -> bool {
+            match expr {
+                Expr::SelfRef => true,
+                Expr::Op(_, a, b) => in_expr(a) || in_expr(b),
+                _ => false,
+            }
+        }
+        self.permissions.iter().any(|p| in_expr(&p.expr))
+    }
+
     /// Every relation and permission name.
     pub fn members(&self) -> Vec<String> {
         self.relations
@@ -343,7 +358,13 @@ impl World {
             .flat_map(|r| &r.allowed)
             .any(|a| a.expiration);
         if expires {
-            s.push_str("use expiration\n\n");
+            s.push_str("use expiration\n");
+        }
+        if self.uses_self() {
+            s.push_str("use self\n");
+        }
+        if expires || self.uses_self() {
+            s.push('\n');
         }
         for caveat in &self.caveats {
             let params: Vec<String> = caveat
@@ -376,6 +397,11 @@ impl World {
             s.push_str("}\n\n");
         }
         s
+    }
+
+    /// Whether some permission names `self` (the schema then needs `use self`).
+    fn uses_self(&self) -> bool {
+        self.definitions.iter().any(Definition::names_self)
     }
 
     fn allowed_text(&self, a: &Allowed) -> String {
@@ -551,6 +577,10 @@ impl World {
                     .map(|r| Expr::Ref(r.name.clone()))
                     .collect();
                 leaves.extend((0..i).map(|j| Expr::Ref(format!("per{j}"))));
+                // `self` in one permission in five: the object is its own subject.
+                if dice.chance(1, 5) {
+                    leaves.push(Expr::SelfRef);
+                }
                 for r in &relations {
                     if r.allowed.iter().any(|a| a.kind == SubjectKind::Wildcard) {
                         continue;
