@@ -653,6 +653,39 @@ fn spicedb_bulk_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answe
     matches!(single, Ok(response) if check_answer(response.permissionship) == *zanzi)
 }
 
+/// SpiceDB's answers to every check of `checks`, in order, one CheckPermission call each: the
+/// answers its bulk check should give (it does not always, see
+/// [`spicedb_bulk_disagrees_with_its_check`]).
+fn spicedb_single_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
+    checks
+        .iter()
+        .map(|q| {
+            let Query::Check {
+                resource_type,
+                resource_id,
+                member,
+                subject,
+                context,
+            } = q
+            else {
+                unreachable!("only checks")
+            };
+            let request = v1::CheckPermissionRequest {
+                consistency: fully_consistent(),
+                resource: Some(proto_object(resource_type, resource_id)),
+                permission: member.clone(),
+                subject: Some(subject.proto()),
+                context: context.as_ref().map(json_to_struct),
+                with_tracing: false,
+            };
+            match db.check_permission(&request) {
+                Ok(response) => check_answer(response.permissionship),
+                Err(e) => Answer::Refused(e),
+            }
+        })
+        .collect()
+}
+
 /// SpiceDB's answers to every expand of `expands`, in order (ExpandPermissionTree, one call
 /// each).
 fn spicedb_expands(db: &SpiceDb, expands: &[Query]) -> Vec<Answer> {
@@ -1227,7 +1260,9 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
     } else {
         found.clone()
     };
-    let Ok(answers) = spice.call(move |db| spicedb_checks(db, &checks)) else {
+    // Its single checks: its bulk check can share one resource's caveat with another's
+    // answer as its lookups do (seed 655: `team:b` is CONDITIONAL in both, HAS alone).
+    let Ok(answers) = spice.call(move |db| spicedb_single_checks(db, &checks)) else {
         return false;
     };
     let mut expected = Vec::new();
@@ -1585,7 +1620,8 @@ fn write_regression(world: &World, query: &Query, spice: &mut Spice) -> PathBuf 
     if matches!(query, Query::Check { .. }) && query.context().is_some() {
         checks.push(query.clone());
     }
-    let answers = spicedb_checks(&spice.db, &checks);
+    // Single checks, so the assertions hold SpiceDB's answers without its bulk check's bug.
+    let answers = spicedb_single_checks(&spice.db, &checks);
     let (mut yes, mut no, mut maybe) = (Vec::new(), Vec::new(), Vec::new());
     for (q, answer) in checks.iter().zip(answers) {
         let Query::Check {
