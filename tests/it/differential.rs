@@ -1185,7 +1185,15 @@ fn depth_on_cyclic_data(world: &World, spice: &Answer) -> bool {
 /// excludes such a user from `*`). True when zanzi's lookup answer is exactly what SpiceDB's
 /// checks say, object by object; a wildcard answer of lookup-subjects counts only for `user`,
 /// whose pool holds a user no relationship names (what the wildcard claims is checked on it).
-fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answer) -> bool {
+///
+/// With `cyclic` (the world), an object whose check SpiceDB refuses for depth on cyclic data
+/// (difference 3) is left out of the comparison instead of ending it.
+fn spicedb_lookup_disagrees_with_its_check(
+    spice: &Spice,
+    q: &Query,
+    zanzi: &Answer,
+    cyclic: Option<&World>,
+) -> bool {
     let (ids, checks): (Vec<String>, Vec<Query>) = match q {
         Query::Resources {
             resource_type,
@@ -1266,16 +1274,25 @@ fn spicedb_lookup_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Ans
         return false;
     };
     let mut expected = Vec::new();
+    let mut left_out = BTreeSet::new();
     for (id, answer) in ids.iter().zip(answers) {
         match answer {
             Answer::Check("has") => expected.push(id.clone()),
             Answer::Check("conditional") => expected.push(format!("{id}?")),
             Answer::Check(_) => {}
+            refused @ Answer::Refused(_)
+                if cyclic.is_some_and(|world| depth_on_cyclic_data(world, &refused)) =>
+            {
+                left_out.insert(id.clone());
+            }
             Answer::Found(_) | Answer::Tree { .. } | Answer::Refused(_) => return false,
         }
     }
     expected.sort();
-    let mut zanzi_says = zanzi_says;
+    let mut zanzi_says: Vec<String> = zanzi_says
+        .into_iter()
+        .filter(|entry| !left_out.contains(entry.trim_end_matches('?')))
+        .collect();
     zanzi_says.sort();
     zanzi_says == expected
 }
@@ -1358,6 +1375,36 @@ fn same_without_all_arrow_gaps(world: &World, spice: &Answer, zanzi: &Answer) ->
             (spice, zanzi),
             (Answer::Tree { gapless: a, .. }, Answer::Tree { gapless: b, .. }) if a == b
         )
+}
+
+/// SpiceDB v1.54's LookupResources fails with an internal error on some schemas naming `self`
+/// ("BUG: ... cannot call HintForEntrypoint for kind SELF_ENTRYPOINT", seeds 1183 and 11319).
+fn spicedb_self_lookup_bug(world: &World, spice: &Answer) -> bool {
+    matches!(spice, Answer::Refused(why) if why.contains("HintForEntrypoint for kind SELF_ENTRYPOINT"))
+        && world.definitions.iter().any(|d| d.names_self())
+}
+
+/// Why SpiceDB's answer differs from zanzi's when SpiceDB's own single checks side with zanzi:
+/// its lookups or bulk check disagreeing with its check (differences 4 and 8), or its lookup
+/// failing on `self` where its checks answer (9). Asks SpiceDB, so only for answers that differ.
+fn spicedb_disagrees_with_itself(
+    world: &World,
+    spice: &Spice,
+    q: &Query,
+    theirs: &Answer,
+    ours: &Answer,
+) -> Option<&'static str> {
+    if spicedb_self_lookup_bug(world, theirs) {
+        return spicedb_lookup_disagrees_with_its_check(spice, q, ours, Some(world))
+            .then_some("SpiceDB v1.54 lookup-resources error on self");
+    }
+    if spicedb_lookup_disagrees_with_its_check(spice, q, ours, None) {
+        return Some("SpiceDB lookup disagrees with its own check");
+    }
+    if spicedb_bulk_disagrees_with_its_check(spice, q, ours) {
+        return Some("SpiceDB bulk check disagrees with its own check");
+    }
+    None
 }
 
 /// Why an answer that differs is expected, if it is one of the listed differences.
@@ -1502,9 +1549,7 @@ fn still_differs(
                 && !same_simplified_tree(&theirs, &ours)
                 && !same_without_all_arrow_gaps(world, &theirs, &ours)
                 && explained(world, query, &theirs).is_none();
-            differs
-                && !spicedb_lookup_disagrees_with_its_check(spice, query, &ours)
-                && !spicedb_bulk_disagrees_with_its_check(spice, query, &ours)
+            differs && spicedb_disagrees_with_itself(world, spice, query, &theirs, &ours).is_none()
         }
         Loaded::Hung => {
             spice.restart(runtime);
@@ -1769,18 +1814,8 @@ fn run_world(seed: u64, spice: &mut Spice, runtime: &tokio::runtime::Runtime, ta
                 .or_default() += 1;
             continue;
         }
-        if spicedb_lookup_disagrees_with_its_check(spice, q, &ours) {
-            *tally
-                .explained
-                .entry("SpiceDB lookup disagrees with its own check".to_string())
-                .or_default() += 1;
-            continue;
-        }
-        if spicedb_bulk_disagrees_with_its_check(spice, q, &ours) {
-            *tally
-                .explained
-                .entry("SpiceDB bulk check disagrees with its own check".to_string())
-                .or_default() += 1;
+        if let Some(why) = spicedb_disagrees_with_itself(&world, spice, q, &theirs, &ours) {
+            *tally.explained.entry(why.to_string()).or_default() += 1;
             continue;
         }
         tally.mismatches.push(format!(
