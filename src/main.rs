@@ -280,6 +280,11 @@ struct ServeArgs {
     /// they keep alive [default: 512].
     #[arg(long, env = "ZANZI_MAX_HTTP_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     max_http_connections: Option<u32>,
+    /// Of those, HTTP connections that have not yet made a request with a valid credential;
+    /// such a connection is also closed 10 s after it opened, so a flood of junk keys or idle
+    /// sockets holds at most this many [default: 16].
+    #[arg(long, env = "ZANZI_MAX_UNAUTHENTICATED_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_unauthenticated_connections: Option<u32>,
     /// Most relationships in one import [default: 10000000].
     #[arg(long, env = "ZANZI_MAX_IMPORT_RELATIONSHIPS")]
     max_import_relationships: Option<usize>,
@@ -350,6 +355,7 @@ struct ConfigFile {
     request_timeout: Option<String>,
     max_concurrent_requests: Option<u32>,
     max_http_connections: Option<u32>,
+    max_unauthenticated_connections: Option<u32>,
     max_import_relationships: Option<usize>,
     snapshot_window: Option<usize>,
     history_retention: Option<String>,
@@ -884,6 +890,12 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 .max_http_connections
                 .or(file.max_http_connections)
                 .map_or(defaults.max_http_connections, |n| n.max(1) as usize),
+            max_unauthenticated_connections: args
+                .max_unauthenticated_connections
+                .or(file.max_unauthenticated_connections)
+                .map_or(defaults.max_unauthenticated_connections, |n| {
+                    n.max(1) as usize
+                }),
             max_import_relationships: args
                 .max_import_relationships
                 .or(file.max_import_relationships)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::auth::{self, KeySource};
-use crate::api::connections::Budgeted;
+use crate::api::connections::{self, Budgeted};
 use crate::api::grpc::{self, GrpcOptions, TlsFiles};
 use crate::api::http::{self, HttpOptions};
 use crate::api::metrics::Metrics;
@@ -249,13 +249,18 @@ pub async fn serve(
     // itself would rebuild all of them (some hundred boxed services) for every connection,
     // which made a flood of one-request connections (junk keys, `Connection: close`) cost
     // the server far more than its 401 answers.
-    let router = router.into_make_service();
+    // Each request runs with its connection's trust at hand, so a credential check that passes
+    // takes the connection out of the unauthenticated budget.
+    let router = router
+        .layer(axum::middleware::from_fn(connections::within_connection))
+        .into_make_service_with_connect_info::<connections::Trust>();
     let max_connections = config.limits.max_http_connections;
+    let max_unauthenticated = config.limits.max_unauthenticated_connections;
     let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match http_tls {
             Some(tls_config) => {
                 let listener = tls::TlsListener::new(listener, tls_config)?;
-                let listener = Budgeted::new(listener, max_connections);
+                let listener = Budgeted::new(listener, max_connections, max_unauthenticated);
                 Box::pin(async move {
                     axum::serve(listener, router)
                         .with_graceful_shutdown(http_shutdown)
@@ -263,7 +268,7 @@ pub async fn serve(
                 })
             }
             None => Box::pin(async move {
-                let listener = Budgeted::new(listener, max_connections);
+                let listener = Budgeted::new(listener, max_connections, max_unauthenticated);
                 axum::serve(listener, router)
                     .with_graceful_shutdown(http_shutdown)
                     .await

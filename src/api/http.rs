@@ -22,6 +22,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::auth;
+use super::connections;
 use super::error::{ApiError, Code};
 use super::openapi;
 use super::service::{
@@ -214,6 +215,7 @@ async fn require_key(State(state): State<AppState>, request: Request, next: Next
     if !auth::authorized(header, &state.options.preshared_key) {
         return ApiError::new(Code::Unauthenticated, "invalid preshared key").into_response();
     }
+    connections::prove_connection();
     next.run(request).await
 }
 

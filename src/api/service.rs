@@ -64,10 +64,17 @@ pub struct Limits {
     /// HTTP connections served at once; the next one waits in the kernel's accept queue
     /// until one closes (see [`crate::api::connections`]).
     pub max_http_connections: usize,
+    /// Of those, connections that have not yet presented a valid credential; they are also
+    /// closed after [`crate::api::connections::UNPROVEN_LIFETIME`] (see
+    /// [`crate::api::connections`]).
+    pub max_unauthenticated_connections: usize,
 }
 
 /// The default of [`Limits::max_http_connections`].
 pub const DEFAULT_MAX_HTTP_CONNECTIONS: usize = 512;
+
+/// The default of [`Limits::max_unauthenticated_connections`].
+pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 16;
 
 /// The default of [`Limits::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,6 +103,7 @@ impl Default for Limits {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrent_requests: default_max_concurrent_requests(),
             max_http_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
+            max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
         }
     }
 }

@@ -159,6 +159,7 @@ async fn validation(
             "missing or invalid preshared key",
         ));
     }
+    crate::api::connections::prove_connection();
     if body.len() > MAX_VALIDATION_BYTES {
         return Err(ApiError {
             http_status: Some(413),

@@ -903,3 +903,99 @@ fn a_check_over_one_huge_flat_relation_stops_at_the_deadline() {
         "{stopped:?}"
     );
 }
+
+/// Sends one keep-alive HTTP/1.1 request on `socket` and reads its answer (headers and a
+/// `Content-Length` body); the status.
+fn keep_alive_request(socket: &mut TcpStream, request: &str) -> std::io::Result<u16> {
+    use std::io::Read as _;
+    socket.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if socket.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    socket.read_exact(&mut body)?;
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::ErrorKind::InvalidData.into())
+}
+
+#[test]
+fn unauthenticated_connections_have_a_budget_of_their_own_and_a_short_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--max-unauthenticated-connections",
+        "2",
+    ]);
+    ok(
+        &served.url,
+        "/v1/schema/write",
+        &json!({ "schema": DAG_SCHEMA }),
+    );
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let schema_read = format!(
+        "POST /v1/schema/read HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    // A client that proved itself with its key keeps its connection.
+    let mut proven = TcpStream::connect(&addr).unwrap();
+    proven
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(keep_alive_request(&mut proven, &schema_read).unwrap(), 200);
+    // Two connections that say nothing fill the unauthenticated budget...
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let socket = TcpStream::connect(&addr).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            socket
+        })
+        .collect();
+    // ...so a new connection waits, even with a valid key (it cannot show it before it is
+    // accepted)...
+    let mut waiting = TcpStream::connect(&addr).unwrap();
+    waiting.write_all(schema_read.as_bytes()).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = std::io::Read::read(&mut waiting, &mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a connection past the unauthenticated budget was served: {early:?}"
+    );
+    // ...while the proven connection is served.
+    assert_eq!(keep_alive_request(&mut proven, &schema_read).unwrap(), 200);
+    // The idle ones are closed by the server once their time without a credential is over.
+    for mut socket in idle {
+        let mut rest = Vec::new();
+        let read = std::io::Read::read_to_end(&mut socket, &mut rest);
+        assert!(
+            matches!(read, Ok(0)),
+            "an idle unauthenticated connection was not closed: {read:?} {rest:?}"
+        );
+    }
+    // Then the waiting connection is accepted and answered.
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut answer = vec![0u8; 12];
+    std::io::Read::read_exact(&mut waiting, &mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // The proven connection outlived the unauthenticated ones and still serves.
+    assert_eq!(keep_alive_request(&mut proven, &schema_read).unwrap(), 200);
+}

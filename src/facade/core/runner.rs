@@ -84,6 +84,7 @@ impl FromRequestParts<Arc<Facade>> for Authed {
             .verifier
             .verify(token.trim())
             .map_err(FacadeError::Unauthenticated)?;
+        crate::api::connections::prove_connection();
         let token = parts
             .headers
             .get(TOKEN_HEADER)

@@ -63,7 +63,9 @@ pub(crate) fn key_request(
     kind: KeyKind,
     headers: &HeaderMap,
 ) -> Result<Authed, FacadeError> {
-    Ok(Authed::key(facade.keys().authenticate(kind, headers)?))
+    let key = facade.keys().authenticate(kind, headers)?;
+    crate::api::connections::prove_connection();
+    Ok(Authed::key(key))
 }
 
 /// The Bitwarden-style routes (`/api`, `/public`, `/scim/v2`): each path with its handlers
