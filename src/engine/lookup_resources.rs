@@ -8,6 +8,7 @@
 //! breadth-first walk; other cycles by fixed-point rounds.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use super::{EngineError, Permissionship, Query};
 use crate::schema::{AllowedKind, ArrowMode, Definition, Member, Rewrite, Schema};
@@ -17,10 +18,15 @@ const MAX_ROUNDS: usize = 64;
 
 type Key = (String, String);
 
+/// Resource ids, in order.
+type Ids = BTreeSet<String>;
+
+/// One walk's state. Sets found for a (type, member) are shared between the memo and the
+/// walk (`Rc`), so a set is copied only where a union needs to own it.
 struct Walk<'s> {
     subject: &'s SubjectRef,
-    seeds: HashMap<Key, BTreeSet<String>>,
-    memo: HashMap<Key, BTreeSet<String>>,
+    seeds: HashMap<Key, Rc<Ids>>,
+    memo: HashMap<Key, Rc<Ids>>,
     in_progress: HashSet<Key>,
     used_seed: bool,
 }
@@ -73,7 +79,9 @@ impl Query<'_> {
             walk.used_seed = false;
             let result = self.resources_for(resource_type, member, self.max_depth, &mut walk)?;
             if !walk.used_seed || walk.memo == walk.seeds {
-                return Ok(result);
+                // Without the memo's references the set is ours, and is not copied.
+                drop(walk);
+                return Ok(Rc::unwrap_or_clone(result));
             }
             walk.seeds = std::mem::take(&mut walk.memo);
         }
@@ -86,46 +94,49 @@ impl Query<'_> {
         member: &str,
         depth: u32,
         walk: &mut Walk<'_>,
-    ) -> Result<BTreeSet<String>, EngineError> {
-        let mut result = BTreeSet::new();
+    ) -> Result<Rc<Ids>, EngineError> {
         let subject = walk.subject;
-        if subject.object.object_type == resource_type
-            && subject.relation.as_deref() == Some(member)
-        {
-            result.insert(subject.object.object_id.clone());
-        }
+        // A subject set `resource_type:x#member` holds `member` on `x` itself.
+        let with_subject = |ids: Rc<Ids>| -> Rc<Ids> {
+            let names_itself = subject.object.object_type == resource_type
+                && subject.relation.as_deref() == Some(member);
+            if !names_itself || ids.contains(&subject.object.object_id) {
+                return ids;
+            }
+            let mut ids = Rc::unwrap_or_clone(ids);
+            ids.insert(subject.object.object_id.clone());
+            Rc::new(ids)
+        };
         self.tick()?;
         if depth == 0 {
             return Err(EngineError::MaxDepthExceeded(self.max_depth));
         }
         let key = (resource_type.to_string(), member.to_string());
         if let Some(done) = walk.memo.get(&key) {
-            result.extend(done.iter().cloned());
-            return Ok(result);
+            return Ok(with_subject(Rc::clone(done)));
         }
         if walk.in_progress.contains(&key) {
             walk.used_seed = true;
-            if let Some(seed) = walk.seeds.get(&key) {
-                result.extend(seed.iter().cloned());
-            }
-            return Ok(result);
+            let seed = walk.seeds.get(&key).cloned().unwrap_or_default();
+            return Ok(with_subject(seed));
         }
         let Some(def) = self.schema.definition(resource_type) else {
-            return Ok(result);
+            return Ok(with_subject(Rc::default()));
         };
         walk.in_progress.insert(key.clone());
         let found = match def.member(member) {
-            Some(Member::Relation(_)) => self.resources_for_relation(def, member, depth, walk),
+            Some(Member::Relation(_)) => self
+                .resources_for_relation(def, member, depth, walk)
+                .map(Rc::new),
             Some(Member::Permission(permission)) => {
                 self.resources_for_rewrite(def, &permission.rewrite, depth, walk)
             }
-            None => Ok(BTreeSet::new()),
+            None => Ok(Rc::default()),
         };
         walk.in_progress.remove(&key);
         let found = found?;
-        result.extend(found.iter().cloned());
-        walk.memo.insert(key, found);
-        Ok(result)
+        walk.memo.insert(key, Rc::clone(&found));
+        Ok(with_subject(found))
     }
 
     fn resources_for_relation(
@@ -293,19 +304,19 @@ impl Query<'_> {
         rewrite: &Rewrite,
         depth: u32,
         walk: &mut Walk<'_>,
-    ) -> Result<BTreeSet<String>, EngineError> {
+    ) -> Result<Rc<Ids>, EngineError> {
         Ok(match rewrite {
             Rewrite::Union(children) => {
-                let mut result = BTreeSet::new();
+                let mut found = Vec::with_capacity(children.len());
                 for child in children {
-                    result.extend(self.resources_for_rewrite(def, child, depth, walk)?);
+                    found.push(self.resources_for_rewrite(def, child, depth, walk)?);
                 }
-                result
+                Rc::new(union_of(found))
             }
             // Every member of an intersection is in its first operand; confirmed later.
             Rewrite::Intersection(children) => match children.first() {
                 Some(first) => self.resources_for_rewrite(def, first, depth, walk)?,
-                None => BTreeSet::new(),
+                None => Rc::default(),
             },
             Rewrite::Exclusion(base, _) => self.resources_for_rewrite(def, base, depth, walk)?,
             Rewrite::Computed(name) => self.resources_for(&def.name, name, depth - 1, walk)?,
@@ -314,7 +325,7 @@ impl Query<'_> {
             } => {
                 let mut result = BTreeSet::new();
                 let Some(relation_def) = def.relations.get(tupleset) else {
-                    return Ok(result);
+                    return Ok(Rc::new(result));
                 };
                 let mut seen = BTreeSet::new();
                 for allowed in &relation_def.allowed {
@@ -346,19 +357,36 @@ impl Query<'_> {
                         .collect();
                     self.collect_resources_many(&targets, &def.name, tupleset, &mut result)?;
                 }
-                result
+                Rc::new(result)
             }
-            Rewrite::Nil => BTreeSet::new(),
+            Rewrite::Nil => Rc::default(),
             Rewrite::SelfRef => {
                 let subject = walk.subject;
                 let mut result = BTreeSet::new();
                 if subject.object.object_type == def.name && subject.relation.is_none() {
                     result.insert(subject.object.object_id.clone());
                 }
-                result
+                Rc::new(result)
             }
         })
     }
+}
+
+/// The union of `sets`, built on the largest one: a set no one else holds is extended in
+/// place and its ids are moved, not copied.
+fn union_of(sets: Vec<Rc<Ids>>) -> Ids {
+    let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].len()) else {
+        return Ids::new();
+    };
+    let mut sets = sets;
+    let mut result = Rc::unwrap_or_clone(sets.swap_remove(largest));
+    for set in sets {
+        match Rc::try_unwrap(set) {
+            Ok(owned) => result.extend(owned),
+            Err(shared) => result.extend(shared.iter().cloned()),
+        }
+    }
+    result
 }
 
 /// Whether `resource_type#member` can reach an intersection, exclusion, `.all()` or caveat,
