@@ -61,9 +61,20 @@ struct Walk<'q> {
     memo: HashMap<Key, SubjectIdSet>,
     in_progress: HashSet<Key>,
     used_seed: bool,
-    /// Ignore the subtracted side of exclusions, so the result is a superset of the members
-    /// whatever the caveats decide (candidates to confirm by check).
-    optimistic: bool,
+    mode: SetMode,
+}
+
+/// What a walk's set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetMode {
+    /// The members, caveats taken as satisfied.
+    Exact,
+    /// A superset of the members whatever the caveats decide: the subtracted side of
+    /// exclusions is ignored (candidates to confirm by check).
+    Superset,
+    /// Every id the walk meets on any side: intersections, exclusions and `.all()` taken as
+    /// unions. Any id outside it is granted exactly what the wildcard grants.
+    Mentioned,
 }
 
 impl Query<'_> {
@@ -74,14 +85,25 @@ impl Query<'_> {
         subject_type: &str,
         subject_relation: Option<&str>,
     ) -> Result<FoundSubjects, EngineError> {
-        let set = self.subject_id_set(resource, member, subject_type, subject_relation, false)?;
+        let set = self.subject_id_set(
+            resource,
+            member,
+            subject_type,
+            subject_relation,
+            SetMode::Exact,
+        )?;
         if !needs_confirmation(self.schema, &resource.object_type, member) {
             return Ok(unconditional(set));
         }
         // Caveats, intersections or exclusions are reachable: take every id that could be a
         // member and let check decide, as lookup-resources does.
-        let superset =
-            self.subject_id_set(resource, member, subject_type, subject_relation, true)?;
+        let superset = self.subject_id_set(
+            resource,
+            member,
+            subject_type,
+            subject_relation,
+            SetMode::Superset,
+        )?;
         let mut candidates: BTreeSet<String> = set.concrete.clone();
         candidates.extend(superset.concrete.iter().cloned());
         for excluded in [&set.wildcard, &superset.wildcard].into_iter().flatten() {
@@ -100,6 +122,18 @@ impl Query<'_> {
             }
             _ => None,
         };
+        // With the wildcard in, every id that may differ from it must be checked, so that one
+        // left out on some side (`(w - banned) & conditional`) is listed as excluded.
+        if wildcard.is_some() {
+            let mentioned = self.subject_id_set(
+                resource,
+                member,
+                subject_type,
+                subject_relation,
+                SetMode::Mentioned,
+            )?;
+            candidates.extend(mentioned.concrete);
+        }
         let mut excluded_ids = Vec::new();
         let mut concrete = Vec::new();
         for id in candidates {
@@ -141,7 +175,7 @@ impl Query<'_> {
         member: &str,
         subject_type: &str,
         subject_relation: Option<&str>,
-        optimistic: bool,
+        mode: SetMode,
     ) -> Result<SubjectIdSet, EngineError> {
         let mut walk = Walk {
             subject_type,
@@ -150,7 +184,7 @@ impl Query<'_> {
             memo: HashMap::new(),
             in_progress: HashSet::new(),
             used_seed: false,
-            optimistic,
+            mode,
         };
         for _ in 0..MAX_ROUNDS {
             walk.memo.clear();
@@ -399,6 +433,7 @@ impl Query<'_> {
                     let next = self.subjects_of_rewrite(object, child, depth, walk)?;
                     result = Some(match result {
                         None => next,
+                        Some(acc) if walk.mode == SetMode::Mentioned => acc.union(next),
                         Some(acc) => acc.intersect(next),
                     });
                 }
@@ -406,11 +441,17 @@ impl Query<'_> {
             }
             Rewrite::Exclusion(base, subtracted) => {
                 let base = self.subjects_of_rewrite(object, base, depth, walk)?;
-                if base.is_empty() || walk.optimistic {
-                    return Ok(base);
+                match walk.mode {
+                    SetMode::Superset => return Ok(base),
+                    SetMode::Exact if base.is_empty() => return Ok(base),
+                    SetMode::Exact | SetMode::Mentioned => {}
                 }
                 let subtracted = self.subjects_of_rewrite(object, subtracted, depth, walk)?;
-                base.subtract(subtracted)
+                if walk.mode == SetMode::Mentioned {
+                    base.union(subtracted)
+                } else {
+                    base.subtract(subtracted)
+                }
             }
             Rewrite::Computed(name) => self.subjects_of_member(object, name, depth - 1, walk)?,
             Rewrite::Arrow {
@@ -440,6 +481,7 @@ impl Query<'_> {
                         ArrowMode::All => {
                             all = Some(match all {
                                 None => found,
+                                Some(acc) if walk.mode == SetMode::Mentioned => acc.union(found),
                                 Some(acc) => acc.intersect(found),
                             })
                         }
