@@ -431,6 +431,20 @@ fn status_of(mut socket: TcpStream) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Asserts that `socket`, whose request was sent, gets no byte of an answer in half a second:
+/// the server has not accepted its connection (it waits past `budget`).
+fn assert_not_answered_within_half_a_second(socket: &mut TcpStream, budget: &str) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = std::io::Read::read(socket, &mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a connection past {budget} was served: {early:?}"
+    );
+}
+
 /// The kernel's count of connections that found a listen queue full (`ListenOverflows` of
 /// `/proc/net/netstat`; machine-wide).
 fn listen_overflows() -> u64 {
@@ -823,15 +837,7 @@ fn past_max_http_connections_new_connections_wait_while_kept_ones_are_served() {
         &format!("POST /v1/relationships/write HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer junk-key\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
     )
     .unwrap();
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = std::io::Read::read(&mut waiting, &mut byte);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
-        "a connection past the budget was served: {early:?}"
-    );
+    assert_not_answered_within_half_a_second(&mut waiting, "the budget");
     // ...while the kept connection is.
     assert_eq!(schema(&agent), 200);
     // Once the idle one closes, the waiting one gets its answer.
@@ -969,15 +975,7 @@ fn unauthenticated_connections_have_a_budget_of_their_own_and_a_short_life() {
     // accepted)...
     let mut waiting = TcpStream::connect(&addr).unwrap();
     waiting.write_all(schema_read.as_bytes()).unwrap();
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = std::io::Read::read(&mut waiting, &mut byte);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
-        "a connection past the unauthenticated budget was served: {early:?}"
-    );
+    assert_not_answered_within_half_a_second(&mut waiting, "the unauthenticated budget");
     // ...while the proven connection is served.
     assert_eq!(keep_alive_request(&mut proven, &schema_read).unwrap(), 200);
     // The idle ones are closed by the server once their time without a credential is over.

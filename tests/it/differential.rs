@@ -629,6 +629,22 @@ fn spicedb_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
 /// alone, CONDITIONAL in a batch beside `folder:b`, whose tupleset relationship lacks the
 /// context `folder:a`'s has). True only when the single check answers exactly as zanzi.
 fn spicedb_bulk_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answer) -> bool {
+    if !matches!(q, Query::Check { .. }) {
+        return false;
+    }
+    let q = q.clone();
+    matches!(spice.call(move |db| spicedb_single_check(db, &q)), Ok(single) if single == *zanzi)
+}
+
+/// SpiceDB's answers to every check of `checks`, in order, one CheckPermission call each: the
+/// answers its bulk check should give (it does not always, see
+/// [`spicedb_bulk_disagrees_with_its_check`]).
+fn spicedb_single_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
+    checks.iter().map(|q| spicedb_single_check(db, q)).collect()
+}
+
+/// SpiceDB's CheckPermission answer to the check `q`.
+fn spicedb_single_check(db: &SpiceDb, q: &Query) -> Answer {
     let Query::Check {
         resource_type,
         resource_id,
@@ -637,7 +653,7 @@ fn spicedb_bulk_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answe
         context,
     } = q
     else {
-        return false;
+        unreachable!("only checks")
     };
     let request = v1::CheckPermissionRequest {
         consistency: fully_consistent(),
@@ -647,43 +663,10 @@ fn spicedb_bulk_disagrees_with_its_check(spice: &Spice, q: &Query, zanzi: &Answe
         context: context.as_ref().map(json_to_struct),
         with_tracing: false,
     };
-    let Ok(single) = spice.call(move |db| db.check_permission(&request)) else {
-        return false;
-    };
-    matches!(single, Ok(response) if check_answer(response.permissionship) == *zanzi)
-}
-
-/// SpiceDB's answers to every check of `checks`, in order, one CheckPermission call each: the
-/// answers its bulk check should give (it does not always, see
-/// [`spicedb_bulk_disagrees_with_its_check`]).
-fn spicedb_single_checks(db: &SpiceDb, checks: &[Query]) -> Vec<Answer> {
-    checks
-        .iter()
-        .map(|q| {
-            let Query::Check {
-                resource_type,
-                resource_id,
-                member,
-                subject,
-                context,
-            } = q
-            else {
-                unreachable!("only checks")
-            };
-            let request = v1::CheckPermissionRequest {
-                consistency: fully_consistent(),
-                resource: Some(proto_object(resource_type, resource_id)),
-                permission: member.clone(),
-                subject: Some(subject.proto()),
-                context: context.as_ref().map(json_to_struct),
-                with_tracing: false,
-            };
-            match db.check_permission(&request) {
-                Ok(response) => check_answer(response.permissionship),
-                Err(e) => Answer::Refused(e),
-            }
-        })
-        .collect()
+    match db.check_permission(&request) {
+        Ok(response) => check_answer(response.permissionship),
+        Err(e) => Answer::Refused(e),
+    }
 }
 
 /// SpiceDB's answers to every expand of `expands`, in order (ExpandPermissionTree, one call
