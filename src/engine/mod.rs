@@ -48,7 +48,10 @@ pub use trace::{
 use crate::filter::RelationshipFilter;
 use crate::revision::{Consistency, Revision, StoreId};
 use crate::schema::{self, Member, Schema};
-use crate::store::{apply_transaction, Periodic, Snapshot, StoreError, TupleStore, Writes};
+use crate::store::{
+    apply_relationship_updates, apply_transaction, Periodic, Snapshot, StoreError, TupleStore,
+    WriteTxn, Writes,
+};
 use crate::transaction::{DeleteOutcome, LoggedRevision, Precondition, Transaction, Update};
 use crate::tuple::{ObjectRef, Relationship, SubjectRef};
 use accel::Accel;
@@ -356,37 +359,47 @@ impl Engine {
         updates: &[Update],
         preconditions: &[Precondition],
     ) -> Result<Revision, EngineError> {
-        let transaction = Transaction {
-            updates: updates.to_vec(),
-            preconditions: preconditions.to_vec(),
-            ..Transaction::default()
-        };
-        self.transact(&transaction)
+        self.validated_write(updates, preconditions, |txn| {
+            apply_relationship_updates(txn, updates, preconditions)
+        })
     }
 
     /// Validates the transaction's relationship updates and preconditions against the schema,
     /// then applies it atomically: relationship updates and record changes at one revision.
     pub fn transact(&self, transaction: &Transaction) -> Result<Revision, EngineError> {
+        self.validated_write(&transaction.updates, &transaction.preconditions, |txn| {
+            apply_transaction(txn, transaction)
+        })
+    }
+
+    /// Validates `updates` and `preconditions` against the schema, then runs `apply` in one
+    /// write transaction and brings the accelerators up to the revision it committed.
+    fn validated_write(
+        &self,
+        updates: &[Update],
+        preconditions: &[Precondition],
+        apply: impl Fn(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<Revision, EngineError> {
         // Validated against the installed schema outside the write lock; inside, only a
         // schema written meanwhile makes the transaction validate again, against it.
         let checked = match self.installed() {
             Some(installed) => {
-                validate_transaction(&installed.schema, transaction)?;
+                validate_transaction(&installed.schema, updates, preconditions)?;
                 Some(installed.revision)
             }
             None => None,
         };
         let (outcome, ()) = self.store.write_with(|txn| {
             if checked != Some(txn.head().schema_revision()) {
-                validate_transaction(&self.schema_of(txn.head())?.schema, transaction)?;
+                validate_transaction(&self.schema_of(txn.head())?.schema, updates, preconditions)?;
             }
-            apply_transaction(txn, transaction)?;
+            apply(txn)?;
             Ok::<_, EngineError>(())
         })?;
         if outcome.committed {
             // Readers would catch up by themselves; the writer doing it keeps them from paying.
             self.accel
-                .after_own_write(self.store.as_ref(), outcome.revision, &transaction.updates);
+                .after_own_write(self.store.as_ref(), outcome.revision, updates);
         }
         Ok(outcome.revision)
     }
@@ -409,7 +422,12 @@ impl Engine {
                 let view = self.view_of(SnapshotHandle::Borrowed(txn.head()), installed.clone());
                 build(&view).map_err(BodyError::Caller)?
             };
-            validate_transaction(&installed.schema, &transaction).map_err(caller)?;
+            validate_transaction(
+                &installed.schema,
+                &transaction.updates,
+                &transaction.preconditions,
+            )
+            .map_err(caller)?;
             apply_transaction(txn, &transaction)?;
             Ok::<_, BodyError<E>>(transaction.updates)
         });
@@ -618,11 +636,15 @@ impl<E: std::error::Error + From<EngineError>> BodyError<E> {
 }
 
 /// Every relationship update and precondition of `transaction` checked against `schema`.
-fn validate_transaction(schema: &Schema, transaction: &Transaction) -> Result<(), EngineError> {
-    for update in &transaction.updates {
+fn validate_transaction(
+    schema: &Schema,
+    updates: &[Update],
+    preconditions: &[Precondition],
+) -> Result<(), EngineError> {
+    for update in updates {
         write::validate_update(schema, update)?;
     }
-    for precondition in &transaction.preconditions {
+    for precondition in preconditions {
         write::validate_filter(schema, &precondition.filter)?;
     }
     Ok(())

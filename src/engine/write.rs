@@ -59,16 +59,30 @@ pub(crate) fn validate_relationship(
             relation: rel.relation.clone(),
         });
     };
-    let wanted = allowed_shape(rel);
-    if relation.allowed.contains(&wanted) {
+    if relation.allowed.iter().any(|allowed| admits(allowed, rel)) {
         Ok(())
     } else {
         Err(EngineError::SubjectNotAllowed {
-            subject: describe_allowed(&wanted),
+            subject: describe_allowed(&allowed_shape(rel)),
             object_type: rel.resource.object_type.clone(),
             relation: rel.relation.clone(),
         })
     }
+}
+
+/// Whether `allowed` is the entry [`allowed_shape`] gives `rel` (compared in place: a write
+/// checks every row).
+fn admits(allowed: &AllowedSubject, rel: &Relationship) -> bool {
+    let kind = match &allowed.kind {
+        AllowedKind::Wildcard => rel.subject.is_wildcard(),
+        AllowedKind::Direct => !rel.subject.is_wildcard() && rel.subject.relation.is_none(),
+        AllowedKind::SubjectSet(r) => {
+            !rel.subject.is_wildcard() && rel.subject.relation.as_deref() == Some(r.as_str())
+        }
+    };
+    kind && allowed.subject_type == rel.subject.object.object_type
+        && allowed.caveat.as_deref() == rel.caveat.as_ref().map(|c| c.name.as_str())
+        && allowed.expiration == rel.expiration.is_some()
 }
 
 /// The allowed-subject entry a relationship needs.

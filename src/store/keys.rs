@@ -445,11 +445,6 @@ impl ReverseKey {
         Self::new(&rel.resource, &rel.relation, &rel.subject)
     }
 
-    /// The encoded bytes, owned.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -665,6 +660,18 @@ pub fn encode_bulk_part<'a>(
     out
 }
 
+/// `bincode`'s signed integers: zigzagged (0, -1, 1, -2, ... become 0, 1, 2, 3, ...) then
+/// written as [`put_varint`] writes unsigned ones.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// `bincode`'s byte string (and UTF-8 string): the length as [`put_varint`], then the bytes.
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
 /// `bincode`'s variable-length integer: one byte below 251, else a marker byte (251, 252, 253)
 /// and the value as a little-endian `u16`, `u32` or `u64`.
 fn put_varint(out: &mut Vec<u8>, n: u64) {
@@ -773,19 +780,49 @@ impl RelationshipValue {
 
     /// The encoded bytes.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
-        let stored = StoredValue {
-            caveat: self.caveat.as_ref().map(|c| StoredCaveat {
-                name: c.name.clone(),
-                context: serde_json::Value::Object(c.context.clone()).to_string(),
-            }),
-            expiration: self
-                .expiration
-                .map(|at| (at.timestamp(), at.timestamp_subsec_nanos())),
-            written_at: self.written_at.0,
-        };
-        let config = bincode::config::standard().with_limit::<VALUE_LIMIT>();
-        bincode::serde::encode_to_vec(&stored, config)
-            .map_err(|e| StoreError::Backend(format!("cannot encode relationship value: {e}")))
+        Self::encode_parts(self.caveat.as_ref(), self.expiration, self.written_at)
+    }
+
+    /// The encoded value of `rel` written at `revision` (what `of(rel, revision).encode()`
+    /// gives, without copying the caveat).
+    pub fn encode_of(rel: &Relationship, revision: Revision) -> Result<Vec<u8>, StoreError> {
+        Self::encode_parts(rel.caveat.as_ref(), rel.expiration, revision)
+    }
+
+    /// Writes the layout `bincode` gives a `StoredValue` (an option byte before the caveat's
+    /// two strings and before the expiration's seconds and nanoseconds, variable-length
+    /// integers, signed ones zigzagged) directly: every write encodes one value per row.
+    fn encode_parts(
+        caveat: Option<&ContextualizedCaveat>,
+        expiration: Option<DateTime<Utc>>,
+        written_at: Revision,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(16);
+        match caveat {
+            None => out.push(0),
+            Some(c) => {
+                out.push(1);
+                put_bytes(&mut out, c.name.as_bytes());
+                let context = serde_json::Value::Object(c.context.clone()).to_string();
+                put_bytes(&mut out, context.as_bytes());
+            }
+        }
+        match expiration {
+            None => out.push(0),
+            Some(at) => {
+                out.push(1);
+                put_varint(&mut out, zigzag(at.timestamp()));
+                put_varint(&mut out, u64::from(at.timestamp_subsec_nanos()));
+            }
+        }
+        put_varint(&mut out, written_at.0);
+        if out.len() > VALUE_LIMIT {
+            return Err(StoreError::Backend(format!(
+                "cannot encode relationship value: {} bytes, the limit is {VALUE_LIMIT}",
+                out.len()
+            )));
+        }
+        Ok(out)
     }
 
     /// Decodes a stored value.
@@ -861,35 +898,70 @@ pub struct LogEntry {
     pub committed_at: DateTime<Utc>,
 }
 
+/// Builds the bytes of a [`LogEntry`] one change at a time from the forward key and value a
+/// write transaction encodes for its index entries anyway, so nothing is encoded twice. The
+/// layout is the one `bincode` gives the stored entry (the change count, each change's
+/// operation byte and two length-prefixed byte strings, the optional schema text, the commit
+/// time in microseconds zigzagged), which [`LogEntry::decode`] reads.
+#[derive(Debug, Default)]
+pub struct LogEntryWriter {
+    count: u64,
+    body: Vec<u8>,
+}
+
+impl LogEntryWriter {
+    /// Appends one change: `key` is a [`ForwardKey`], `value` a [`RelationshipValue`] (the new
+    /// one for a touch, the removed one, written at the entry's revision, for a delete).
+    pub fn push(&mut self, op: UpdateOp, key: &[u8], value: &[u8]) {
+        self.count += 1;
+        self.body.push(match op {
+            UpdateOp::Delete => LOG_OP_DELETE,
+            UpdateOp::Create | UpdateOp::Touch => LOG_OP_TOUCH,
+        });
+        put_bytes(&mut self.body, key);
+        put_bytes(&mut self.body, value);
+    }
+
+    /// The entry's bytes, with `schema` for a schema write and the commit time; fails when
+    /// they exceed [`LOG_ENTRY_LIMIT`] (the most a reader accepts).
+    pub fn finish(
+        self,
+        schema: Option<&str>,
+        committed_at: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let schema_len = schema.map_or(0, str::len);
+        let mut out = Vec::with_capacity(self.body.len() + schema_len + 24);
+        put_varint(&mut out, self.count);
+        out.extend_from_slice(&self.body);
+        match schema {
+            None => out.push(0),
+            Some(text) => {
+                out.push(1);
+                put_bytes(&mut out, text.as_bytes());
+            }
+        }
+        put_varint(&mut out, zigzag(committed_at.timestamp_micros()));
+        if out.len() > LOG_ENTRY_LIMIT {
+            return Err(StoreError::Backend(format!(
+                "cannot encode the write log entry (a transaction is limited to {LOG_ENTRY_LIMIT} bytes): {} bytes",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
 impl LogEntry {
     /// The encoded bytes; fails if a change cannot be keyed or the entry exceeds
     /// [`LOG_ENTRY_LIMIT`].
     pub fn encode(&self, revision: Revision) -> Result<Vec<u8>, StoreError> {
-        let changes = self
-            .changes
-            .iter()
-            .map(|change| {
-                Ok(StoredChange {
-                    op: match change.op {
-                        UpdateOp::Delete => LOG_OP_DELETE,
-                        UpdateOp::Create | UpdateOp::Touch => LOG_OP_TOUCH,
-                    },
-                    key: ForwardKey::of(&change.relationship)?.0,
-                    value: RelationshipValue::of(&change.relationship, revision).encode()?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let stored = StoredLogEntry {
-            changes,
-            schema: self.schema.clone(),
-            committed_at: self.committed_at.timestamp_micros(),
-        };
-        let config = bincode::config::standard().with_limit::<LOG_ENTRY_LIMIT>();
-        bincode::serde::encode_to_vec(&stored, config).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot encode the write log entry (a transaction is limited to {LOG_ENTRY_LIMIT} bytes): {e}"
-            ))
-        })
+        let mut writer = LogEntryWriter::default();
+        for change in &self.changes {
+            let key = ForwardKey::of(&change.relationship)?;
+            let value = RelationshipValue::encode_of(&change.relationship, revision)?;
+            writer.push(change.op, key.as_bytes(), &value);
+        }
+        writer.finish(self.schema.as_deref(), self.committed_at)
     }
 
     /// Decodes a stored log entry.
@@ -1108,6 +1180,21 @@ mod tests {
             assert!(RelationshipValue::decode(bytes).is_err(), "{bytes:?}");
             assert!(LogEntry::decode(bytes).is_err(), "{bytes:?}");
         }
+    }
+
+    /// A value as `bincode` encodes the stored struct (the layout the hand encoder writes).
+    fn bincode_value(value: &RelationshipValue) -> Vec<u8> {
+        let stored = StoredValue {
+            caveat: value.caveat.as_ref().map(|c| StoredCaveat {
+                name: c.name.clone(),
+                context: serde_json::Value::Object(c.context.clone()).to_string(),
+            }),
+            expiration: value
+                .expiration
+                .map(|at| (at.timestamp(), at.timestamp_subsec_nanos())),
+            written_at: value.written_at.0,
+        };
+        bincode::serde::encode_to_vec(&stored, bincode::config::standard()).unwrap()
     }
 
     #[test]
@@ -1337,7 +1424,49 @@ mod tests {
                 expiration: expiration.and_then(|(s, n)| DateTime::<Utc>::from_timestamp(s, n)),
                 written_at: Revision(written_at),
             };
-            prop_assert_eq!(RelationshipValue::decode(&value.encode().unwrap()).unwrap(), value);
+            let bytes = value.encode().unwrap();
+            prop_assert_eq!(&bytes, &bincode_value(&value));
+            prop_assert_eq!(RelationshipValue::decode(&bytes).unwrap(), value);
+        }
+
+        #[test]
+        fn log_entries_are_laid_out_as_bincode_lays_out_the_stored_entry(
+            changes in proptest::collection::vec((any::<bool>(), arb_key(), proptest::option::of(0i64..5_000_000_000)), 0..300),
+            schema in proptest::option::of("[a-z {}]{0,300}"),
+            committed_at in -1_000_000_000_000i64..5_000_000_000_000_000,
+            revision in any::<u64>(),
+        ) {
+            let changes: Vec<Change> = changes
+                .into_iter()
+                .map(|(delete, key, expiry)| {
+                    let mut relationship = as_rel(&key);
+                    relationship.expiration = expiry.and_then(|s| DateTime::<Utc>::from_timestamp(s, 7));
+                    let op = if delete { UpdateOp::Delete } else { UpdateOp::Touch };
+                    Change { op, relationship }
+                })
+                .collect();
+            let entry = LogEntry {
+                changes,
+                schema,
+                committed_at: DateTime::from_timestamp_micros(committed_at).unwrap(),
+            };
+            let bytes = entry.encode(Revision(revision)).unwrap();
+            let stored = StoredLogEntry {
+                changes: entry
+                    .changes
+                    .iter()
+                    .map(|c| StoredChange {
+                        op: if c.op == UpdateOp::Delete { LOG_OP_DELETE } else { LOG_OP_TOUCH },
+                        key: ForwardKey::of(&c.relationship).unwrap().into_bytes(),
+                        value: bincode_value(&RelationshipValue::of(&c.relationship, Revision(revision))),
+                    })
+                    .collect(),
+                schema: entry.schema.clone(),
+                committed_at,
+            };
+            let expected = bincode::serde::encode_to_vec(&stored, bincode::config::standard()).unwrap();
+            prop_assert_eq!(&bytes, &expected);
+            prop_assert_eq!(LogEntry::decode(&bytes).unwrap(), entry);
         }
 
         #[test]

@@ -28,7 +28,9 @@ pub use periodic::Periodic;
 pub use postgres::{Migrated, PgOptions, PgStore, LATEST_VERSION as PG_LAYOUT_VERSION};
 pub use retention::{start_pruner, PRUNE_EVERY};
 pub use rocks::{RocksStore, StoreOptions};
-pub use writes::{apply_transaction, WriteOutcome, Writes, SWEEP_BATCH};
+pub use writes::{
+    apply_relationship_updates, apply_transaction, WriteOutcome, Writes, SWEEP_BATCH,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -238,6 +240,18 @@ pub trait WriteTxn {
 
     /// Stores `relationship`, replacing any with its key, and logs it as a touch.
     fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError>;
+
+    /// [`WriteTxn::put`] for a caller that has read the key: `existing` is what
+    /// [`WriteTxn::stored`] returned for it (the head's relationship, expired or not, or
+    /// `None`), so a backend need not read it again.
+    fn put_over(
+        &mut self,
+        relationship: &Relationship,
+        existing: Option<&Relationship>,
+    ) -> Result<(), StoreError> {
+        let _ = existing;
+        self.put(relationship)
+    }
 
     /// Removes the stored relationship with `stored`'s key and logs `stored` (as it was) as a
     /// delete. `stored` must be the relationship as the head holds it (read through this

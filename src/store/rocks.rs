@@ -53,11 +53,12 @@ mod bulk;
 mod ranges;
 
 use super::keys::{
-    decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ExpiryKey,
-    ForwardKey, LogEntry, LogKey, RecordKey, RelationshipKey, RelationshipValue, ReverseKey,
-    CF_EXP, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES, EXPIRATION_INDEX_FORMAT,
-    FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA,
-    META_SCHEMA_REVISION, META_STORE_ID, OLDEST_READABLE_FORMAT,
+    append_keys, decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey,
+    BulkSummaryValue, ExpiryKey, ForwardKey, LogEntry, LogEntryWriter, LogKey, RecordKey,
+    RelationshipKey, RelationshipValue, ReverseKey, CF_EXP, CF_FWD, CF_LOG, CF_META, CF_RECORDS,
+    CF_REV, COLUMN_FAMILIES, EXPIRATION_INDEX_FORMAT, FORMAT_VERSION, META_FORMAT_VERSION,
+    META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA, META_SCHEMA_REVISION, META_STORE_ID,
+    OLDEST_READABLE_FORMAT,
 };
 use super::{
     BulkError, BulkOutcome, BulkSource, IdIter, RecordIter, RelationshipIter, Snapshot, StoreError,
@@ -372,23 +373,29 @@ impl RocksStore {
         txn.stage_expiration_index(&mut batch, self.cf(CF_EXP)?)?;
         let RocksTxn {
             revision,
-            mut forward,
-            mut reverse,
+            forward,
+            reverse,
             records,
             schema,
-            changes,
+            log,
             now,
             ..
         } = txn;
-        // Each memtable receives its keys in order (stable: a later change of a key wins).
-        forward.sort_by(|a, b| a.0.cmp(&b.0));
-        reverse.sort_by(|a, b| a.0.cmp(&b.0));
-        for (cf, entries) in [(self.cf(CF_FWD)?, forward), (self.cf(CF_REV)?, reverse)] {
-            for (key, value) in entries {
-                match value {
-                    Some(value) => batch.put_cf(cf, key, value),
-                    None => batch.delete_cf(cf, key),
-                }
+        // Each memtable receives its keys in order (a later change of a key wins: equal keys
+        // keep their staging order).
+        let fwd = self.cf(CF_FWD)?;
+        for index in staged_order(forward.len(), |i| &forward[i].0) {
+            match &forward[index] {
+                (key, Some(value)) => batch.put_cf(fwd, key, value),
+                (key, None) => batch.delete_cf(fwd, key),
+            }
+        }
+        let rev = self.cf(CF_REV)?;
+        for index in staged_order(reverse.len(), |i| &reverse[i].0) {
+            let (key, of) = &reverse[index];
+            match &forward[*of].1 {
+                Some(value) => batch.put_cf(rev, key, value),
+                None => batch.delete_cf(rev, key),
             }
         }
         let records_cf = self.cf(CF_RECORDS)?;
@@ -407,15 +414,10 @@ impl RocksStore {
                 super::keys::encode_revision(revision),
             );
         }
-        let entry = LogEntry {
-            changes,
-            schema,
-            committed_at: now,
-        };
         batch.put_cf(
             self.cf(CF_LOG)?,
             LogKey(revision).encode(),
-            entry.encode(revision)?,
+            log.finish(schema.as_deref(), now)?,
         );
         batch.put_cf(
             meta,
@@ -445,6 +447,13 @@ impl RocksStore {
     }
 }
 
+/// The indices `0..len` in the order of their keys, equal keys in staging order.
+fn staged_order<'k>(len: usize, key: impl Fn(usize) -> &'k Vec<u8>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    order
+}
+
 /// A write transaction on RocksDB: the head snapshot it read under the write lock, and the
 /// changes staged for one `WriteBatch`.
 struct RocksTxn<'a> {
@@ -453,22 +462,63 @@ struct RocksTxn<'a> {
     now: DateTime<Utc>,
     /// Encoded `fwd` keys with their new value (`None`: delete).
     forward: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Encoded `rev` keys with their new value (`None`: delete).
-    reverse: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Encoded `rev` keys, each with the index of its `forward` entry (whose value it copies).
+    reverse: Vec<(Vec<u8>, usize)>,
     records: Vec<(RecordKey, Option<Vec<u8>>)>,
     schema: Option<String>,
     /// The log entry's changes, in the order they were staged.
-    changes: Vec<Change>,
-    /// The expiration at the head of forward keys this transaction read (from
-    /// [`WriteTxn::stored`]), so the commit need not read them again.
+    log: LogEntryWriter,
+    /// The expiration at the head of forward keys this transaction knows (read through
+    /// [`WriteTxn::stored`], or given to [`WriteTxn::put_over`] and [`WriteTxn::remove`]), so
+    /// the commit need not read them again.
     head_expiry: RefCell<HashMap<Vec<u8>, Option<DateTime<Utc>>>>,
-    /// The expiration each forward key written ends with (`None`: none, or removed).
+    /// The expiration each forward key written ends with (`None`: none, or removed). Keys
+    /// without an expiration before or after, written while this is empty, are left out: their
+    /// index entries do not change.
     final_expiry: BTreeMap<Vec<u8>, Option<DateTime<Utc>>>,
 }
 
 impl RocksTxn<'_> {
     fn is_empty(&self) -> bool {
         self.forward.is_empty() && self.records.is_empty() && self.schema.is_none()
+    }
+
+    /// Stages `relationship` under its keys with its value, logged as a touch. `before` is its
+    /// key's expiration at the head when known (`Some(None)`: no expiration, or not stored).
+    fn stage_put(
+        &mut self,
+        relationship: &Relationship,
+        before: Option<Option<DateTime<Utc>>>,
+    ) -> Result<(), StoreError> {
+        let value = RelationshipValue::encode_of(relationship, self.revision)?;
+        let (mut key, mut reverse) = (Vec::with_capacity(64), Vec::with_capacity(64));
+        append_keys(relationship, &mut key, &mut reverse)?;
+        self.log.push(UpdateOp::Touch, &key, &value);
+        self.track_expiry(&key, before, relationship.expiration);
+        self.reverse.push((reverse, self.forward.len()));
+        self.forward.push((key, Some(value)));
+        Ok(())
+    }
+
+    /// Notes that forward key `key` ends with expiration `after`; `before` as in
+    /// [`RocksTxn::stage_put`].
+    fn track_expiry(
+        &mut self,
+        key: &[u8],
+        before: Option<Option<DateTime<Utc>>>,
+        after: Option<DateTime<Utc>>,
+    ) {
+        if before == Some(None) && after.is_none() && self.final_expiry.is_empty() {
+            // Nothing staged can have given this key an index entry, and the head has none.
+            return;
+        }
+        if let Some(before) = before {
+            self.head_expiry
+                .get_mut()
+                .entry(key.to_vec())
+                .or_insert(before);
+        }
+        self.final_expiry.insert(key.to_vec(), after);
     }
 
     /// Stages the expiration index's changes for every relationship written: the entry at the
@@ -478,6 +528,9 @@ impl RocksTxn<'_> {
         batch: &mut WriteBatch,
         exp: &ColumnFamily,
     ) -> Result<(), StoreError> {
+        if self.final_expiry.is_empty() {
+            return Ok(());
+        }
         let head_expiry = self.head_expiry.borrow();
         let unknown: Vec<ForwardKey> = self
             .final_expiry
@@ -538,54 +591,44 @@ impl WriteTxn for RocksTxn<'_> {
             .head
             .get_values(order.iter().map(|&index| &keys[index]))?;
         let mut stored = vec![None; relationships.len()];
-        let mut head_expiry = Vec::with_capacity(order.len());
-        for (&index, value) in order.iter().zip(found) {
-            head_expiry.push((index, value.as_ref().and_then(|v| v.expiration)));
-            stored[index] = value
-                .map(|value| RelationshipKey::of(relationships[index]).into_relationship(value));
-        }
         let mut known = self.head_expiry.borrow_mut();
-        for (index, expiry) in head_expiry {
-            known
-                .entry(keys[index].as_bytes().to_vec())
-                .or_insert(expiry);
+        for (&index, value) in order.iter().zip(found) {
+            // What is absent needs no note: a put that follows says so (`put_over`), and a
+            // plain put's key is read again at commit.
+            if let Some(value) = value {
+                known
+                    .entry(keys[index].as_bytes().to_vec())
+                    .or_insert(value.expiration);
+                stored[index] =
+                    Some(RelationshipKey::of(relationships[index]).into_relationship(value));
+            }
         }
         Ok(stored)
     }
 
     fn put(&mut self, relationship: &Relationship) -> Result<(), StoreError> {
-        let value = RelationshipValue::of(relationship, self.revision).encode()?;
-        self.reverse.push((
-            ReverseKey::of(relationship)?.into_bytes(),
-            Some(value.clone()),
-        ));
-        let key = ForwardKey::of(relationship)?.into_bytes();
-        self.final_expiry
-            .insert(key.clone(), relationship.expiration);
-        self.forward.push((key, Some(value)));
-        self.changes.push(Change {
-            op: UpdateOp::Touch,
-            relationship: relationship.clone(),
-        });
-        Ok(())
+        self.stage_put(relationship, None)
+    }
+
+    fn put_over(
+        &mut self,
+        relationship: &Relationship,
+        existing: Option<&Relationship>,
+    ) -> Result<(), StoreError> {
+        self.stage_put(relationship, Some(existing.and_then(|e| e.expiration)))
     }
 
     fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError> {
-        self.reverse
-            .push((ReverseKey::of(stored)?.into_bytes(), None));
-        let key = ForwardKey::of(stored)?.into_bytes();
+        let (mut key, mut reverse) = (Vec::with_capacity(64), Vec::with_capacity(64));
+        append_keys(stored, &mut key, &mut reverse)?;
+        // The log keeps the relationship as it was, written at this revision.
+        let logged = RelationshipValue::encode_of(stored, self.revision)?;
+        self.log.push(UpdateOp::Delete, &key, &logged);
         // `stored` is the relationship as the head holds it (the trait's contract): its
         // expiration names the index entry to remove, with no read at commit.
-        self.head_expiry
-            .borrow_mut()
-            .entry(key.clone())
-            .or_insert(stored.expiration);
-        self.final_expiry.insert(key.clone(), None);
+        self.track_expiry(&key, Some(stored.expiration), None);
+        self.reverse.push((reverse, self.forward.len()));
         self.forward.push((key, None));
-        self.changes.push(Change {
-            op: UpdateOp::Delete,
-            relationship: stored.clone(),
-        });
         Ok(())
     }
 
@@ -704,7 +747,7 @@ impl TupleStore for RocksStore {
             reverse: Vec::new(),
             records: Vec::new(),
             schema: None,
-            changes: Vec::new(),
+            log: LogEntryWriter::default(),
             head_expiry: RefCell::new(HashMap::new()),
             final_expiry: BTreeMap::new(),
         };

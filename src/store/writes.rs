@@ -187,6 +187,18 @@ pub fn apply_transaction(
     Ok(())
 }
 
+/// [`apply_transaction`] for a transaction of relationship updates and preconditions only
+/// (no records): duplicate updates are refused, then the preconditions, then the updates.
+pub fn apply_relationship_updates(
+    txn: &mut dyn WriteTxn,
+    updates: &[Update],
+    preconditions: &[Precondition],
+) -> Result<(), StoreError> {
+    reject_duplicates(updates)?;
+    check_preconditions(txn.head(), preconditions)?;
+    apply_updates(txn, updates)
+}
+
 /// CREATE fails on a live relationship (an expired one counts as absent), TOUCH writes, and
 /// DELETE removes what is stored (logging it as it was) and ignores what is not.
 pub(super) fn apply_updates(txn: &mut dyn WriteTxn, updates: &[Update]) -> Result<(), StoreError> {
@@ -202,7 +214,7 @@ pub(super) fn apply_updates(txn: &mut dyn WriteTxn, updates: &[Update]) -> Resul
                 if update.op == UpdateOp::Create && live {
                     return Err(StoreError::AlreadyExists(update.relationship.key_string()));
                 }
-                txn.put(&update.relationship)?;
+                txn.put_over(&update.relationship, existing.as_ref())?;
             }
             UpdateOp::Delete => {
                 if let Some(existing) = existing {

@@ -1,0 +1,97 @@
+//! What a batched CREATE write costs: `--batches` requests of `--rows` new relationships each
+//! through `Engine::write_relationships` (schema validation, the exact existence check, both
+//! indexes, the log entry, the nested-group index update) on a RocksDB store in a temp folder,
+//! after `--preload` relationships were imported. The shape is that of `vs_spicedb`'s batch
+//! write row; the WAL is not synced unless `--sync 1`, as in that benchmark.
+//!
+//! ```sh
+//! cargo run --example write_cost --config 'profile.dev.package.zanzi.opt-level=3' -- \
+//!     --batches 2000 --rows 1000 --preload 100000
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zanzi::engine::{Engine, EngineConfig};
+use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::transaction::{ImportMode, Update, UpdateOp};
+use zanzi::tuple::Relationship;
+
+const SCHEMA: &str = "definition user {}
+definition group {
+    relation member: user | group#member
+}
+definition resource {
+    relation owner: user
+    relation viewer: user | group#member
+    permission view = viewer + owner
+}";
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|at| args.get(at + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let batches = arg("--batches", 1_000) as usize;
+    let rows = arg("--rows", 1_000) as usize;
+    let preload = arg("--preload", 100_000);
+    let sync = arg("--sync", 0) == 1;
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(RocksStore::open(
+        dir.path(),
+        StoreOptions {
+            sync_writes: sync,
+            ..StoreOptions::default()
+        },
+    )?);
+    let engine = Engine::new(
+        store,
+        EngineConfig {
+            cache_bytes: 0,
+            ..EngineConfig::default()
+        },
+    )?;
+    engine.write_schema(SCHEMA)?;
+    let base = (0..preload).map(|i| {
+        let text = match i % 3 {
+            0 => format!("group:g{}#member@user:u{}", i % 1_000, i),
+            1 => format!("resource:r{i}#viewer@group:g{}#member", i % 1_000),
+            _ => format!("resource:r{i}#owner@user:u{}", i % 5_000),
+        };
+        Relationship::parse(&text).map_err(Into::into)
+    });
+    engine.import(base, ImportMode::Create)?;
+
+    let mut durations = Vec::with_capacity(batches);
+    for batch in 0..batches {
+        let updates: Vec<Update> = (0..rows)
+            .map(|row| {
+                let i = batch * rows + row;
+                Relationship::parse(&format!("resource:batch{i}#viewer@user:batcher{}", i % 97))
+                    .map(|relationship| Update {
+                        op: UpdateOp::Create,
+                        relationship,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let start = Instant::now();
+        engine.write_relationships(&updates, &[])?;
+        durations.push(start.elapsed());
+    }
+    let total: Duration = durations.iter().sum();
+    durations.sort();
+    let p50 = durations[durations.len() / 2];
+    println!(
+        "{batches} CREATE requests of {rows} rows after {preload} imported (WAL sync {}): \
+         p50 {:.2} ms per request, mean {:.2} µs per relationship",
+        if sync { "on" } else { "off" },
+        p50.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e6 / (batches * rows) as f64
+    );
+    Ok(())
+}
