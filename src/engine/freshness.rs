@@ -49,12 +49,18 @@ impl Tracker {
         if revision <= self.applied {
             return;
         }
+        // A batch writes runs of one (type, relation): recording a pair again at the same
+        // revision changes nothing, so only a pair unlike the one before is looked up.
+        let mut previous: Option<(&str, &str)> = None;
         for relationship in written {
-            self.written(
-                revision,
-                &relationship.resource.object_type,
-                &relationship.relation,
+            let pair = (
+                relationship.resource.object_type.as_str(),
+                relationship.relation.as_str(),
             );
+            if previous != Some(pair) {
+                self.written(revision, pair.0, pair.1);
+                previous = Some(pair);
+            }
         }
         self.applied = revision;
     }

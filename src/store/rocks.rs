@@ -1542,7 +1542,7 @@ mod tests {
                 self.0.take().map(Ok)
             }
         }
-        let op = (0u8..4, 0u8..6, 0u8..8);
+        let op = (0u8..5, 0u8..6, 0u8..8);
         let mut runner = TestRunner::new(Config {
             cases: 12,
             ..Config::default()
@@ -1572,6 +1572,20 @@ mod tests {
                             store
                                 .write_updates(&[update(UpdateOp::Delete, &text)], &[])
                                 .unwrap();
+                        }
+                        4 => {
+                            // One transaction mixing rows with and without an expiration.
+                            let texts: Vec<String> = (0..3u8)
+                                .map(|k| {
+                                    format!(
+                                        "doc:{}#viewer@user:tom{}",
+                                        (doc + k) % 6,
+                                        expiring(expiry.wrapping_add(k))
+                                    )
+                                })
+                                .collect();
+                            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                            touch_all(&store, &refs);
                         }
                         2 => {
                             store
