@@ -253,9 +253,8 @@ impl Query<'_> {
         // Subject sets found here, by (type, relation): the nested groups are expanded
         // together after the scan, so a relation naming many groups costs one read for all.
         let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for rel in self.snapshot.subjects_of(object, relation) {
-            let rel = rel?;
-            let subject = rel.subject;
+        for subject in self.snapshot.subject_refs_of(object, relation) {
+            let subject = subject?;
             if subject.object.object_type == walk.subject_type
                 && subject.relation.as_deref() == walk.subject_relation
             {
@@ -454,12 +453,12 @@ impl Query<'_> {
             } => {
                 let mut any = SubjectIdSet::default();
                 let mut all: Option<SubjectIdSet> = None;
-                for rel in self.snapshot.subjects_of(object, tupleset) {
-                    let rel = rel?;
-                    if rel.subject.is_wildcard() {
+                for subject in self.snapshot.subject_refs_of(object, tupleset) {
+                    let subject = subject?;
+                    if subject.is_wildcard() {
                         continue;
                     }
-                    let target = &rel.subject.object;
+                    let target = &subject.object;
                     let has_member = self
                         .schema
                         .definition(&target.object_type)
