@@ -7,8 +7,10 @@
 //! - `children[g]`: the groups `h` with a plain edge `T:g#r@T:h#r` (no caveat, no expiration),
 //!   and the reverse `parents`;
 //! - `closure[g]`: every group reachable from `g` through plain edges, `g` included;
-//! - `direct[s]`: the groups holding subject `s` (an object, no subject relation) through a plain
-//!   edge, and `wildcards[type]` likewise for `type:*`;
+//! - `holders[s]`: the groups holding subject `s` (an object, no subject relation, interned in
+//!   `subjects`) through a plain edge, and `wildcards[type]` likewise for `type:*`; `members[g]`
+//!   is the other direction (the plain subjects `g` holds itself, wildcards included), so the
+//!   members of a whole closure are a union of bitmaps (lookup-subjects);
 //! - `complex`: the groups holding any other edge (caveated, expiring, or a subject set of
 //!   another relation). Such edges are never folded into the closure: a group whose closure
 //!   contains a complex group is answered by the ordinary walk, which evaluates them exactly.
@@ -25,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 use super::plan::Plan;
 use crate::filter::RelationshipFilter;
@@ -140,6 +142,17 @@ impl GroupIndex {
     }
 }
 
+/// The closures of many groups at once ([`RelationIndex::closures`]).
+#[derive(Debug, Default)]
+pub(crate) struct Closures<'a> {
+    /// Every group in the closures the index could tell (interned ids).
+    pub(crate) groups: RoaringBitmap,
+    /// Groups no relationship names: their closure is themselves alone, holding nothing.
+    pub(crate) unknown: Vec<&'a str>,
+    /// Groups the index cannot answer for (a complex edge below, or not enough depth).
+    pub(crate) rest: Vec<&'a str>,
+}
+
 /// The index of one self-recursive relation `T#r`.
 #[derive(Debug)]
 pub(crate) struct RelationIndex {
@@ -156,7 +169,13 @@ pub(crate) struct RelationIndex {
     parents: Vec<RoaringBitmap>,
     closure: Vec<RoaringBitmap>,
     bound: Vec<u32>,
-    direct: HashMap<SubjectRef, RoaringBitmap>,
+    /// Plain subjects (no subject relation, wildcards included) named by some edge, interned.
+    subject_ids: HashMap<SubjectRef, u32>,
+    subjects: Vec<SubjectRef>,
+    /// Per interned subject, the groups holding it through a plain edge.
+    holders: Vec<RoaringBitmap>,
+    /// Per group, the interned subjects it holds through a plain edge.
+    members: Vec<RoaringBitmap>,
     wildcards: HashMap<String, RoaringBitmap>,
     complex: HashMap<u32, HashSet<SubjectRef>>,
     complex_groups: RoaringBitmap,
@@ -189,7 +208,10 @@ impl RelationIndex {
             parents: Vec::new(),
             closure: Vec::new(),
             bound: Vec::new(),
-            direct: HashMap::new(),
+            subject_ids: HashMap::new(),
+            subjects: Vec::new(),
+            holders: Vec::new(),
+            members: Vec::new(),
             wildcards: HashMap::new(),
             complex: HashMap::new(),
             complex_groups: RoaringBitmap::new(),
@@ -214,6 +236,19 @@ impl RelationIndex {
         own.insert(next);
         self.closure.push(own);
         self.bound.push(0);
+        self.members.push(RoaringBitmap::new());
+        next
+    }
+
+    /// The interned id of a plain subject.
+    fn intern_subject(&mut self, subject: &SubjectRef) -> u32 {
+        if let Some(&found) = self.subject_ids.get(subject) {
+            return found;
+        }
+        let next = u32::try_from(self.subjects.len()).unwrap_or(u32::MAX);
+        self.subject_ids.insert(subject.clone(), next);
+        self.subjects.push(subject.clone());
+        self.holders.push(RoaringBitmap::new());
         next
     }
 
@@ -239,13 +274,19 @@ impl RelationIndex {
                 }
             }
         } else if subject.relation.is_none() {
-            let bitmap = if subject.is_wildcard() {
-                self.wildcards.get_mut(&subject.object.object_type)
-            } else {
-                self.direct.get_mut(subject)
-            };
-            if let Some(bitmap) = bitmap {
-                bitmap.remove(group);
+            if subject.is_wildcard() {
+                if let Some(bitmap) = self.wildcards.get_mut(&subject.object.object_type) {
+                    bitmap.remove(group);
+                }
+            }
+            if let Some(&id) = self.subject_ids.get(subject) {
+                let (s, g) = (self.slot(id), self.slot(group));
+                if let Some(holders) = self.holders.get_mut(s) {
+                    holders.remove(group);
+                }
+                if let Some(members) = self.members.get_mut(g) {
+                    members.remove(id);
+                }
             }
         }
         let mut now_empty = false;
@@ -284,14 +325,20 @@ impl RelationIndex {
                 parents.insert(group);
             }
         } else if plain && subject.relation.is_none() {
-            let bitmap = if subject.is_wildcard() {
+            if subject.is_wildcard() {
                 self.wildcards
                     .entry(subject.object.object_type.clone())
                     .or_default()
-            } else {
-                self.direct.entry(subject.clone()).or_default()
-            };
-            bitmap.insert(group);
+                    .insert(group);
+            }
+            let id = self.intern_subject(subject);
+            let (s, g) = (self.slot(id), self.slot(group));
+            if let Some(holders) = self.holders.get_mut(s) {
+                holders.insert(group);
+            }
+            if let Some(members) = self.members.get_mut(g) {
+                members.insert(id);
+            }
         } else {
             let inserted = self
                 .complex
@@ -507,10 +554,14 @@ impl RelationIndex {
                 .get(&subject.object.object_id)
                 .is_some_and(|id| closure.contains(*id))
         } else {
+            // A wildcard subject is in only through the wildcard rule below (`holders` keeps
+            // wildcards too, for `members`).
             let direct = subject.relation.is_none()
+                && !subject.is_wildcard()
                 && self
-                    .direct
+                    .subject_ids
                     .get(subject)
+                    .and_then(|&id| self.holders.get(self.slot(id)))
                     .is_some_and(|holders| !holders.is_disjoint(closure));
             direct
                 || (subject.relation.is_none()
@@ -523,18 +574,47 @@ impl RelationIndex {
         Some(Probe { member, bound })
     }
 
-    /// Every group in `group_id`'s closure (itself included) when the index alone can tell with
-    /// `depth` levels left, with the depth bound; `None` when the walk must decide.
-    pub(crate) fn closure_ids(&self, group_id: &str, depth: u32) -> Option<(Vec<&str>, u32)> {
-        let Some(&group) = self.ids.get(group_id) else {
-            return Some((Vec::new(), 0));
-        };
-        let (closure, bound) = self.pure_closure(group, depth)?;
-        let names = closure
+    /// The union of the closures of `group_ids` (each group itself included), for those whose
+    /// closure the index alone can tell with `depth` levels left; the others are returned in
+    /// [`Closures::rest`].
+    pub(crate) fn closures<'a>(
+        &self,
+        group_ids: impl IntoIterator<Item = &'a str>,
+        depth: u32,
+    ) -> Closures<'a> {
+        let mut found = Closures::default();
+        let mut closures = Vec::new();
+        for group_id in group_ids {
+            let Some(&group) = self.ids.get(group_id) else {
+                found.unknown.push(group_id);
+                continue;
+            };
+            match self.pure_closure(group, depth) {
+                Some((closure, _)) => closures.push(closure),
+                None => found.rest.push(group_id),
+            }
+        }
+        // One multi-way union: or-ing the closures one by one into a growing array would copy
+        // it once per group.
+        found.groups = closures.union();
+        found
+    }
+
+    /// The id of an interned group.
+    pub(crate) fn group_name(&self, group: u32) -> Option<&str> {
+        self.names.get(self.slot(group)).map(String::as_str)
+    }
+
+    /// Every plain subject (an object or a wildcard, no subject relation) that some group of
+    /// `groups` holds through a plain edge, each once.
+    pub(crate) fn members_of(&self, groups: &RoaringBitmap) -> impl Iterator<Item = &SubjectRef> {
+        let subjects = groups
             .iter()
-            .filter_map(|id| self.names.get(self.slot(id)).map(String::as_str))
-            .collect();
-        Some((names, bound))
+            .filter_map(|group| self.members.get(self.slot(group)))
+            .union();
+        subjects
+            .into_iter()
+            .filter_map(|id| self.subjects.get(self.slot(id)))
     }
 
     /// The groups holding `group_id#r` through a plain edge, and whether some caveated or
@@ -664,6 +744,58 @@ mod tests {
         assert_eq!(member(&index, "p", "user:ann"), Some(true));
         assert_eq!(index.parents("y"), (Vec::new(), true));
         assert_eq!(index.parents("b"), (vec!["a"], false));
+    }
+
+    fn members(index: &RelationIndex, groups: &[&str]) -> (Vec<String>, Vec<String>) {
+        let closures = index.closures(groups.iter().copied(), 50);
+        let mut found: Vec<String> = index
+            .members_of(&closures.groups)
+            .map(ToString::to_string)
+            .collect();
+        found.sort();
+        let rest = closures.rest.iter().map(ToString::to_string).collect();
+        (found, rest)
+    }
+
+    #[test]
+    fn members_of_closures_follow_edges_and_skip_complex_groups() {
+        let mut index = index(&[
+            "group:a#member@group:b#member",
+            "group:b#member@user:ann",
+            "group:b#member@user:*",
+            "group:c#member@user:bob",
+            "group:d#member@group:b#member",
+            "group:d#member@user:eve[cav]",
+        ]);
+        let closures = index.closures(["a", "c", "d", "nobody"], 50);
+        let mut groups: Vec<&str> = closures
+            .groups
+            .iter()
+            .filter_map(|g| index.group_name(g))
+            .collect();
+        groups.sort();
+        assert_eq!(groups, ["a", "b", "c"]);
+        assert_eq!(closures.unknown, ["nobody"]);
+        assert_eq!(closures.rest, ["d"], "d holds a caveated edge");
+        assert_eq!(
+            members(&index, &["a", "c"]),
+            (
+                vec!["user:*".to_string(), "user:ann".into(), "user:bob".into()],
+                Vec::new()
+            )
+        );
+        delete(&mut index, "group:b#member@user:ann");
+        assert_eq!(
+            members(&index, &["a"]),
+            (vec!["user:*".to_string()], Vec::new())
+        );
+        index.apply(&[(Revision(4), false, &rel("group:c#member@user:bob[cav]"))]);
+        assert_eq!(members(&index, &["c"]), (Vec::new(), vec!["c".to_string()]));
+        assert_eq!(
+            member(&index, "a", "user:*"),
+            Some(true),
+            "through the wildcard rule"
+        );
     }
 
     #[test]

@@ -253,9 +253,8 @@ impl Query<'_> {
         // Subject sets found here, by (type, relation): the nested groups are expanded
         // together after the scan, so a relation naming many groups costs one read for all.
         let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for rel in self.snapshot.subjects_of(object, relation) {
-            let rel = rel?;
-            let subject = rel.subject;
+        for subject in self.snapshot.subject_refs_of(object, relation) {
+            let subject = subject?;
             if subject.object.object_type == walk.subject_type
                 && subject.relation.as_deref() == walk.subject_relation
             {
@@ -299,12 +298,10 @@ impl Query<'_> {
         depth: u32,
         walk: &Walk<'_>,
     ) -> Option<Result<SubjectIdSet, EngineError>> {
-        let ids = [object.object_id.clone()];
-        match self.closure_subjects(&object.object_type, relation, &ids, depth, walk)? {
-            Ok((found, rest)) if rest.is_empty() => Some(Ok(found)),
-            Ok(_) => None,
-            Err(err) => Some(Err(err)),
-        }
+        let ids = [object.object_id.as_str()];
+        let (found, rest) =
+            self.closure_subjects(&object.object_type, relation, &ids, depth, walk)?;
+        rest.is_empty().then_some(Ok(found))
     }
 
     /// What `set_type:id#set_relation` holds for every id of `ids`, as
@@ -322,94 +319,89 @@ impl Query<'_> {
         if depth == 0 || ids.len() < 2 {
             return None;
         }
-        // A pair already solved this round, or open on the current path (whose seed the walk
-        // must use), is left to the walk.
-        let (walked, batched): (Vec<String>, Vec<String>) = ids.iter().cloned().partition(|id| {
-            let key = (
-                ObjectRef::new_unchecked(set_type, id),
-                set_relation.to_string(),
-            );
-            walk.memo.contains_key(&key) || walk.in_progress.contains(&key)
-        });
         if let Err(err) = self.tick() {
             return Some(Err(err));
         }
+        // A pair already solved this round, or open on the current path (whose seed the walk
+        // must use), is left to the walk. Most walks hold no pair of this relation at all.
+        let same_relation = |key: &Key| key.0.object_type == set_type && key.1 == set_relation;
+        let mut walked = Vec::new();
+        let mut batched: Vec<&str> = Vec::with_capacity(ids.len());
+        if walk.memo.keys().any(same_relation) || walk.in_progress.iter().any(same_relation) {
+            for id in ids {
+                let key = (
+                    ObjectRef::new_unchecked(set_type, id),
+                    set_relation.to_string(),
+                );
+                if walk.memo.contains_key(&key) || walk.in_progress.contains(&key) {
+                    walked.push(id.clone());
+                } else {
+                    batched.push(id);
+                }
+            }
+        } else {
+            batched.extend(ids.iter().map(String::as_str));
+        }
         let (found, mut rest) =
-            match self.closure_subjects(set_type, set_relation, &batched, depth, walk)? {
-                Ok(answer) => answer,
-                Err(err) => return Some(Err(err)),
-            };
+            self.closure_subjects(set_type, set_relation, &batched, depth, walk)?;
         rest.extend(walked);
         Some(Ok((found, rest)))
     }
 
-    /// The direct subjects of every group in the closures of `set_type:id#relation` for the
-    /// ids whose closure the group index knows with `depth` levels left, read in one batch
-    /// (plus the groups themselves when they are what is looked up); the ids it does not know
-    /// are returned. `None` when there is no exact index for the relation.
+    /// The subjects of every group in the closures of `set_type:id#relation` for the ids whose
+    /// closure the group index knows with `depth` levels left, straight from the index (the
+    /// plain subjects each nested group holds, plus the groups themselves when they are what is
+    /// looked up); the ids it does not know are returned. `None` when there is no exact index
+    /// for the relation.
     fn closure_subjects(
         &self,
         set_type: &str,
         relation: &str,
-        ids: &[String],
+        ids: &[&str],
         depth: u32,
         walk: &Walk<'_>,
-    ) -> Option<Result<(SubjectIdSet, Vec<String>), EngineError>> {
+    ) -> Option<(SubjectIdSet, Vec<String>)> {
         let accel = self.accel.as_ref()?;
         if !accel.plan.is_self_recursive(set_type, relation) {
             return None;
         }
-        let (groups, rest) = accel.accel.with_group_index(
+        let wants_groups = set_type == walk.subject_type && walk.subject_relation == Some(relation);
+        // A pure closure holds only plain edges: nested groups of this relation and subjects
+        // without a subject relation. Nothing else can match a looked-up subject relation.
+        let wants_plain = walk.subject_relation.is_none();
+        let subject_type = walk.subject_type;
+        accel.accel.with_group_index(
             accel.plan.generation,
             self.snapshot.revision(),
             set_type,
             relation,
             |index| {
-                let mut groups: BTreeSet<String> = BTreeSet::new();
-                let mut rest = Vec::new();
-                for id in ids {
-                    match index.closure_ids(id, depth) {
-                        Some((closure, _)) => {
-                            // A group the index does not know has an empty closure; it is
-                            // still one of the groups looked at.
-                            groups.insert(id.clone());
-                            groups.extend(closure.into_iter().map(str::to_string));
-                        }
-                        None => rest.push(id.clone()),
+                let closures = index.closures(ids.iter().copied(), depth);
+                let mut result = SubjectIdSet::default();
+                if wants_groups {
+                    // A group the index does not know has an empty closure; it is still one
+                    // of the groups looked at.
+                    let known = closures.groups.iter().filter_map(|g| index.group_name(g));
+                    for id in known.chain(closures.unknown.iter().copied()) {
+                        result.add_concrete(id);
                     }
                 }
-                (groups, rest)
-            },
-        )?;
-        let wants_groups = set_type == walk.subject_type && walk.subject_relation == Some(relation);
-        let mut result = SubjectIdSet::default();
-        if wants_groups {
-            for id in &groups {
-                result.add_concrete(id);
-            }
-        }
-        // The direct subjects of every nested group in one batched read.
-        let groups: Vec<ObjectRef> = groups
-            .iter()
-            .map(|id| ObjectRef::new_unchecked(set_type, id))
-            .collect();
-        for rel in self.snapshot.subjects_of_many(&groups, relation) {
-            let rel = match rel {
-                Ok(rel) => rel,
-                Err(err) => return Some(Err(err.into())),
-            };
-            let subject = &rel.subject;
-            if subject.object.object_type == walk.subject_type
-                && subject.relation.as_deref() == walk.subject_relation
-            {
-                if subject.is_wildcard() {
-                    result.add_wildcard();
-                } else {
-                    result.add_concrete(&subject.object.object_id);
+                if wants_plain {
+                    for subject in index.members_of(&closures.groups) {
+                        if subject.object.object_type != subject_type {
+                            continue;
+                        }
+                        if subject.is_wildcard() {
+                            result.add_wildcard();
+                        } else {
+                            result.add_concrete(&subject.object.object_id);
+                        }
+                    }
                 }
-            }
-        }
-        Some(Ok((result, rest)))
+                let rest = closures.rest.into_iter().map(str::to_string).collect();
+                (result, rest)
+            },
+        )
     }
 
     fn subjects_of_rewrite(
@@ -461,12 +453,12 @@ impl Query<'_> {
             } => {
                 let mut any = SubjectIdSet::default();
                 let mut all: Option<SubjectIdSet> = None;
-                for rel in self.snapshot.subjects_of(object, tupleset) {
-                    let rel = rel?;
-                    if rel.subject.is_wildcard() {
+                for subject in self.snapshot.subject_refs_of(object, tupleset) {
+                    let subject = subject?;
+                    if subject.is_wildcard() {
                         continue;
                     }
-                    let target = &rel.subject.object;
+                    let target = &subject.object;
                     let has_member = self
                         .schema
                         .definition(&target.object_type)

@@ -334,6 +334,20 @@ impl ForwardKey {
         })
     }
 
+    /// The subject of a stored forward key under `prefix` (a [`ForwardKey::subjects_prefix`]):
+    /// past it the key is `subject_type 0 subject_id 0 subject_relation`.
+    pub fn decode_subject(prefix: &[u8], bytes: &[u8]) -> Result<SubjectRef, StoreError> {
+        const WHAT: &str = "forward key";
+        let rest = bytes
+            .strip_prefix(prefix)
+            .ok_or_else(|| corrupt(WHAT, "outside the range read"))?;
+        let [st, sid, srel] = split_components::<3>(WHAT, rest)?;
+        Ok(SubjectRef {
+            object: ObjectRef::new_unchecked(non_empty(WHAT, st)?, non_empty(WHAT, sid)?),
+            relation: subject_relation(srel),
+        })
+    }
+
     /// The prefix of every relationship `resource#relation@*`.
     pub fn subjects_prefix(resource: &ObjectRef, relation: &str) -> Vec<u8> {
         component_prefix(

@@ -129,6 +129,9 @@ pub type RelationshipIter<'a> = Box<dyn Iterator<Item = Result<Relationship, Sto
 /// Object ids found by a read that needs nothing else of the relationships.
 pub type IdIter<'a> = Box<dyn Iterator<Item = Result<String, StoreError>> + 'a>;
 
+/// Subjects found by a read that needs nothing else of the relationships.
+pub type SubjectIter<'a> = Box<dyn Iterator<Item = Result<SubjectRef, StoreError>> + 'a>;
+
 /// The body of a write transaction: it reads the head state through the [`WriteTxn`] and
 /// stages changes on it. A backend may run it more than once (a retried serialization
 /// conflict), so it must not have effects outside the transaction.
@@ -322,6 +325,16 @@ pub trait Snapshot {
 
     /// Every relationship `resource#relation@*` (a prefix scan of the forward index).
     fn subjects_of(&self, resource: &ObjectRef, relation: &str) -> RelationshipIter<'_>;
+
+    /// The subject of every relationship [`Snapshot::subjects_of`] returns, in the same order:
+    /// for walks that need only the subjects (caveats taken as satisfied), which a backend can
+    /// read without building whole relationships.
+    fn subject_refs_of(&self, resource: &ObjectRef, relation: &str) -> SubjectIter<'_> {
+        Box::new(
+            self.subjects_of(resource, relation)
+                .map(|found| found.map(|relationship| relationship.subject)),
+        )
+    }
 
     /// Every relationship `r#relation@*` for each `r` of `resources`, in scan order: one
     /// multi-range scan (or one query) for them all where the backend can.

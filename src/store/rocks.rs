@@ -62,7 +62,7 @@ use super::keys::{
 };
 use super::{
     BulkError, BulkOutcome, BulkSource, IdIter, RecordIter, RelationshipIter, Snapshot, StoreError,
-    TupleStore, WriteBody, WriteOutcome, WriteTxn,
+    SubjectIter, TupleStore, WriteBody, WriteOutcome, WriteTxn,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::filter::RelationshipFilter;
@@ -1216,6 +1216,52 @@ impl Snapshot for RocksSnapshot<'_> {
         self.relationships(self.fwd, prefix, None, ForwardKey::decode, move |found| {
             found.resource == resource && found.relation == relation
         })
+    }
+
+    fn subject_refs_of(&self, resource: &ObjectRef, relation: &str) -> SubjectIter<'_> {
+        // One raw iterator over the prefix; each subject is decoded from the key's tail, with
+        // no copy of the key or value and none of the resource's parts.
+        let prefix = ForwardKey::subjects_prefix(resource, relation);
+        let mut read_options = ReadOptions::default();
+        if let Some(bound) = prefix_upper_bound(&prefix) {
+            read_options.set_iterate_upper_bound(bound);
+        }
+        let mut iter = self
+            .snap
+            .borrow_dependent()
+            .raw_iterator_cf_opt(self.fwd, read_options);
+        iter.seek(&prefix);
+        let now = self.now;
+        let mut finished = false;
+        Box::new(std::iter::from_fn(move || {
+            while !finished {
+                let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                    finished = true;
+                    return iter.status().err().map(|err| Err(backend(err)));
+                };
+                if !key.starts_with(&prefix) {
+                    finished = true;
+                    return None;
+                }
+                let found = RelationshipValue::decode(value).and_then(|value| {
+                    if value.is_expired(now) {
+                        Ok(None)
+                    } else {
+                        ForwardKey::decode_subject(&prefix, key).map(Some)
+                    }
+                });
+                iter.next();
+                match found {
+                    Ok(None) => continue,
+                    Ok(Some(subject)) => return Some(Ok(subject)),
+                    Err(err) => {
+                        finished = true;
+                        return Some(Err(err));
+                    }
+                }
+            }
+            None
+        }))
     }
 
     fn resources_with_subject(
