@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
+use super::id_set::{IdList, IdSet as Ids};
 use super::{EngineError, Permissionship, Query};
 use crate::schema::{AllowedKind, ArrowMode, Definition, Member, Rewrite, Schema};
 use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
@@ -17,9 +18,6 @@ use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
 const MAX_ROUNDS: usize = 64;
 
 type Key = (String, String);
-
-/// Resource ids, in order.
-type Ids = BTreeSet<String>;
 
 /// One walk's state. Sets found for a (type, member) are shared between the memo and the
 /// walk (`Rc`), so a set is copied only where a union needs to own it.
@@ -66,7 +64,7 @@ impl Query<'_> {
         resource_type: &str,
         member: &str,
         subject: &SubjectRef,
-    ) -> Result<BTreeSet<String>, EngineError> {
+    ) -> Result<Vec<String>, EngineError> {
         let mut walk = Walk {
             subject,
             seeds: HashMap::new(),
@@ -79,9 +77,7 @@ impl Query<'_> {
             walk.used_seed = false;
             let result = self.resources_for(resource_type, member, self.max_depth, &mut walk)?;
             if !walk.used_seed || walk.memo == walk.seeds {
-                // Without the memo's references the set is ours, and is not copied.
-                drop(walk);
-                return Ok(Rc::unwrap_or_clone(result));
+                return Ok(result.iter().map(str::to_string).collect());
             }
             walk.seeds = std::mem::take(&mut walk.memo);
         }
@@ -100,12 +96,13 @@ impl Query<'_> {
         let with_subject = |ids: Rc<Ids>| -> Rc<Ids> {
             let names_itself = subject.object.object_type == resource_type
                 && subject.relation.as_deref() == Some(member);
-            if !names_itself || ids.contains(&subject.object.object_id) {
+            if !names_itself {
                 return ids;
             }
-            let mut ids = Rc::unwrap_or_clone(ids);
-            ids.insert(subject.object.object_id.clone());
-            Rc::new(ids)
+            match ids.with(&subject.object.object_id) {
+                Some(added) => Rc::new(added),
+                None => ids,
+            }
         };
         self.tick()?;
         if depth == 0 {
@@ -145,12 +142,12 @@ impl Query<'_> {
         relation: &str,
         depth: u32,
         walk: &mut Walk<'_>,
-    ) -> Result<BTreeSet<String>, EngineError> {
+    ) -> Result<Ids, EngineError> {
         let subject = walk.subject;
-        let mut result = BTreeSet::new();
-        self.collect_resources(subject, &def.name, relation, &mut result)?;
+        let mut found = IdList::default();
+        self.collect_resources(subject, &def.name, relation, &mut found)?;
         let Some(relation_def) = def.relations.get(relation) else {
-            return Ok(result);
+            return Ok(found.into_set());
         };
         let mut self_recursive = false;
         let mut seen = BTreeSet::new();
@@ -166,7 +163,7 @@ impl Query<'_> {
                             object: ObjectRef::new_unchecked(&allowed.subject_type, WILDCARD_ID),
                             relation: None,
                         };
-                        self.collect_resources(&wildcard, &def.name, relation, &mut result)?;
+                        self.collect_resources(&wildcard, &def.name, relation, &mut found)?;
                     }
                 }
                 AllowedKind::SubjectSet(set_relation) => {
@@ -186,41 +183,51 @@ impl Query<'_> {
                             relation: Some(set_relation.clone()),
                         })
                         .collect();
-                    self.collect_resources_many(&sets, &def.name, relation, &mut result)?;
+                    self.collect_resources_many(&sets, &def.name, relation, &mut found)?;
                 }
             }
         }
-        if self_recursive {
-            // Close `relation: ... | this_type#relation` breadth-first.
-            let mut frontier: Vec<String> = result.iter().cloned().collect();
-            if subject.object.object_type == def.name
-                && subject.relation.as_deref() == Some(relation)
-            {
-                frontier.push(subject.object.object_id.clone());
-            }
-            if let Some(closed) = self.close_with_index(def, relation, &mut frontier, &mut result) {
-                closed?;
-                return Ok(result);
-            }
-            // One batched read per level of nesting.
-            while !frontier.is_empty() {
-                let sets: Vec<SubjectRef> = frontier
-                    .drain(..)
-                    .map(|id| SubjectRef {
-                        object: ObjectRef::new_unchecked(&def.name, &id),
-                        relation: Some(relation.to_string()),
-                    })
-                    .collect();
-                let mut next = BTreeSet::new();
-                self.collect_resources_many(&sets, &def.name, relation, &mut next)?;
-                for found in next {
-                    if result.insert(found.clone()) {
-                        frontier.push(found);
-                    }
+        let found = found.into_set();
+        if !self_recursive {
+            return Ok(found);
+        }
+        // Close `relation: ... | this_type#relation` breadth-first.
+        let mut frontier: Vec<String> = found.iter().map(str::to_string).collect();
+        if subject.object.object_type == def.name && subject.relation.as_deref() == Some(relation) {
+            frontier.push(subject.object.object_id.clone());
+        }
+        let mut result: HashSet<String> = found.iter().map(str::to_string).collect();
+        match self.close_with_index(def, relation, &mut frontier, &mut result) {
+            Some(closed) => closed?,
+            None => {
+                // One batched read per level of nesting.
+                while !frontier.is_empty() {
+                    let sets: Vec<SubjectRef> = frontier
+                        .drain(..)
+                        .map(|id| SubjectRef {
+                            object: ObjectRef::new_unchecked(&def.name, &id),
+                            relation: Some(relation.to_string()),
+                        })
+                        .collect();
+                    self.snapshot.resource_ids_with_subjects(
+                        &sets,
+                        &def.name,
+                        relation,
+                        &mut |id| {
+                            if !result.contains(id) {
+                                result.insert(id.to_string());
+                                frontier.push(id.to_string());
+                            }
+                        },
+                    )?;
                 }
             }
         }
-        Ok(result)
+        let mut closed = IdList::default();
+        for id in &result {
+            closed.push(id);
+        }
+        Ok(closed.into_set())
     }
 
     /// The breadth-first closure above, with the parents of each group taken from the group
@@ -231,7 +238,7 @@ impl Query<'_> {
         def: &Definition,
         relation: &str,
         frontier: &mut Vec<String>,
-        result: &mut BTreeSet<String>,
+        result: &mut HashSet<String>,
     ) -> Option<Result<(), EngineError>> {
         let accel = self.accel.as_ref()?;
         accel.accel.with_group_index(
@@ -253,10 +260,20 @@ impl Query<'_> {
                             object: ObjectRef::new_unchecked(&def.name, &id),
                             relation: Some(relation.to_string()),
                         };
-                        let mut next = BTreeSet::new();
-                        self.collect_resources(&set, &def.name, relation, &mut next)?;
+                        let mut next = Vec::new();
+                        self.snapshot.resource_ids_with_subjects(
+                            std::slice::from_ref(&set),
+                            &def.name,
+                            relation,
+                            &mut |id| {
+                                if !result.contains(id) {
+                                    next.push(id.to_string());
+                                }
+                            },
+                        )?;
                         for found in next {
-                            if result.insert(found.clone()) {
+                            if !result.contains(&found) {
+                                result.insert(found.clone());
                                 frontier.push(found);
                             }
                         }
@@ -272,29 +289,28 @@ impl Query<'_> {
         subject: &SubjectRef,
         resource_type: &str,
         relation: &str,
-        into: &mut BTreeSet<String>,
+        into: &mut IdList,
     ) -> Result<(), EngineError> {
         self.collect_resources_many(std::slice::from_ref(subject), resource_type, relation, into)
     }
 
-    /// The resources of `resource_type` whose `relation` names one of `subjects`, read in one
-    /// ordered multi-range scan of the reverse index (ids only).
+    /// Appends the resources of `resource_type` whose `relation` names one of `subjects`,
+    /// read in one ordered multi-range scan of the reverse index (ids only; one sorted run per
+    /// subject, repeats possible).
     fn collect_resources_many(
         &self,
         subjects: &[SubjectRef],
         resource_type: &str,
         relation: &str,
-        into: &mut BTreeSet<String>,
+        into: &mut IdList,
     ) -> Result<(), EngineError> {
         if subjects.is_empty() {
             return Ok(());
         }
-        for id in self
-            .snapshot
-            .resource_ids_with_subjects(subjects, resource_type, relation)
-        {
-            into.insert(id?);
-        }
+        self.snapshot
+            .resource_ids_with_subjects(subjects, resource_type, relation, &mut |id| {
+                into.push(id)
+            })?;
         Ok(())
     }
 
@@ -311,7 +327,7 @@ impl Query<'_> {
                 for child in children {
                     found.push(self.resources_for_rewrite(def, child, depth, walk)?);
                 }
-                Rc::new(union_of(found))
+                Rc::new(Ids::union(found.iter().map(|set| &**set)))
             }
             // Every member of an intersection is in its first operand; confirmed later.
             Rewrite::Intersection(children) => match children.first() {
@@ -323,9 +339,9 @@ impl Query<'_> {
             Rewrite::Arrow {
                 tupleset, computed, ..
             } => {
-                let mut result = BTreeSet::new();
+                let mut result = IdList::default();
                 let Some(relation_def) = def.relations.get(tupleset) else {
-                    return Ok(Rc::new(result));
+                    return Ok(Rc::default());
                 };
                 let mut seen = BTreeSet::new();
                 for allowed in &relation_def.allowed {
@@ -357,36 +373,19 @@ impl Query<'_> {
                         .collect();
                     self.collect_resources_many(&targets, &def.name, tupleset, &mut result)?;
                 }
-                Rc::new(result)
+                Rc::new(result.into_set())
             }
             Rewrite::Nil => Rc::default(),
             Rewrite::SelfRef => {
                 let subject = walk.subject;
-                let mut result = BTreeSet::new();
                 if subject.object.object_type == def.name && subject.relation.is_none() {
-                    result.insert(subject.object.object_id.clone());
+                    Rc::new(Ids::of(&subject.object.object_id))
+                } else {
+                    Rc::default()
                 }
-                Rc::new(result)
             }
         })
     }
-}
-
-/// The union of `sets`, built on the largest one: a set no one else holds is extended in
-/// place and its ids are moved, not copied.
-fn union_of(sets: Vec<Rc<Ids>>) -> Ids {
-    let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].len()) else {
-        return Ids::new();
-    };
-    let mut sets = sets;
-    let mut result = Rc::unwrap_or_clone(sets.swap_remove(largest));
-    for set in sets {
-        match Rc::try_unwrap(set) {
-            Ok(owned) => result.extend(owned),
-            Err(shared) => result.extend(shared.iter().cloned()),
-        }
-    }
-    result
 }
 
 /// Whether `resource_type#member` can reach an intersection, exclusion, `.all()` or caveat,

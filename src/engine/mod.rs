@@ -15,6 +15,7 @@ mod error;
 mod expand;
 mod freshness;
 mod groups;
+mod id_set;
 mod import;
 mod interrupt;
 mod lookup_resources;

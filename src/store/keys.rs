@@ -792,6 +792,26 @@ impl RelationshipValue {
         self.expiration.is_some_and(|at| at <= now)
     }
 
+    /// Whether the value stored as `bytes` no longer applies at `now`, as
+    /// `decode(bytes)?.is_expired(now)` answers it, without decoding a value that has neither
+    /// a caveat nor an expiration (the common case: two empty option tags and the revision).
+    pub fn is_expired_bytes(bytes: &[u8], now: DateTime<Utc>) -> Result<bool, StoreError> {
+        if let [0, 0, revision @ ..] = bytes {
+            // The revision is one varint: a byte below 251, or a marker and 2, 4 or 8 bytes.
+            let varint_length = match revision.first() {
+                Some(&first) if first < 251 => 1,
+                Some(251) => 3,
+                Some(252) => 5,
+                Some(253) => 9,
+                _ => 0,
+            };
+            if varint_length != 0 && revision.len() == varint_length {
+                return Ok(false);
+            }
+        }
+        Ok(Self::decode(bytes)?.is_expired(now))
+    }
+
     /// The encoded bytes.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
         Self::encode_parts(self.caveat.as_ref(), self.expiration, self.written_at)
@@ -1212,6 +1232,26 @@ mod tests {
     }
 
     #[test]
+    fn expiry_from_bytes_agrees_with_decoding_at_the_varint_edges() {
+        let now = Utc::now();
+        for bytes in [
+            &b"\x00\x00\x00"[..],
+            b"\x00\x00\xfa",
+            b"\x00\x00\xfb\x05\x00",
+            b"\x00\x00\xfb\xff\xff",
+            b"\x00\x00\xfc\x05\x00\x00\x00",
+            b"\x00\x00\xfd\x05\x00\x00\x00\x00\x00\x00\x00",
+            b"\x00\x00\xfe\x05",
+            b"\x00\x00\xfb\x05",
+            b"\x00\x00",
+        ] {
+            let fast = RelationshipValue::is_expired_bytes(bytes, now);
+            let full = RelationshipValue::decode(bytes).map(|value| value.is_expired(now));
+            assert_eq!(fast.ok(), full.ok(), "{bytes:?}");
+        }
+    }
+
+    #[test]
     fn value_round_trip() {
         let r = rel(
             r#"doc:1#viewer@user:tom[cav:{"a":[1,{"b":null}],"c":"d"}][expiration:2030-01-01T00:00:00.123456789Z]"#,
@@ -1440,7 +1480,13 @@ mod tests {
             };
             let bytes = value.encode().unwrap();
             prop_assert_eq!(&bytes, &bincode_value(&value));
-            prop_assert_eq!(RelationshipValue::decode(&bytes).unwrap(), value);
+            prop_assert_eq!(RelationshipValue::decode(&bytes).unwrap(), value.clone());
+            for now in [DateTime::<Utc>::MIN_UTC, Utc::now(), DateTime::<Utc>::MAX_UTC] {
+                prop_assert_eq!(
+                    RelationshipValue::is_expired_bytes(&bytes, now).unwrap(),
+                    value.is_expired(now)
+                );
+            }
         }
 
         #[test]
@@ -1481,6 +1527,21 @@ mod tests {
             let expected = bincode::serde::encode_to_vec(&stored, bincode::config::standard()).unwrap();
             prop_assert_eq!(&bytes, &expected);
             prop_assert_eq!(LogEntry::decode(&bytes).unwrap(), entry);
+        }
+
+        #[test]
+        fn expiry_from_bytes_agrees_with_decoding(
+            plain in any::<bool>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            let mut bytes = if plain { vec![0, 0] } else { Vec::new() };
+            bytes.extend(tail);
+            let now = Utc::now();
+            match (RelationshipValue::is_expired_bytes(&bytes, now), RelationshipValue::decode(&bytes)) {
+                (Ok(expired), Ok(value)) => prop_assert_eq!(expired, value.is_expired(now)),
+                (Err(_), Err(_)) => {}
+                (fast, full) => prop_assert!(false, "{bytes:?}: {fast:?} against {full:?}"),
+            }
         }
 
         #[test]

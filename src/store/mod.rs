@@ -126,9 +126,6 @@ pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(String, Vec<u8>), Stor
 /// A boxed stream of relationships read from a snapshot.
 pub type RelationshipIter<'a> = Box<dyn Iterator<Item = Result<Relationship, StoreError>> + 'a>;
 
-/// Object ids found by a read that needs nothing else of the relationships.
-pub type IdIter<'a> = Box<dyn Iterator<Item = Result<String, StoreError>> + 'a>;
-
 /// Subjects found by a read that needs nothing else of the relationships.
 pub type SubjectIter<'a> = Box<dyn Iterator<Item = Result<SubjectRef, StoreError>> + 'a>;
 
@@ -377,19 +374,21 @@ pub trait Snapshot {
         }))
     }
 
-    /// The resource id of every relationship [`Snapshot::resources_with_subjects`] returns,
-    /// in the same order: for walks that need only the ids, which a backend can read without
-    /// building whole relationships.
+    /// Hands `found` the resource id of every relationship
+    /// [`Snapshot::resources_with_subjects`] returns, in the same order: for walks that need
+    /// only the ids, which a backend can read in place without building whole relationships
+    /// (or even an owned string per id).
     fn resource_ids_with_subjects(
         &self,
         subjects: &[SubjectRef],
         resource_type: &str,
         relation: &str,
-    ) -> IdIter<'_> {
-        Box::new(
-            self.resources_with_subjects(subjects, resource_type, relation)
-                .map(|found| found.map(|relationship| relationship.resource.object_id)),
-        )
+        found: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
+        for relationship in self.resources_with_subjects(subjects, resource_type, relation) {
+            found(&relationship?.resource.object_id);
+        }
+        Ok(())
     }
 
     /// The record `key` of `keyspace`, if present at this revision.

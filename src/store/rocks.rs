@@ -61,7 +61,7 @@ use super::keys::{
     OLDEST_READABLE_FORMAT,
 };
 use super::{
-    BulkError, BulkOutcome, BulkSource, IdIter, RecordIter, RelationshipIter, Snapshot, StoreError,
+    BulkError, BulkOutcome, BulkSource, RecordIter, RelationshipIter, Snapshot, StoreError,
     SubjectIter, TupleStore, WriteBody, WriteOutcome, WriteTxn,
 };
 use crate::clock::{Clock, SystemClock};
@@ -1338,7 +1338,8 @@ impl Snapshot for RocksSnapshot<'_> {
         subjects: &[SubjectRef],
         resource_type: &str,
         relation: &str,
-    ) -> IdIter<'_> {
+        found: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
         // A reverse key is `subject parts 0 resource_type 0 relation 0 resource_id`: past the
         // range's prefix, the rest of the key is the id.
         let mut prefixes: Vec<Vec<u8>> = subjects
@@ -1360,26 +1361,28 @@ impl Snapshot for RocksSnapshot<'_> {
             .borrow_dependent()
             .raw_iterator_cf_opt(self.rev, read_options);
         let now = self.now;
-        Box::new(
-            ranges::RangeScan::new(iter, prefixes).filter_map(move |item| {
-                let found = item.and_then(|(range, key, value)| {
-                    let id = lengths
-                        .get(range)
-                        .and_then(|&length| key.get(length..))
-                        .filter(|id| !id.is_empty() && !id.contains(&0))
-                        .ok_or_else(|| {
-                            StoreError::Corrupt("a reverse key with no resource id".to_string())
-                        })?;
-                    if RelationshipValue::decode(&value)?.is_expired(now) {
-                        return Ok(None);
-                    }
-                    String::from_utf8(id.to_vec())
-                        .map(Some)
-                        .map_err(|err| StoreError::Corrupt(format!("reverse key: {err}")))
-                });
-                found.transpose()
-            }),
-        )
+        let mut scan = ranges::RangeScan::new(iter, prefixes);
+        // Each entry is read in place: the id of a live relationship is handed over borrowed.
+        let mut read = |range: usize, key: &[u8], value: &[u8]| -> Result<(), StoreError> {
+            let id = lengths
+                .get(range)
+                .and_then(|&length| key.get(length..))
+                .filter(|id| !id.is_empty() && !id.contains(&0))
+                .ok_or_else(|| {
+                    StoreError::Corrupt("a reverse key with no resource id".to_string())
+                })?;
+            if RelationshipValue::is_expired_bytes(value, now)? {
+                return Ok(());
+            }
+            let id = std::str::from_utf8(id)
+                .map_err(|err| StoreError::Corrupt(format!("reverse key: {err}")))?;
+            found(id);
+            Ok(())
+        };
+        while let Some(entry) = scan.next_with(&mut read) {
+            entry??;
+        }
+        Ok(())
     }
 
     fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -1562,19 +1562,38 @@ pub fn batched_reads_over_many_ranges_skip_gaps_and_expired_entries(backend: &dy
     assert_eq!(batched.len(), 40 * 2 - 8 + 1);
     assert!(batched.iter().all(|found| found.starts_with("doc:")));
     // The ids-only form returns the same resources in the same order.
-    let ids: Vec<String> = snapshot
-        .resource_ids_with_subjects(&subjects, "doc", "viewer")
-        .map(|id| format!("doc:{}", id.unwrap()))
-        .collect();
+    let mut ids: Vec<String> = Vec::new();
+    snapshot
+        .resource_ids_with_subjects(&subjects, "doc", "viewer", &mut |id| {
+            ids.push(format!("doc:{id}"))
+        })
+        .unwrap();
     let resources: Vec<String> = snapshot
         .resources_with_subjects(&subjects, "doc", "viewer")
         .map(|found| found.unwrap().resource.to_string())
         .collect();
     assert_eq!(ids, resources);
-    assert!(snapshot
-        .resource_ids_with_subjects(&[], "doc", "viewer")
-        .next()
-        .is_none());
+    let mut none = 0;
+    snapshot
+        .resource_ids_with_subjects(&[], "doc", "viewer", &mut |_| none += 1)
+        .unwrap();
+    assert_eq!(none, 0);
+    // A few groups far apart (many keys between two ranges) and the same groups as neighbours.
+    for step in [1, 2, 7, 13] {
+        let few: Vec<SubjectRef> = sorted.iter().step_by(step).cloned().collect();
+        let looped: Vec<String> = few
+            .iter()
+            .flat_map(|s| strings(snapshot.resources_with_subject(s, "doc", "viewer")))
+            .map(|found| found.split('#').next().unwrap_or_default().to_string())
+            .collect();
+        let mut ids: Vec<String> = Vec::new();
+        snapshot
+            .resource_ids_with_subjects(&few, "doc", "viewer", &mut |id| {
+                ids.push(format!("doc:{id}"))
+            })
+            .unwrap();
+        assert_eq!(ids, looped, "every {step}th group");
+    }
 }
 
 /// Conformance case.

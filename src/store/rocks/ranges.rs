@@ -1,10 +1,11 @@
 //! One ordered scan over many key ranges of a column family: the multi-range read behind
-//! `subjects_of_many` and `resources_with_subjects`.
+//! `subjects_of_many`, `resources_with_subjects` and `resource_ids_with_subjects`.
 //!
 //! The ranges are prefixes, sorted ascending, none a prefix of another. One raw iterator walks
-//! them in key order; it seeks to a range only when the end of the previous one did not already
-//! leave it there, so ranges that sit next to each other in the index cost no seek at all, and
-//! a read of many ranges pays for one iterator instead of one per range.
+//! them in key order. Between two ranges it moves by a few steps forward when the next range
+//! starts close to where the previous one ended, and seeks only when it does not: ranges that
+//! sit next to each other in the index (or with a few keys between them) cost no seek at all,
+//! and a read of many ranges pays for one iterator instead of one per range.
 
 use rocksdb::{DBRawIteratorWithThreadMode, DB};
 
@@ -12,6 +13,10 @@ use crate::store::StoreError;
 
 /// A raw entry with the index of the range it belongs to.
 pub(super) type RangeItem = Result<(usize, Box<[u8]>, Box<[u8]>), StoreError>;
+
+/// How many keys the scan steps over, at most, to reach the next range before it seeks
+/// instead: a step costs a small fraction of a seek.
+const STEPS_BEFORE_SEEK: usize = 8;
 
 /// Streams every entry under each prefix of a sorted list, in key order.
 pub(super) struct RangeScan<'a> {
@@ -39,7 +44,7 @@ impl<'a> RangeScan<'a> {
     }
 
     /// Moves the iterator to the first key at or after the current range's prefix, seeking
-    /// only when it is not already there.
+    /// only when it is not already there and a few steps forward do not reach it.
     fn position(&mut self, prefix_index: usize) {
         let Some(prefix) = self.prefixes.get(prefix_index) else {
             return;
@@ -47,25 +52,37 @@ impl<'a> RangeScan<'a> {
         let previous = prefix_index
             .checked_sub(1)
             .and_then(|index| self.prefixes.get(index));
-        // After the previous range the iterator stands at the first key past it; when that key
-        // is already at or after this prefix (and this prefix does not lie inside the previous
-        // range), nothing lies between them, so it is this range's first key.
-        let already_there = previous.is_some_and(|previous| {
-            !prefix.starts_with(previous)
-                && (!self.iter.valid()
-                    || self.iter.key().is_some_and(|key| key >= prefix.as_slice()))
-        });
-        if !already_there {
+        self.positioned = true;
+        let Some(previous) = previous else {
+            self.iter.seek(prefix);
+            return;
+        };
+        // After the previous range the iterator stands at the first key past it (or at no
+        // key: nothing is left below the upper bound). Every key from there on is in key
+        // order, so stepping forward until a key at or after this prefix reaches the same key
+        // a seek would. A prefix inside the previous range may lie behind the iterator: seek.
+        if prefix.starts_with(previous) {
+            self.iter.seek(prefix);
+            return;
+        }
+        for _ in 0..STEPS_BEFORE_SEEK {
+            match self.iter.key() {
+                None => return,
+                Some(key) if key >= prefix.as_slice() => return,
+                Some(_) => self.iter.next(),
+            }
+        }
+        if self.iter.key().is_some_and(|key| key < prefix.as_slice()) {
             self.iter.seek(prefix);
         }
-        self.positioned = true;
     }
-}
 
-impl Iterator for RangeScan<'_> {
-    type Item = RangeItem;
-
-    fn next(&mut self) -> Option<RangeItem> {
+    /// The next entry of the scan, handed to `read` as borrowed bytes (range index, key,
+    /// value) before the iterator moves on: for readers that keep only part of an entry.
+    pub(super) fn next_with<T>(
+        &mut self,
+        read: impl FnOnce(usize, &[u8], &[u8]) -> T,
+    ) -> Option<Result<T, StoreError>> {
         while !self.finished {
             if self.current >= self.prefixes.len() {
                 self.finished = true;
@@ -84,7 +101,7 @@ impl Iterator for RangeScan<'_> {
             let prefix = &self.prefixes[self.current];
             match (self.iter.key(), self.iter.value()) {
                 (Some(key), Some(value)) if key.starts_with(prefix) => {
-                    let item = (self.current, Box::from(key), Box::from(value));
+                    let item = read(self.current, key, value);
                     self.iter.next();
                     return Some(Ok(item));
                 }
@@ -95,5 +112,13 @@ impl Iterator for RangeScan<'_> {
             }
         }
         None
+    }
+}
+
+impl Iterator for RangeScan<'_> {
+    type Item = RangeItem;
+
+    fn next(&mut self) -> Option<RangeItem> {
+        self.next_with(|range, key, value| (range, Box::from(key), Box::from(value)))
     }
 }

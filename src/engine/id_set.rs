@@ -1,0 +1,216 @@
+//! Sets of object ids for the lookup walks, laid end to end in one buffer.
+//!
+//! A walk through many groups meets tens of thousands of ids; one `String` (or tree node) per
+//! id made the allocator the walk's main cost. Here an [`IdList`] gathers ids as a scan hands
+//! them over (borrowed), and [`IdList::into_set`] turns it into an [`IdSet`]: sorted, without
+//! repeats, two allocations however many ids it holds. Unions merge sorted sets in one pass.
+
+use std::cmp::Ordering;
+
+/// Ids in the order they were found, repeats possible.
+#[derive(Debug, Default)]
+pub(super) struct IdList {
+    text: String,
+    /// Start and end of each id in `text`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl IdList {
+    /// Appends `id`.
+    pub(super) fn push(&mut self, id: &str) {
+        let start = self.text.len();
+        self.text.push_str(id);
+        self.spans.push((start, self.text.len()));
+    }
+
+    /// The ids, sorted, without repeats. The ids of a multi-range scan arrive as sorted runs
+    /// (one per range), which the stable sort finds and merges; ids that arrived sorted are
+    /// not moved at all.
+    pub(super) fn into_set(self) -> IdSet {
+        let IdList { text, mut spans } = self;
+        let id = |&(start, end): &(usize, usize)| &text[start..end];
+        if spans.windows(2).all(|pair| id(&pair[0]) < id(&pair[1])) {
+            return IdSet {
+                ends: spans.into_iter().map(|(_, end)| end).collect(),
+                text,
+            };
+        }
+        spans.sort_by(|a, b| id(a).cmp(id(b)));
+        spans.dedup_by(|a, b| id(a) == id(b));
+        let mut set = IdSet::with_capacity(text.len(), spans.len());
+        for span in &spans {
+            set.push_last(id(span));
+        }
+        set
+    }
+}
+
+/// Ids sorted ascending without repeats.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct IdSet {
+    text: String,
+    /// Where each id ends in `text` (each starts where the one before it ends).
+    ends: Vec<usize>,
+}
+
+impl IdSet {
+    fn with_capacity(bytes: usize, ids: usize) -> Self {
+        IdSet {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(ids),
+        }
+    }
+
+    /// The set of one id.
+    pub(super) fn of(id: &str) -> Self {
+        let mut set = IdSet::default();
+        set.push_last(id);
+        set
+    }
+
+    /// Appends `id`, which must sort after every id of the set.
+    fn push_last(&mut self, id: &str) {
+        debug_assert!(self.iter().next_back().is_none_or(|last| last < id));
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    /// How many ids the set holds.
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the set holds no id.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The id at `index` (below [`IdSet::len`]).
+    fn get(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.text[start..self.ends[index]]
+    }
+
+    /// The ids, in order.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
+        (0..self.len()).map(|index| self.get(index))
+    }
+
+    /// Where `id` is (`Ok`) or would be inserted (`Err`).
+    fn search(&self, id: &str) -> Result<usize, usize> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.get(middle).cmp(id) {
+                Ordering::Less => low = middle + 1,
+                Ordering::Greater => high = middle,
+                Ordering::Equal => return Ok(middle),
+            }
+        }
+        Err(low)
+    }
+
+    /// This set with `id` added, or `None` when it already holds it.
+    pub(super) fn with(&self, id: &str) -> Option<IdSet> {
+        let at = self.search(id).err()?;
+        let mut set = IdSet::with_capacity(self.text.len() + id.len(), self.len() + 1);
+        for before in self.iter().take(at) {
+            set.push_last(before);
+        }
+        set.push_last(id);
+        for after in self.iter().skip(at) {
+            set.push_last(after);
+        }
+        Some(set)
+    }
+
+    /// The union of `sets`, merged in one pass over all of them.
+    pub(super) fn union<'a>(sets: impl IntoIterator<Item = &'a IdSet>) -> IdSet {
+        let sets: Vec<&IdSet> = sets.into_iter().filter(|set| !set.is_empty()).collect();
+        match sets.as_slice() {
+            [] => return IdSet::default(),
+            [only] => return (*only).clone(),
+            _ => {}
+        }
+        let bytes = sets.iter().map(|set| set.text.len()).sum();
+        let ids = sets.iter().map(|set| set.len()).sum();
+        let mut union = IdSet::with_capacity(bytes, ids);
+        let mut next = vec![0; sets.len()];
+        loop {
+            let mut smallest: Option<&str> = None;
+            for (set, &at) in sets.iter().zip(&next) {
+                if at < set.len() {
+                    let id = set.get(at);
+                    if smallest.is_none_or(|low| id < low) {
+                        smallest = Some(id);
+                    }
+                }
+            }
+            let Some(smallest) = smallest else {
+                break;
+            };
+            union.push_last(smallest);
+            for (set, at) in sets.iter().zip(next.iter_mut()) {
+                if *at < set.len() && set.get(*at) == smallest {
+                    *at += 1;
+                }
+            }
+        }
+        union
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(ids: &[&str]) -> IdList {
+        let mut list = IdList::default();
+        for id in ids {
+            list.push(id);
+        }
+        list
+    }
+
+    fn set(ids: &[&str]) -> IdSet {
+        list(ids).into_set()
+    }
+
+    fn ids(set: &IdSet) -> Vec<&str> {
+        set.iter().collect()
+    }
+
+    #[test]
+    fn a_list_becomes_a_sorted_set_without_repeats() {
+        let runs = list(&["b", "d", "f", "a", "d", "e", "c", "f", "ab"]).into_set();
+        assert_eq!(ids(&runs), ["a", "ab", "b", "c", "d", "e", "f"]);
+        let sorted = list(&["a", "b", "c"]).into_set();
+        assert_eq!(ids(&sorted), ["a", "b", "c"]);
+        assert_eq!(sorted, set(&["c", "b", "a", "b"]));
+        assert!(list(&[]).into_set().is_empty());
+    }
+
+    #[test]
+    fn ids_are_added_in_place() {
+        let base = set(&["b", "d"]);
+        assert_eq!(ids(&base.with("a").unwrap_or_default()), ["a", "b", "d"]);
+        assert_eq!(ids(&base.with("c").unwrap_or_default()), ["b", "c", "d"]);
+        assert_eq!(ids(&base.with("e").unwrap_or_default()), ["b", "d", "e"]);
+        assert_eq!(base.with("d"), None);
+        assert_eq!(ids(&IdSet::default().with("x").unwrap_or_default()), ["x"]);
+        assert_eq!(ids(&IdSet::of("x")), ["x"]);
+    }
+
+    #[test]
+    fn unions_are_sorted_without_repeats() {
+        let union = IdSet::union([
+            &set(&["b", "c"]),
+            &set(&["a", "c", "e", "g"]),
+            &IdSet::default(),
+            &set(&["a", "h", "i", "j", "k"]),
+        ]);
+        assert_eq!(ids(&union), ["a", "b", "c", "e", "g", "h", "i", "j", "k"]);
+        assert_eq!(IdSet::union([]), IdSet::default());
+        assert_eq!(ids(&IdSet::union([&set(&["x"])])), ["x"]);
+    }
+}
