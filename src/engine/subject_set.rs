@@ -44,9 +44,7 @@ impl SubjectIdSet {
             (None, Some(b)) => Some(b),
             (None, None) => None,
         };
-        let mut concrete = self.concrete;
-        concrete.extend(other.concrete);
-        normalise(concrete, wildcard)
+        normalise(merge(self.concrete, other.concrete), wildcard)
     }
 
     pub(crate) fn intersect(self, other: SubjectIdSet) -> SubjectIdSet {
@@ -88,6 +86,18 @@ impl SubjectIdSet {
         };
         normalise(concrete, wildcard)
     }
+}
+
+/// The union of two id sets: a few ids are inserted into the larger set; sets of similar size
+/// are merged in one linear pass.
+fn merge(a: BTreeSet<String>, b: BTreeSet<String>) -> BTreeSet<String> {
+    let (mut large, mut small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    if small.len().saturating_mul(8) < large.len() {
+        large.extend(small);
+    } else {
+        large.append(&mut small);
+    }
+    large
 }
 
 fn normalise(concrete: BTreeSet<String>, wildcard: Option<BTreeSet<String>>) -> SubjectIdSet {
