@@ -27,6 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use indexmap::IndexSet;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::plan::Plan;
@@ -163,15 +164,14 @@ pub(crate) struct RelationIndex {
     last_change: Revision,
     /// Subject types whose wildcard the relation allows.
     wildcard_types: HashSet<String>,
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
+    /// Group ids, interned: a group's number is its place in the set.
+    names: IndexSet<String>,
     children: Vec<RoaringBitmap>,
     parents: Vec<RoaringBitmap>,
     closure: Vec<RoaringBitmap>,
     bound: Vec<u32>,
     /// Plain subjects (no subject relation, wildcards included) named by some edge, interned.
-    subject_ids: HashMap<SubjectRef, u32>,
-    subjects: Vec<SubjectRef>,
+    subjects: IndexSet<SubjectRef>,
     /// Per interned subject, the groups holding it through a plain edge.
     holders: Vec<RoaringBitmap>,
     /// Per group, the interned subjects it holds through a plain edge.
@@ -202,14 +202,12 @@ impl RelationIndex {
             relation: relation.to_string(),
             last_change: revision,
             wildcard_types,
-            ids: HashMap::new(),
-            names: Vec::new(),
+            names: IndexSet::new(),
             children: Vec::new(),
             parents: Vec::new(),
             closure: Vec::new(),
             bound: Vec::new(),
-            subject_ids: HashMap::new(),
-            subjects: Vec::new(),
+            subjects: IndexSet::new(),
             holders: Vec::new(),
             members: Vec::new(),
             wildcards: HashMap::new(),
@@ -224,12 +222,11 @@ impl RelationIndex {
     }
 
     fn intern(&mut self, id: &str) -> u32 {
-        if let Some(&found) = self.ids.get(id) {
+        if let Some(found) = self.group_number(id) {
             return found;
         }
         let next = self.len();
-        self.ids.insert(id.to_string(), next);
-        self.names.push(id.to_string());
+        self.names.insert(id.to_string());
         self.children.push(RoaringBitmap::new());
         self.parents.push(RoaringBitmap::new());
         let mut own = RoaringBitmap::new();
@@ -242,14 +239,27 @@ impl RelationIndex {
 
     /// The interned id of a plain subject.
     fn intern_subject(&mut self, subject: &SubjectRef) -> u32 {
-        if let Some(&found) = self.subject_ids.get(subject) {
+        if let Some(found) = self.subject_number(subject) {
             return found;
         }
         let next = u32::try_from(self.subjects.len()).unwrap_or(u32::MAX);
-        self.subject_ids.insert(subject.clone(), next);
-        self.subjects.push(subject.clone());
+        self.subjects.insert(subject.clone());
         self.holders.push(RoaringBitmap::new());
         next
+    }
+
+    /// The interned number of group `id`, if some relationship names it.
+    fn group_number(&self, id: &str) -> Option<u32> {
+        self.names
+            .get_index_of(id)
+            .map(|index| u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
+    /// The interned number of a plain subject, if some plain edge names it.
+    fn subject_number(&self, subject: &SubjectRef) -> Option<u32> {
+        self.subjects
+            .get_index_of(subject)
+            .map(|index| u32::try_from(index).unwrap_or(u32::MAX))
     }
 
     fn slot(&self, id: u32) -> usize {
@@ -264,7 +274,7 @@ impl RelationIndex {
     /// Removes whatever edge `group -> subject` the index holds.
     fn remove_edge(&mut self, group: u32, subject: &SubjectRef) {
         if self.is_self_set(subject) {
-            if let Some(&child) = self.ids.get(&subject.object.object_id) {
+            if let Some(child) = self.group_number(&subject.object.object_id) {
                 let (g, c) = (self.slot(group), self.slot(child));
                 if let Some(children) = self.children.get_mut(g) {
                     children.remove(child);
@@ -279,7 +289,7 @@ impl RelationIndex {
                     bitmap.remove(group);
                 }
             }
-            if let Some(&id) = self.subject_ids.get(subject) {
+            if let Some(id) = self.subject_number(subject) {
                 let (s, g) = (self.slot(id), self.slot(group));
                 if let Some(holders) = self.holders.get_mut(s) {
                     holders.remove(group);
@@ -296,7 +306,7 @@ impl RelationIndex {
             now_empty = set.is_empty();
         }
         if removed && self.is_self_set(subject) {
-            if let Some(&child) = self.ids.get(&subject.object.object_id) {
+            if let Some(child) = self.group_number(&subject.object.object_id) {
                 if let Some(count) = self.complex_in.get_mut(&child) {
                     *count = count.saturating_sub(1);
                     if *count == 0 {
@@ -541,7 +551,7 @@ impl RelationIndex {
     /// Whether `subject` is in `group_id#r` (through any nesting), when the index alone can
     /// tell with `depth` levels left; `None` when the walk must decide.
     pub(crate) fn probe(&self, group_id: &str, subject: &SubjectRef, depth: u32) -> Option<Probe> {
-        let Some(&group) = self.ids.get(group_id) else {
+        let Some(group) = self.group_number(group_id) else {
             // A group no relationship names: nothing is in it.
             return Some(Probe {
                 member: false,
@@ -550,18 +560,16 @@ impl RelationIndex {
         };
         let (closure, bound) = self.pure_closure(group, depth)?;
         let member = if self.is_self_set(subject) {
-            self.ids
-                .get(&subject.object.object_id)
-                .is_some_and(|id| closure.contains(*id))
+            self.group_number(&subject.object.object_id)
+                .is_some_and(|id| closure.contains(id))
         } else {
             // A wildcard subject is in only through the wildcard rule below (`holders` keeps
             // wildcards too, for `members`).
             let direct = subject.relation.is_none()
                 && !subject.is_wildcard()
                 && self
-                    .subject_ids
-                    .get(subject)
-                    .and_then(|&id| self.holders.get(self.slot(id)))
+                    .subject_number(subject)
+                    .and_then(|id| self.holders.get(self.slot(id)))
                     .is_some_and(|holders| !holders.is_disjoint(closure));
             direct
                 || (subject.relation.is_none()
@@ -585,7 +593,7 @@ impl RelationIndex {
         let mut found = Closures::default();
         let mut closures = Vec::new();
         for group_id in group_ids {
-            let Some(&group) = self.ids.get(group_id) else {
+            let Some(group) = self.group_number(group_id) else {
                 found.unknown.push(group_id);
                 continue;
             };
@@ -602,7 +610,7 @@ impl RelationIndex {
 
     /// The id of an interned group.
     pub(crate) fn group_name(&self, group: u32) -> Option<&str> {
-        self.names.get(self.slot(group)).map(String::as_str)
+        self.names.get_index(self.slot(group)).map(String::as_str)
     }
 
     /// Every plain subject (an object or a wildcard, no subject relation) that some group of
@@ -614,13 +622,13 @@ impl RelationIndex {
             .union();
         subjects
             .into_iter()
-            .filter_map(|id| self.subjects.get(self.slot(id)))
+            .filter_map(|id| self.subjects.get_index(self.slot(id)))
     }
 
     /// The groups holding `group_id#r` through a plain edge, and whether some caveated or
     /// expiring edge also names it (those must be read from the store).
     pub(crate) fn parents(&self, group_id: &str) -> (Vec<&str>, bool) {
-        let Some(&group) = self.ids.get(group_id) else {
+        let Some(group) = self.group_number(group_id) else {
             return (Vec::new(), false);
         };
         let parents = self
@@ -628,7 +636,7 @@ impl RelationIndex {
             .get(self.slot(group))
             .map(|p| {
                 p.iter()
-                    .filter_map(|id| self.names.get(self.slot(id)).map(String::as_str))
+                    .filter_map(|id| self.names.get_index(self.slot(id)).map(String::as_str))
                     .collect()
             })
             .unwrap_or_default();
