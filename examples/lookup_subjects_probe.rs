@@ -10,17 +10,18 @@
 
 #![allow(missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zanzi::engine::{Context, Engine, EngineConfig};
-use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::engine::Context;
 use zanzi::transaction::ImportMode;
 use zanzi::tuple::Relationship;
 
 #[path = "../benches/vs_spicedb/workload.rs"]
 #[allow(dead_code)]
 mod workload;
+
+#[allow(dead_code)]
+mod common;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,15 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown workload `{other}`").into()),
     };
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(RocksStore::open(dir.path(), StoreOptions::default())?);
-    let engine = Engine::new(
-        store,
-        EngineConfig {
-            cache_bytes: 0,
-            ..EngineConfig::default()
-        },
-    )?;
-    engine.write_schema(workload::SCHEMA)?;
+    let engine = common::uncached_engine(dir.path(), false, workload::SCHEMA)?;
     let rels = work
         .relationships
         .iter()

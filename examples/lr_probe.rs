@@ -10,11 +10,9 @@
 //! Prints the p50 (and p90) of each workload's lookup-resources queries over `rounds` passes
 //! and the answer sizes, so a change that alters an answer shows up at once.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zanzi::engine::{Context, Engine, EngineConfig};
-use zanzi::store::{RocksStore, StoreOptions};
+use zanzi::engine::{Context, Engine};
 use zanzi::transaction::ImportMode;
 use zanzi::tuple::Relationship;
 
@@ -22,18 +20,14 @@ use zanzi::tuple::Relationship;
 #[allow(dead_code)]
 mod workload;
 
+#[allow(dead_code)]
+mod common;
+
 use workload::{FrontierSize, Workload};
 
 fn engine_with(dir: &std::path::Path, workloads: &[&Workload]) -> Result<Engine, String> {
-    let store = RocksStore::open(dir, StoreOptions::default()).map_err(|e| e.to_string())?;
-    let config = EngineConfig {
-        cache_bytes: 0,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(Arc::new(store), config).map_err(|e| e.to_string())?;
-    engine
-        .write_schema(workload::SCHEMA)
-        .map_err(|e| e.to_string())?;
+    let engine =
+        common::uncached_engine(dir, false, workload::SCHEMA).map_err(|e| e.to_string())?;
     let mut rels = Vec::new();
     for w in workloads {
         for text in &w.relationships {

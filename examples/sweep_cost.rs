@@ -19,6 +19,10 @@ use zanzi::store::{
 use zanzi::transaction::{ImportMode, Update, UpdateOp};
 use zanzi::tuple::Relationship;
 
+#[allow(dead_code)]
+mod common;
+use common::arg;
+
 /// Generated relationships `doc:{i}#viewer@user:u{i % 1000}`.
 struct Generated {
     next: u64,
@@ -41,15 +45,6 @@ impl BulkSource for Generated {
                 .map_err(|e| StoreError::Backend(e.to_string())),
         )
     }
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|at| args.get(at + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,13 +9,14 @@
 //!     --batches 2000 --rows 1000 --preload 100000
 //! ```
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zanzi::engine::{Engine, EngineConfig};
-use zanzi::store::{RocksStore, StoreOptions};
 use zanzi::transaction::{ImportMode, Update, UpdateOp};
 use zanzi::tuple::Relationship;
+
+#[allow(dead_code)]
+mod common;
+use common::arg;
 
 const SCHEMA: &str = "definition user {}
 definition group {
@@ -27,36 +28,13 @@ definition resource {
     permission view = viewer + owner
 }";
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|at| args.get(at + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batches = arg("--batches", 1_000) as usize;
     let rows = arg("--rows", 1_000) as usize;
     let preload = arg("--preload", 100_000);
     let sync = arg("--sync", 0) == 1;
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(RocksStore::open(
-        dir.path(),
-        StoreOptions {
-            sync_writes: sync,
-            ..StoreOptions::default()
-        },
-    )?);
-    let engine = Engine::new(
-        store,
-        EngineConfig {
-            cache_bytes: 0,
-            ..EngineConfig::default()
-        },
-    )?;
-    engine.write_schema(SCHEMA)?;
+    let engine = common::uncached_engine(dir.path(), sync, SCHEMA)?;
     let base = (0..preload).map(|i| {
         let text = match i % 3 {
             0 => format!("group:g{}#member@user:u{}", i % 1_000, i),
