@@ -23,11 +23,11 @@ impl IdList {
         self.spans.push((start, self.text.len()));
     }
 
-    /// The ids, sorted, without repeats. The ids of a multi-range scan arrive as sorted runs
-    /// (one per range), which the stable sort finds and merges; ids that arrived sorted are
-    /// not moved at all.
+    /// The ids, sorted, without repeats. Ids that arrived sorted are not moved at all; others
+    /// are sorted by their first eight bytes read as one number, the bytes after them
+    /// compared only between ids that share those (short ids never are).
     pub(super) fn into_set(self) -> IdSet {
-        let IdList { text, mut spans } = self;
+        let IdList { text, spans } = self;
         let id = |&(start, end): &(usize, usize)| &text[start..end];
         if spans.windows(2).all(|pair| id(&pair[0]) < id(&pair[1])) {
             return IdSet {
@@ -35,14 +35,27 @@ impl IdList {
                 text,
             };
         }
-        spans.sort_by(|a, b| id(a).cmp(id(b)));
-        spans.dedup_by(|a, b| id(a) == id(b));
-        let mut set = IdSet::with_capacity(text.len(), spans.len());
-        for span in &spans {
+        let mut keyed: Vec<(u64, (usize, usize))> = spans
+            .into_iter()
+            .map(|span| (head(id(&span)), span))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(&a.1).cmp(id(&b.1))));
+        keyed.dedup_by(|a, b| a.0 == b.0 && id(&a.1) == id(&b.1));
+        let mut set = IdSet::with_capacity(text.len(), keyed.len());
+        for (_, span) in &keyed {
             set.push_last(id(span));
         }
         set
     }
+}
+
+/// The first eight bytes of `id` as a big-endian number, zeros past its end: ids whose heads
+/// differ compare as their heads do (an id's bytes are never zero).
+fn head(id: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let length = id.len().min(8);
+    bytes[..length].copy_from_slice(&id.as_bytes()[..length]);
+    u64::from_be_bytes(bytes)
 }
 
 /// Ids sorted ascending without repeats.
@@ -124,6 +137,23 @@ impl IdSet {
         Some(set)
     }
 
+    /// The ids of this set that `other` does not hold, or `None` when `other` holds an id
+    /// this set does not (is not a subset of it).
+    pub(super) fn minus_subset(&self, other: &IdSet) -> Option<IdSet> {
+        let mut rest = IdSet::default();
+        let mut theirs = other.iter().peekable();
+        for id in self.iter() {
+            match theirs.peek() {
+                Some(&next) if next < id => return None,
+                Some(&next) if next == id => {
+                    theirs.next();
+                }
+                _ => rest.push_last(id),
+            }
+        }
+        theirs.next().is_none().then_some(rest)
+    }
+
     /// The union of `sets`, merged in one pass over all of them.
     pub(super) fn union<'a>(sets: impl IntoIterator<Item = &'a IdSet>) -> IdSet {
         let sets: Vec<&IdSet> = sets.into_iter().filter(|set| !set.is_empty()).collect();
@@ -199,6 +229,42 @@ mod tests {
         assert_eq!(base.with("d"), None);
         assert_eq!(ids(&IdSet::default().with("x").unwrap_or_default()), ["x"]);
         assert_eq!(ids(&IdSet::of("x")), ["x"]);
+    }
+
+    #[test]
+    fn long_ids_sharing_their_first_eight_bytes_sort_by_the_rest() {
+        let sorted = list(&[
+            "project_b",
+            "project_a",
+            "proj",
+            "project_",
+            "project_a",
+            "p",
+        ]);
+        assert_eq!(
+            ids(&sorted.into_set()),
+            ["p", "proj", "project_", "project_a", "project_b"]
+        );
+        let bytes = list(&["\u{e9}t\u{e9}", "\u{7f}", "a\u{e9}", "a"]);
+        assert_eq!(
+            ids(&bytes.into_set()),
+            ["a", "a\u{e9}", "\u{7f}", "\u{e9}t\u{e9}"]
+        );
+    }
+
+    #[test]
+    fn a_subset_is_taken_away_and_a_non_subset_refused() {
+        let all = set(&["a", "b", "c", "d"]);
+        assert_eq!(
+            all.minus_subset(&set(&["b", "d"]))
+                .map(|s| ids(&s).join(",")),
+            Some("a,c".into())
+        );
+        assert_eq!(all.minus_subset(&all).map(|s| s.len()), Some(0));
+        assert_eq!(all.minus_subset(&IdSet::default()), Some(all.clone()));
+        assert_eq!(all.minus_subset(&set(&["b", "e"])), None);
+        assert_eq!(all.minus_subset(&set(&["0"])), None);
+        assert_eq!(set(&["b"]).minus_subset(&set(&["a", "b"])), None);
     }
 
     #[test]

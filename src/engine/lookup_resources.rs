@@ -19,6 +19,23 @@ const MAX_ROUNDS: usize = 64;
 
 type Key = (String, String);
 
+/// A batched reverse read: the resources of a type whose relation names one of a set of
+/// subjects of one type (and subject relation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReadKey {
+    resource_type: String,
+    relation: String,
+    subject_type: String,
+    subject_relation: Option<String>,
+}
+
+/// A batched reverse read done earlier in the request: the subject ids it read and the
+/// resource ids it found.
+struct DoneRead {
+    subjects: Rc<Ids>,
+    found: Rc<Ids>,
+}
+
 /// One walk's state. Sets found for a (type, member) are shared between the memo and the
 /// walk (`Rc`), so a set is copied only where a union needs to own it.
 struct Walk<'s> {
@@ -27,6 +44,9 @@ struct Walk<'s> {
     memo: HashMap<Key, Rc<Ids>>,
     in_progress: HashSet<Key>,
     used_seed: bool,
+    /// The batched reverse reads done so far, kept across fixed-point rounds (a read depends
+    /// only on its subjects and the snapshot).
+    reads: HashMap<ReadKey, Vec<DoneRead>>,
 }
 
 impl Query<'_> {
@@ -39,19 +59,19 @@ impl Query<'_> {
         if subject.is_wildcard() {
             return Err(EngineError::WildcardSubject(subject.to_string()));
         }
-        let candidates = self.resource_candidates(resource_type, member, subject)?;
+        let candidates = self.candidate_set(resource_type, member, subject)?;
         if !needs_confirmation(self.schema, resource_type, member) {
             return Ok(candidates
-                .into_iter()
-                .map(|id| (id, Permissionship::Has))
+                .iter()
+                .map(|id| (id.to_string(), Permissionship::Has))
                 .collect());
         }
         let mut confirmed = Vec::new();
-        for id in candidates {
-            let resource = ObjectRef::new_unchecked(resource_type, &id);
+        for id in candidates.iter() {
+            let resource = ObjectRef::new_unchecked(resource_type, id);
             let answer = self.check(&resource, member, subject)?;
             if !answer.is_no() {
-                confirmed.push((id, answer));
+                confirmed.push((id.to_string(), answer));
             }
         }
         Ok(confirmed)
@@ -65,19 +85,31 @@ impl Query<'_> {
         member: &str,
         subject: &SubjectRef,
     ) -> Result<Vec<String>, EngineError> {
+        let found = self.candidate_set(resource_type, member, subject)?;
+        Ok(found.iter().map(str::to_string).collect())
+    }
+
+    /// [`Query::resource_candidates`] as a sorted set.
+    fn candidate_set(
+        &self,
+        resource_type: &str,
+        member: &str,
+        subject: &SubjectRef,
+    ) -> Result<Rc<Ids>, EngineError> {
         let mut walk = Walk {
             subject,
             seeds: HashMap::new(),
             memo: HashMap::new(),
             in_progress: HashSet::new(),
             used_seed: false,
+            reads: HashMap::new(),
         };
         for _ in 0..MAX_ROUNDS {
             walk.memo.clear();
             walk.used_seed = false;
             let result = self.resources_for(resource_type, member, self.max_depth, &mut walk)?;
             if !walk.used_seed || walk.memo == walk.seeds {
-                return Ok(result.iter().map(str::to_string).collect());
+                return Ok(result);
             }
             walk.seeds = std::mem::take(&mut walk.memo);
         }
@@ -144,11 +176,12 @@ impl Query<'_> {
         walk: &mut Walk<'_>,
     ) -> Result<Ids, EngineError> {
         let subject = walk.subject;
-        let mut found = IdList::default();
-        self.collect_resources(subject, &def.name, relation, &mut found)?;
+        let mut direct = IdList::default();
+        self.collect_resources(subject, &def.name, relation, &mut direct)?;
         let Some(relation_def) = def.relations.get(relation) else {
-            return Ok(found.into_set());
+            return Ok(direct.into_set());
         };
+        let mut through_sets = Vec::new();
         let mut self_recursive = false;
         let mut seen = BTreeSet::new();
         for allowed in &relation_def.allowed {
@@ -163,7 +196,7 @@ impl Query<'_> {
                             object: ObjectRef::new_unchecked(&allowed.subject_type, WILDCARD_ID),
                             relation: None,
                         };
-                        self.collect_resources(&wildcard, &def.name, relation, &mut found)?;
+                        self.collect_resources(&wildcard, &def.name, relation, &mut direct)?;
                     }
                 }
                 AllowedKind::SubjectSet(set_relation) => {
@@ -176,18 +209,18 @@ impl Query<'_> {
                     }
                     let holders =
                         self.resources_for(&allowed.subject_type, set_relation, depth - 1, walk)?;
-                    let sets: Vec<SubjectRef> = holders
-                        .iter()
-                        .map(|id| SubjectRef {
-                            object: ObjectRef::new_unchecked(&allowed.subject_type, id),
-                            relation: Some(set_relation.clone()),
-                        })
-                        .collect();
-                    self.collect_resources_many(&sets, &def.name, relation, &mut found)?;
+                    let key = ReadKey {
+                        resource_type: def.name.clone(),
+                        relation: relation.to_string(),
+                        subject_type: allowed.subject_type.clone(),
+                        subject_relation: Some(set_relation.clone()),
+                    };
+                    through_sets.push(self.reverse_read(walk, key, &holders)?);
                 }
             }
         }
-        let found = found.into_set();
+        let direct = direct.into_set();
+        let found = Ids::union(std::iter::once(&direct).chain(through_sets.iter().map(|s| &**s)));
         if !self_recursive {
             return Ok(found);
         }
@@ -202,15 +235,11 @@ impl Query<'_> {
             None => {
                 // One batched read per level of nesting.
                 while !frontier.is_empty() {
-                    let sets: Vec<SubjectRef> = frontier
-                        .drain(..)
-                        .map(|id| SubjectRef {
-                            object: ObjectRef::new_unchecked(&def.name, &id),
-                            relation: Some(relation.to_string()),
-                        })
-                        .collect();
-                    self.snapshot.resource_ids_with_subjects(
-                        &sets,
+                    let level = std::mem::take(&mut frontier);
+                    self.snapshot.resource_ids_with_subject_ids(
+                        &def.name,
+                        &mut level.iter().map(String::as_str),
+                        Some(relation),
                         &def.name,
                         relation,
                         &mut |id| {
@@ -284,6 +313,7 @@ impl Query<'_> {
         )
     }
 
+    /// Appends the resources of `resource_type` whose `relation` names `subject`.
     fn collect_resources(
         &self,
         subject: &SubjectRef,
@@ -291,27 +321,69 @@ impl Query<'_> {
         relation: &str,
         into: &mut IdList,
     ) -> Result<(), EngineError> {
-        self.collect_resources_many(std::slice::from_ref(subject), resource_type, relation, into)
+        self.snapshot.resource_ids_with_subjects(
+            std::slice::from_ref(subject),
+            resource_type,
+            relation,
+            &mut |id| into.push(id),
+        )?;
+        Ok(())
     }
 
-    /// Appends the resources of `resource_type` whose `relation` names one of `subjects`,
-    /// read in one ordered multi-range scan of the reverse index (ids only; one sorted run per
-    /// subject, repeats possible).
-    fn collect_resources_many(
+    /// The resources of `key.resource_type` whose `key.relation` names one of `subjects`
+    /// (ids of `key.subject_type`, with `key.subject_relation`), read in one ordered
+    /// multi-range scan of the reverse index. A read of the same relation done earlier in the
+    /// request for a subset of these subjects is reused, and only the subjects it did not
+    /// cover are read: `project->edit` and `project->view` read `resource#project` once.
+    fn reverse_read(
         &self,
-        subjects: &[SubjectRef],
-        resource_type: &str,
-        relation: &str,
-        into: &mut IdList,
-    ) -> Result<(), EngineError> {
+        walk: &mut Walk<'_>,
+        key: ReadKey,
+        subjects: &Rc<Ids>,
+    ) -> Result<Rc<Ids>, EngineError> {
         if subjects.is_empty() {
-            return Ok(());
+            return Ok(Rc::default());
         }
-        self.snapshot
-            .resource_ids_with_subjects(subjects, resource_type, relation, &mut |id| {
-                into.push(id)
-            })?;
-        Ok(())
+        let done = walk.reads.entry(key.clone()).or_default();
+        // The earlier read with the most subjects among those whose subjects are all here.
+        let mut base: Option<(&DoneRead, Ids)> = None;
+        for read in done.iter() {
+            if Rc::ptr_eq(&read.subjects, subjects) || read.subjects == *subjects {
+                return Ok(Rc::clone(&read.found));
+            }
+            if base
+                .as_ref()
+                .is_some_and(|(best, _)| best.subjects.len() >= read.subjects.len())
+            {
+                continue;
+            }
+            if let Some(rest) = subjects.minus_subset(&read.subjects) {
+                base = Some((read, rest));
+            }
+        }
+        let (earlier, to_read) = match &base {
+            Some((read, rest)) => (Some(&read.found), rest),
+            None => (None, &**subjects),
+        };
+        let mut list = IdList::default();
+        self.snapshot.resource_ids_with_subject_ids(
+            &key.subject_type,
+            &mut to_read.iter(),
+            key.subject_relation.as_deref(),
+            &key.resource_type,
+            &key.relation,
+            &mut |id| list.push(id),
+        )?;
+        let read = list.into_set();
+        let found = match earlier {
+            Some(earlier) => Rc::new(Ids::union([&**earlier, &read])),
+            None => Rc::new(read),
+        };
+        done.push(DoneRead {
+            subjects: Rc::clone(subjects),
+            found: Rc::clone(&found),
+        });
+        Ok(found)
     }
 
     fn resources_for_rewrite(
@@ -339,7 +411,7 @@ impl Query<'_> {
             Rewrite::Arrow {
                 tupleset, computed, ..
             } => {
-                let mut result = IdList::default();
+                let mut result = Vec::new();
                 let Some(relation_def) = def.relations.get(tupleset) else {
                     return Ok(Rc::default());
                 };
@@ -364,16 +436,18 @@ impl Query<'_> {
                     }
                     let targets =
                         self.resources_for(&allowed.subject_type, computed, depth - 1, walk)?;
-                    let targets: Vec<SubjectRef> = targets
-                        .iter()
-                        .map(|id| SubjectRef {
-                            object: ObjectRef::new_unchecked(&allowed.subject_type, id),
-                            relation: subject_relation.clone(),
-                        })
-                        .collect();
-                    self.collect_resources_many(&targets, &def.name, tupleset, &mut result)?;
+                    let key = ReadKey {
+                        resource_type: def.name.clone(),
+                        relation: tupleset.clone(),
+                        subject_type: allowed.subject_type.clone(),
+                        subject_relation,
+                    };
+                    result.push(self.reverse_read(walk, key, &targets)?);
                 }
-                Rc::new(result.into_set())
+                match result.as_slice() {
+                    [only] => Rc::clone(only),
+                    _ => Rc::new(Ids::union(result.iter().map(|set| &**set))),
+                }
             }
             Rewrite::Nil => Rc::default(),
             Rewrite::SelfRef => {

@@ -391,6 +391,28 @@ pub trait Snapshot {
         Ok(())
     }
 
+    /// [`Snapshot::resource_ids_with_subjects`] for the subjects `subject_type:id` (with
+    /// `subject_relation`, if given), one per id of `subject_ids`: a batch of one type's
+    /// objects or subject sets, named without a [`SubjectRef`] each. Ids in ascending order
+    /// without repeats let a backend skip sorting them.
+    fn resource_ids_with_subject_ids(
+        &self,
+        subject_type: &str,
+        subject_ids: &mut dyn Iterator<Item = &str>,
+        subject_relation: Option<&str>,
+        resource_type: &str,
+        relation: &str,
+        found: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
+        let subjects: Vec<SubjectRef> = subject_ids
+            .map(|id| SubjectRef {
+                object: ObjectRef::new_unchecked(subject_type, id),
+                relation: subject_relation.map(str::to_string),
+            })
+            .collect();
+        self.resource_ids_with_subjects(&subjects, resource_type, relation, found)
+    }
+
     /// The record `key` of `keyspace`, if present at this revision.
     fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 

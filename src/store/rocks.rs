@@ -1057,7 +1057,7 @@ impl RocksSnapshot<'_> {
             .borrow_dependent()
             .raw_iterator_cf_opt(cf, read_options);
         Box::new(
-            ranges::RangeScan::new(iter, prefixes).filter_map(move |item| {
+            ranges::RangeScan::new(iter, prefixes.into()).filter_map(move |item| {
                 let decoded = item.and_then(|(range, key, value)| {
                     let value = RelationshipValue::decode(&value)?;
                     if value.is_expired(now) {
@@ -1070,6 +1070,46 @@ impl RocksSnapshot<'_> {
                 decoded.transpose()
             }),
         )
+    }
+
+    /// Hands `found` the resource id of every live reverse entry under `prefixes` (each
+    /// `subject parts 0 resource_type 0 relation 0`: past the prefix, the rest of the key is
+    /// the id), read in one ordered multi-range scan with each id borrowed from the iterator.
+    fn resource_ids_in(
+        &self,
+        prefixes: ranges::Prefixes,
+        found: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
+        let prefixes = prefixes.into_sorted();
+        let mut read_options = ReadOptions::default();
+        if let Some(bound) = prefixes.last().and_then(prefix_upper_bound) {
+            read_options.set_iterate_upper_bound(bound);
+        }
+        let iter = self
+            .snap
+            .borrow_dependent()
+            .raw_iterator_cf_opt(self.rev, read_options);
+        let now = self.now;
+        let mut scan = ranges::RangeScan::new(iter, prefixes);
+        let mut read = |_, prefix: &[u8], key: &[u8], value: &[u8]| -> Result<(), StoreError> {
+            let id = key
+                .get(prefix.len()..)
+                .filter(|id| !id.is_empty() && !id.contains(&0))
+                .ok_or_else(|| {
+                    StoreError::Corrupt("a reverse key with no resource id".to_string())
+                })?;
+            if RelationshipValue::is_expired_bytes(value, now)? {
+                return Ok(());
+            }
+            let id = std::str::from_utf8(id)
+                .map_err(|err| StoreError::Corrupt(format!("reverse key: {err}")))?;
+            found(id);
+            Ok(())
+        };
+        while let Some(entry) = scan.next_with(&mut read) {
+            entry??;
+        }
+        Ok(())
     }
 
     /// The stored bytes of a record.
@@ -1340,49 +1380,44 @@ impl Snapshot for RocksSnapshot<'_> {
         relation: &str,
         found: &mut dyn FnMut(&str),
     ) -> Result<(), StoreError> {
-        // A reverse key is `subject parts 0 resource_type 0 relation 0 resource_id`: past the
-        // range's prefix, the rest of the key is the id.
-        let mut prefixes: Vec<Vec<u8>> = subjects
-            .iter()
-            .map(|subject| ReverseKey::resources_prefix(subject, resource_type, relation))
-            .collect();
-        prefixes.sort_unstable();
-        prefixes.dedup();
-        let lengths: Vec<usize> = prefixes.iter().map(Vec::len).collect();
-        let mut read_options = ReadOptions::default();
-        if let Some(bound) = prefixes
-            .last()
-            .and_then(|prefix| prefix_upper_bound(prefix))
-        {
-            read_options.set_iterate_upper_bound(bound);
+        let mut prefixes = ranges::Prefixes::with_capacity(subjects.len(), 32);
+        for subject in subjects {
+            prefixes.push(&[&ReverseKey::resources_prefix(
+                subject,
+                resource_type,
+                relation,
+            )]);
         }
-        let iter = self
-            .snap
-            .borrow_dependent()
-            .raw_iterator_cf_opt(self.rev, read_options);
-        let now = self.now;
-        let mut scan = ranges::RangeScan::new(iter, prefixes);
-        // Each entry is read in place: the id of a live relationship is handed over borrowed.
-        let mut read = |range: usize, key: &[u8], value: &[u8]| -> Result<(), StoreError> {
-            let id = lengths
-                .get(range)
-                .and_then(|&length| key.get(length..))
-                .filter(|id| !id.is_empty() && !id.contains(&0))
-                .ok_or_else(|| {
-                    StoreError::Corrupt("a reverse key with no resource id".to_string())
-                })?;
-            if RelationshipValue::is_expired_bytes(value, now)? {
-                return Ok(());
-            }
-            let id = std::str::from_utf8(id)
-                .map_err(|err| StoreError::Corrupt(format!("reverse key: {err}")))?;
-            found(id);
-            Ok(())
-        };
-        while let Some(entry) = scan.next_with(&mut read) {
-            entry??;
+        self.resource_ids_in(prefixes, found)
+    }
+
+    fn resource_ids_with_subject_ids(
+        &self,
+        subject_type: &str,
+        subject_ids: &mut dyn Iterator<Item = &str>,
+        subject_relation: Option<&str>,
+        resource_type: &str,
+        relation: &str,
+        found: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
+        // Every prefix is `subject_type 0 id 0 subject_relation 0 resource_type 0 relation 0`
+        // (as `ReverseKey::resources_prefix` writes it), built in one buffer.
+        let head = ReverseKey::resources_prefix(
+            &SubjectRef {
+                object: ObjectRef::new_unchecked(subject_type, ""),
+                relation: subject_relation.map(str::to_string),
+            },
+            resource_type,
+            relation,
+        );
+        let (type_part, tail) = head.split_at(subject_type.len() + 1);
+        // `tail` starts with the empty id's separator.
+        let mut prefixes =
+            ranges::Prefixes::with_capacity(subject_ids.size_hint().0, head.len() + 8);
+        for id in subject_ids {
+            prefixes.push(&[type_part, id.as_bytes(), tail]);
         }
-        Ok(())
+        self.resource_ids_in(prefixes, found)
     }
 
     fn record(&self, keyspace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -1593,7 +1593,93 @@ pub fn batched_reads_over_many_ranges_skip_gaps_and_expired_entries(backend: &dy
             })
             .unwrap();
         assert_eq!(ids, looped, "every {step}th group");
+        // The same subjects named by their ids alone (ascending, as the lookup walk names them).
+        let few_ids: Vec<&str> = few.iter().map(|s| s.object.object_id.as_str()).collect();
+        assert_eq!(
+            resource_ids_of_ids(
+                snapshot.as_ref(),
+                "group",
+                &few_ids,
+                Some("member"),
+                "doc",
+                "viewer"
+            ),
+            looped,
+            "every {step}th group, by id"
+        );
     }
+    // Ids in no order, some twice, some absent: the same answer as the subjects themselves.
+    let ids_in_no_order: Vec<&str> = subjects
+        .iter()
+        .map(|s| s.object.object_id.as_str())
+        .collect();
+    let mut by_subject: Vec<String> = Vec::new();
+    snapshot
+        .resource_ids_with_subjects(&subjects, "doc", "viewer", &mut |id| {
+            by_subject.push(format!("doc:{id}"))
+        })
+        .unwrap();
+    let by_id = resource_ids_of_ids(
+        snapshot.as_ref(),
+        "group",
+        &ids_in_no_order,
+        Some("member"),
+        "doc",
+        "viewer",
+    );
+    assert_eq!(by_id, by_subject);
+    assert_eq!(by_id.len(), 40 * 2 - 8 + 1);
+    // Subjects without a relation (users), expired memberships skipped.
+    let users: Vec<String> = (0..62).map(|u| format!("u{u}")).collect();
+    let user_ids: Vec<&str> = users.iter().map(String::as_str).collect();
+    let user_refs: Vec<SubjectRef> = users
+        .iter()
+        .map(|u| SubjectRef::parse(&format!("user:{u}")).unwrap())
+        .collect();
+    let mut groups: Vec<String> = Vec::new();
+    snapshot
+        .resource_ids_with_subjects(&user_refs, "group", "member", &mut |id| {
+            groups.push(format!("group:{id}"))
+        })
+        .unwrap();
+    assert_eq!(
+        resource_ids_of_ids(
+            snapshot.as_ref(),
+            "user",
+            &user_ids,
+            None,
+            "group",
+            "member"
+        ),
+        groups
+    );
+    assert_eq!(groups.len(), 40 - 8);
+    assert!(
+        resource_ids_of_ids(snapshot.as_ref(), "user", &[], None, "group", "member").is_empty()
+    );
+}
+
+/// `type:id` of each resource id [`Snapshot::resource_ids_with_subject_ids`] hands over.
+fn resource_ids_of_ids(
+    snapshot: &dyn Snapshot,
+    subject_type: &str,
+    subject_ids: &[&str],
+    subject_relation: Option<&str>,
+    resource_type: &str,
+    relation: &str,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    snapshot
+        .resource_ids_with_subject_ids(
+            subject_type,
+            &mut subject_ids.iter().copied(),
+            subject_relation,
+            resource_type,
+            relation,
+            &mut |id| found.push(format!("{resource_type}:{id}")),
+        )
+        .unwrap();
+    found
 }
 
 /// Conformance case.
