@@ -7,10 +7,8 @@
 //!     --config 'profile.dev.package.zanzi.overflow-checks=false' -- [fan|full|both] [rounds]
 //! ```
 //!
-//! Prints the p50 (and p90) of each workload's lookup-resources queries over `rounds` passes,
-//! in wall time and in the thread's CPU time (`/proc/thread-self/schedstat`, which a busy
-//! machine disturbs far less), and the answer sizes and a checksum of the answers, so a
-//! change that alters an answer shows up at once.
+//! Prints the p50 (and p90) of each workload's lookup-resources queries over `rounds` passes
+//! and the answer sizes, so a change that alters an answer shows up at once.
 
 use std::time::{Duration, Instant};
 
@@ -42,29 +40,18 @@ fn engine_with(dir: &std::path::Path, workloads: &[&Workload]) -> Result<Engine,
     Ok(engine)
 }
 
-/// Nanoseconds this thread has spent on a CPU (Linux; `None` elsewhere).
-fn thread_cpu() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
 fn measure(name: &str, engine: &Engine, w: &Workload, rounds: usize) -> Result<(), String> {
     let ctx = Context::new();
     let mut times: Vec<Duration> = Vec::new();
-    let mut cpu: Vec<Duration> = Vec::new();
     let mut sizes = Vec::new();
     let mut checksum = 0u64;
     for round in 0..rounds {
         for q in &w.queries.resources {
-            let cpu_start = thread_cpu();
             let start = Instant::now();
             let (found, _) = engine
                 .lookup_resources(&q.resource_type, &q.permission, &q.subject, &ctx)
                 .map_err(|e| e.to_string())?;
             times.push(start.elapsed());
-            if let (Some(before), Some(after)) = (cpu_start, thread_cpu()) {
-                cpu.push(Duration::from_nanos(after.saturating_sub(before)));
-            }
             if round == 0 {
                 sizes.push(found.len());
                 for (id, _) in &found {
@@ -77,20 +64,12 @@ fn measure(name: &str, engine: &Engine, w: &Workload, rounds: usize) -> Result<(
         }
     }
     times.sort_unstable();
-    cpu.sort_unstable();
     sizes.sort_unstable();
-    let at = |times: &[Duration], p: usize| {
-        times
-            .get((times.len() * p / 100).min(times.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let at = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
     println!(
-        "{name}: p50 {:?} p90 {:?} (cpu p50 {:?} p90 {:?}) over {} lookups; answer sizes median {} max {}; checksum {checksum:x}",
-        at(&times, 50),
-        at(&times, 90),
-        at(&cpu, 50),
-        at(&cpu, 90),
+        "{name}: p50 {:?} p90 {:?} over {} lookups; answer sizes median {} max {}; checksum {checksum:x}",
+        at(50),
+        at(90),
         times.len(),
         sizes[sizes.len() / 2],
         sizes[sizes.len() - 1],
