@@ -213,6 +213,58 @@ fn membership_cycles_terminate() {
     assert_eq!(ids, vec!["a", "b"]);
 }
 
+/// Two arrows through one relation whose targets overlap in every way (one's a subset of the
+/// other's, neither, the same): the walk reuses an earlier read of `doc#project` only where
+/// its targets are all among the new ones, and every answer stays exact.
+#[test]
+fn arrows_through_one_relation_reuse_reads_and_stay_exact() {
+    let schema = "
+definition user {}
+definition project {
+    relation editor: user
+    relation viewer: user
+    relation auditor: user
+    permission edit = editor
+    permission view = viewer + edit
+    permission audit = auditor
+}
+definition doc {
+    relation project: project
+    permission edit = project->edit
+    permission read = edit + project->view
+    permission check = project->audit + project->view
+    permission all = read + check + project->audit
+}";
+    let (engine, _dir) = engine_with(
+        schema,
+        &[
+            "project:p1#editor@user:ann",
+            "project:p2#viewer@user:ann",
+            "project:p3#auditor@user:ann",
+            "project:p4#viewer@user:bob",
+            "doc:a#project@project:p1",
+            "doc:b#project@project:p2",
+            "doc:c#project@project:p3",
+            "doc:d#project@project:p4",
+            "doc:e#project@project:p1",
+            "doc:e#project@project:p3",
+        ],
+    );
+    let ann = SubjectRef::parse("user:ann").unwrap();
+    for (permission, expected) in [
+        ("edit", vec!["a", "e"]),
+        ("read", vec!["a", "b", "e"]),
+        ("check", vec!["a", "b", "c", "e"]),
+        ("all", vec!["a", "b", "c", "e"]),
+    ] {
+        let (found, _) = engine
+            .lookup_resources("doc", permission, &ann, &Context::new())
+            .unwrap();
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, expected, "doc#{permission}");
+    }
+}
+
 #[test]
 fn checks_with_unknown_names_are_errors() {
     let (engine, _dir) = engine_with(DOCS, &[]);
