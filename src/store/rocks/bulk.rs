@@ -3,7 +3,8 @@
 //!
 //! Under the write lock, at revision R = head + 1:
 //! 1. every item is encoded (forward key, reverse key, value) into in-memory runs of 262,144
-//!    relationships, each pair of runs sorted by a second thread while the next is read;
+//!    relationships, each pair of runs sorted (and its buffer rewritten in key order) by a
+//!    second thread while the next is read;
 //! 2. the sorted reverse runs are merged into the `rev` files on the second thread, while one
 //!    merged pass over the forward runs refuses duplicates, merges with the head's `fwd`
 //!    (CREATE fails on a live relationship; anything overwritten keeps its old value as an
