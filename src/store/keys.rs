@@ -1264,6 +1264,9 @@ mod tests {
             let fast = RelationshipValue::is_expired_bytes(bytes, now);
             let full = RelationshipValue::decode(bytes).map(|value| value.is_expired(now));
             assert_eq!(fast.ok(), full.ok(), "{bytes:?}");
+            let fast = RelationshipValue::expiration_of(bytes);
+            let full = RelationshipValue::decode(bytes).map(|value| value.expiration);
+            assert_eq!(fast.ok(), full.ok(), "{bytes:?}");
         }
     }
 
