@@ -796,20 +796,36 @@ impl RelationshipValue {
     /// `decode(bytes)?.is_expired(now)` answers it, without decoding a value that has neither
     /// a caveat nor an expiration (the common case: two empty option tags and the revision).
     pub fn is_expired_bytes(bytes: &[u8], now: DateTime<Utc>) -> Result<bool, StoreError> {
-        if let [0, 0, revision @ ..] = bytes {
-            // The revision is one varint: a byte below 251, or a marker and 2, 4 or 8 bytes.
-            let varint_length = match revision.first() {
-                Some(&first) if first < 251 => 1,
-                Some(251) => 3,
-                Some(252) => 5,
-                Some(253) => 9,
-                _ => 0,
-            };
-            if varint_length != 0 && revision.len() == varint_length {
-                return Ok(false);
-            }
+        if Self::is_plain(bytes) {
+            return Ok(false);
         }
         Ok(Self::decode(bytes)?.is_expired(now))
+    }
+
+    /// The expiration of the value stored as `bytes`, as `decode(bytes)?.expiration` answers
+    /// it, without decoding a value that has neither a caveat nor an expiration.
+    pub fn expiration_of(bytes: &[u8]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if Self::is_plain(bytes) {
+            return Ok(None);
+        }
+        Ok(Self::decode(bytes)?.expiration)
+    }
+
+    /// Whether `bytes` is a well-formed value with neither caveat nor expiration: two empty
+    /// option tags and the revision.
+    fn is_plain(bytes: &[u8]) -> bool {
+        let [0, 0, revision @ ..] = bytes else {
+            return false;
+        };
+        // The revision is one varint: a byte below 251, or a marker and 2, 4 or 8 bytes.
+        let varint_length = match revision.first() {
+            Some(&first) if first < 251 => 1,
+            Some(251) => 3,
+            Some(252) => 5,
+            Some(253) => 9,
+            _ => 0,
+        };
+        varint_length != 0 && revision.len() == varint_length
     }
 
     /// The encoded bytes.
@@ -1248,6 +1264,9 @@ mod tests {
             let fast = RelationshipValue::is_expired_bytes(bytes, now);
             let full = RelationshipValue::decode(bytes).map(|value| value.is_expired(now));
             assert_eq!(fast.ok(), full.ok(), "{bytes:?}");
+            let fast = RelationshipValue::expiration_of(bytes);
+            let full = RelationshipValue::decode(bytes).map(|value| value.expiration);
+            assert_eq!(fast.ok(), full.ok(), "{bytes:?}");
         }
     }
 
@@ -1539,6 +1558,11 @@ mod tests {
             let now = Utc::now();
             match (RelationshipValue::is_expired_bytes(&bytes, now), RelationshipValue::decode(&bytes)) {
                 (Ok(expired), Ok(value)) => prop_assert_eq!(expired, value.is_expired(now)),
+                (Err(_), Err(_)) => {}
+                (fast, full) => prop_assert!(false, "{bytes:?}: {fast:?} against {full:?}"),
+            }
+            match (RelationshipValue::expiration_of(&bytes), RelationshipValue::decode(&bytes)) {
+                (Ok(at), Ok(value)) => prop_assert_eq!(at, value.expiration),
                 (Err(_), Err(_)) => {}
                 (fast, full) => prop_assert!(false, "{bytes:?}: {fast:?} against {full:?}"),
             }

@@ -51,14 +51,14 @@ use rocksdb::{
 
 mod bulk;
 mod ranges;
+mod staged;
 
 use super::keys::{
-    append_keys, decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey,
-    BulkSummaryValue, ExpiryKey, ForwardKey, LogEntry, LogEntryWriter, LogKey, RecordKey,
-    RelationshipKey, RelationshipValue, ReverseKey, CF_EXP, CF_FWD, CF_LOG, CF_META, CF_RECORDS,
-    CF_REV, COLUMN_FAMILIES, EXPIRATION_INDEX_FORMAT, FORMAT_VERSION, META_FORMAT_VERSION,
-    META_HEAD_REVISION, META_OLDEST_REVISION, META_SCHEMA, META_SCHEMA_REVISION, META_STORE_ID,
-    OLDEST_READABLE_FORMAT,
+    decode_bulk_part, key_successor, prefix_upper_bound, BulkPartKey, BulkSummaryValue, ExpiryKey,
+    ForwardKey, LogEntry, LogEntryWriter, LogKey, RecordKey, RelationshipKey, RelationshipValue,
+    ReverseKey, CF_EXP, CF_FWD, CF_LOG, CF_META, CF_RECORDS, CF_REV, COLUMN_FAMILIES,
+    EXPIRATION_INDEX_FORMAT, FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD_REVISION,
+    META_OLDEST_REVISION, META_SCHEMA, META_SCHEMA_REVISION, META_STORE_ID, OLDEST_READABLE_FORMAT,
 };
 use super::{
     BulkError, BulkOutcome, BulkSource, RecordIter, RelationshipIter, Snapshot, StoreError,
@@ -368,34 +368,39 @@ impl RocksStore {
 
     /// Writes the staged changes of `txn` with its log entry and new head revision atomically,
     /// then publishes the new head. Must be called under the write lock.
-    fn commit(&self, txn: RocksTxn<'_>) -> Result<Revision, StoreError> {
-        let mut batch = WriteBatch::default();
+    fn commit(&self, mut txn: RocksTxn<'_>) -> Result<Revision, StoreError> {
+        let log_entry = std::mem::take(&mut txn.log).finish(txn.schema.as_deref(), txn.now)?;
+        // Room for everything up front: the batch is not copied as it grows.
+        let records_bytes: usize = txn
+            .records
+            .iter()
+            .map(|(key, value)| key.as_bytes().len() + value.as_ref().map_or(0, Vec::len) + 16)
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(
+            txn.staged.batch_bytes()
+                + records_bytes
+                + log_entry.len()
+                + txn.schema.as_ref().map_or(0, String::len)
+                + 256,
+        );
         txn.stage_expiration_index(&mut batch, self.cf(CF_EXP)?)?;
+        txn.staged.sort();
         let RocksTxn {
             revision,
-            forward,
-            reverse,
+            staged,
             records,
             schema,
-            log,
-            now,
             ..
         } = txn;
         // Each memtable receives its keys in order (a later change of a key wins: equal keys
         // keep their staging order).
-        let fwd = self.cf(CF_FWD)?;
-        for index in staged_order(forward.len(), |i| &forward[i].0) {
-            match &forward[index] {
-                (key, Some(value)) => batch.put_cf(fwd, key, value),
-                (key, None) => batch.delete_cf(fwd, key),
-            }
-        }
-        let rev = self.cf(CF_REV)?;
-        for index in staged_order(reverse.len(), |i| &reverse[i].0) {
-            let (key, of) = &reverse[index];
-            match &forward[*of].1 {
-                Some(value) => batch.put_cf(rev, key, value),
-                None => batch.delete_cf(rev, key),
+        let [forward, reverse] = staged.sides();
+        for (cf, entries) in [(self.cf(CF_FWD)?, forward), (self.cf(CF_REV)?, reverse)] {
+            for (key, value) in entries {
+                match value {
+                    Some(value) => batch.put_cf(cf, key, value),
+                    None => batch.delete_cf(cf, key),
+                }
             }
         }
         let records_cf = self.cf(CF_RECORDS)?;
@@ -414,11 +419,7 @@ impl RocksStore {
                 super::keys::encode_revision(revision),
             );
         }
-        batch.put_cf(
-            self.cf(CF_LOG)?,
-            LogKey(revision).encode(),
-            log.finish(schema.as_deref(), now)?,
-        );
+        batch.put_cf(self.cf(CF_LOG)?, LogKey(revision).encode(), log_entry);
         batch.put_cf(
             meta,
             META_HEAD_REVISION,
@@ -447,23 +448,14 @@ impl RocksStore {
     }
 }
 
-/// The indices `0..len` in the order of their keys, equal keys in staging order.
-fn staged_order<'k>(len: usize, key: impl Fn(usize) -> &'k Vec<u8>) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
-    order
-}
-
 /// A write transaction on RocksDB: the head snapshot it read under the write lock, and the
 /// changes staged for one `WriteBatch`.
 struct RocksTxn<'a> {
     head: RocksSnapshot<'a>,
     revision: Revision,
     now: DateTime<Utc>,
-    /// Encoded `fwd` keys with their new value (`None`: delete).
-    forward: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Encoded `rev` keys, each with the index of its `forward` entry (whose value it copies).
-    reverse: Vec<(Vec<u8>, usize)>,
+    /// The relationships staged, under both keys.
+    staged: staged::Staged,
     records: Vec<(RecordKey, Option<Vec<u8>>)>,
     schema: Option<String>,
     /// The log entry's changes, in the order they were staged.
@@ -480,7 +472,7 @@ struct RocksTxn<'a> {
 
 impl RocksTxn<'_> {
     fn is_empty(&self) -> bool {
-        self.forward.is_empty() && self.records.is_empty() && self.schema.is_none()
+        self.staged.is_empty() && self.records.is_empty() && self.schema.is_none()
     }
 
     /// Stages `relationship` under its keys with its value, logged as a touch. `before` is its
@@ -491,34 +483,35 @@ impl RocksTxn<'_> {
         before: Option<Option<DateTime<Utc>>>,
     ) -> Result<(), StoreError> {
         let value = RelationshipValue::encode_of(relationship, self.revision)?;
-        let (mut key, mut reverse) = (Vec::with_capacity(64), Vec::with_capacity(64));
-        append_keys(relationship, &mut key, &mut reverse)?;
-        self.log.push(UpdateOp::Touch, &key, &value);
-        self.track_expiry(&key, before, relationship.expiration);
-        self.reverse.push((reverse, self.forward.len()));
-        self.forward.push((key, Some(value)));
+        let (key, _) = self.staged.stage(relationship, Some(&value))?;
+        self.log.push(UpdateOp::Touch, key, &value);
+        Self::track_expiry(
+            &mut self.head_expiry,
+            &mut self.final_expiry,
+            key,
+            before,
+            relationship.expiration,
+        );
         Ok(())
     }
 
     /// Notes that forward key `key` ends with expiration `after`; `before` as in
     /// [`RocksTxn::stage_put`].
     fn track_expiry(
-        &mut self,
+        head_expiry: &mut RefCell<HashMap<Vec<u8>, Option<DateTime<Utc>>>>,
+        final_expiry: &mut BTreeMap<Vec<u8>, Option<DateTime<Utc>>>,
         key: &[u8],
         before: Option<Option<DateTime<Utc>>>,
         after: Option<DateTime<Utc>>,
     ) {
-        if before == Some(None) && after.is_none() && self.final_expiry.is_empty() {
+        if before == Some(None) && after.is_none() && final_expiry.is_empty() {
             // Nothing staged can have given this key an index entry, and the head has none.
             return;
         }
         if let Some(before) = before {
-            self.head_expiry
-                .get_mut()
-                .entry(key.to_vec())
-                .or_insert(before);
+            head_expiry.get_mut().entry(key.to_vec()).or_insert(before);
         }
-        self.final_expiry.insert(key.to_vec(), after);
+        final_expiry.insert(key.to_vec(), after);
     }
 
     /// Stages the expiration index's changes for every relationship written: the entry at the
@@ -619,16 +612,19 @@ impl WriteTxn for RocksTxn<'_> {
     }
 
     fn remove(&mut self, stored: &Relationship) -> Result<(), StoreError> {
-        let (mut key, mut reverse) = (Vec::with_capacity(64), Vec::with_capacity(64));
-        append_keys(stored, &mut key, &mut reverse)?;
+        let (key, _) = self.staged.stage(stored, None)?;
         // The log keeps the relationship as it was, written at this revision.
         let logged = RelationshipValue::encode_of(stored, self.revision)?;
-        self.log.push(UpdateOp::Delete, &key, &logged);
+        self.log.push(UpdateOp::Delete, key, &logged);
         // `stored` is the relationship as the head holds it (the trait's contract): its
         // expiration names the index entry to remove, with no read at commit.
-        self.track_expiry(&key, Some(stored.expiration), None);
-        self.reverse.push((reverse, self.forward.len()));
-        self.forward.push((key, None));
+        Self::track_expiry(
+            &mut self.head_expiry,
+            &mut self.final_expiry,
+            key,
+            Some(stored.expiration),
+            None,
+        );
         Ok(())
     }
 
@@ -743,8 +739,7 @@ impl TupleStore for RocksStore {
             revision: head.revision.next(),
             now: head.now,
             head,
-            forward: Vec::new(),
-            reverse: Vec::new(),
+            staged: staged::Staged::default(),
             records: Vec::new(),
             schema: None,
             log: LogEntryWriter::default(),
