@@ -4,12 +4,11 @@
 //! `/readyz` and `/metrics`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -18,13 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
-use super::auth;
-use super::connections;
 use super::error::{ApiError, Code};
 use super::openapi;
+use super::requests::RequestLayer;
 use super::service::{
     BulkItem, Cursor, CursorBinding, LookupResources, LookupSubjects, Paged, Requested, Service,
     WatchEvent,
@@ -78,33 +74,20 @@ pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -
         service,
         options: Arc::new(options),
     };
+    let requests = RequestLayer::new(Arc::clone(state.service.metrics()));
+    let route = |router: Router<AppState>, (path, handlers)| router.route(path, handlers);
     let api = v1_routes()
         .into_iter()
-        .fold(Router::new(), |router, (path, handlers)| {
-            router.route(path, handlers)
-        })
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    open_routes()
+        .fold(Router::new(), route)
+        .route_layer(requests.keyed(&state.options.preshared_key));
+    let open = open_routes()
         .into_iter()
-        .fold(Router::new().merge(api), |router, (path, handlers)| {
-            router.route(path, handlers)
-        })
+        .fold(Router::new(), route)
         .fallback(not_found)
-        .with_state(state.clone())
-        .merge(extra)
-        .layer(middleware::from_fn_with_state(state, record_metrics))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
-            }),
-        )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(requests.clone());
+    api.merge(open)
+        .with_state(state)
+        .merge(extra.layer(requests))
 }
 
 /// The `/v1/` API's routes (behind the preshared key): each path with its handler, the one
@@ -198,37 +181,6 @@ async fn not_found(request: Request) -> ApiError {
         Code::NotFound,
         format!("no endpoint {} {}", request.method(), request.uri().path()),
     )
-}
-
-async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if header.is_none() {
-        return ApiError::new(
-            Code::Unauthenticated,
-            "missing `Authorization: Bearer <key>` header",
-        )
-        .into_response();
-    }
-    if !auth::authorized(header, &state.options.preshared_key) {
-        return ApiError::new(Code::Unauthenticated, "invalid preshared key").into_response();
-    }
-    connections::prove_connection();
-    next.run(request).await
-}
-
-async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = request.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.service.metrics().request(
-        endpoint.as_ref().map_or("unmatched", MatchedPath::as_str),
-        response.status().as_str(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
 }
 
 async fn healthz() -> Response {
