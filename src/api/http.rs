@@ -333,6 +333,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
+/// A JSON body not yet parsed, with the route's protobuf request message: for a handler that
+/// reads it borrowing from the bytes, falling back to [`parse_lenient`].
+struct RawJson {
+    message: Option<&'static str>,
+    bytes: Bytes,
+}
+
+impl FromRequest<AppState> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let message = message_of(&request);
+        let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
+        Ok(Self { message, bytes })
+    }
+}
+
 /// A body read as the generated type of a protobuf request message (for the endpoints
 /// answered straight from protobuf types).
 struct Proto<M>(M);
@@ -751,16 +768,17 @@ async fn export_bulk(
 
 // ---- permissions ----
 
+/// A check request; `S` is `&str` when read borrowing its names and ids from the body.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CheckPermission {
+struct CheckPermission<S = String> {
     consistency: Option<WireConsistency>,
     #[serde(default)]
-    resource: ObjectReference,
+    resource: ObjectReference<S>,
     #[serde(default)]
-    permission: String,
+    permission: S,
     #[serde(default)]
-    subject: SubjectReference,
+    subject: SubjectReference<S>,
     #[serde(default)]
     context: Option<Map<String, Value>>,
     #[serde(default)]
@@ -789,13 +807,29 @@ struct CheckAnswer {
 
 async fn check(
     State(state): State<AppState>,
-    Json(request): Json<CheckPermission>,
+    body: RawJson,
+) -> Result<Json<CheckAnswer>, ApiError> {
+    // The names and ids are borrowed from the body when none holds an escape (the usual
+    // case); any other body (escapes, protojson's forms, an empty body) is read as before,
+    // owned and leniently, with the same errors.
+    match serde_json::from_slice::<CheckPermission<&str>>(&body.bytes) {
+        Ok(request) => check_request(&state, request).await,
+        Err(_) => {
+            let request: CheckPermission = parse_lenient(body.message, &body.bytes)?;
+            check_request(&state, request).await
+        }
+    }
+}
+
+async fn check_request<S: AsRef<str>>(
+    state: &AppState,
+    request: CheckPermission<S>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
     let consistency = state
         .service
         .consistency(&requested(request.consistency.as_ref())?, None)?;
     let resource = request.resource.to_domain("resource")?;
-    let permission = required(&request.permission, "permission")?.to_string();
+    let permission = required(request.permission.as_ref(), "permission")?.to_string();
     let subject = request.subject.to_domain("subject")?;
     let context = request.context.unwrap_or_default();
     let (result, debug_trace) = if request.with_tracing {

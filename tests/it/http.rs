@@ -347,6 +347,39 @@ fn bump_token(token: &str, by: u64) -> String {
 }
 
 #[test]
+fn a_check_reads_the_same_with_escapes_proto_names_or_plain_text() {
+    let server = with_schema();
+    server.ok(
+        "/v1/relationships/write",
+        &touch(&["doc:1#viewer@user:tom"]),
+    );
+    // Plain text (read borrowing from the body), escaped text and protojson's field names
+    // (both read owned) answer alike.
+    for body in [
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"view","subject":{"object":{"objectType":"user","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"d\u006fc","objectId":"\u0031"},"permission":"vi\u0065w","subject":{"object":{"objectType":"user","objectId":"t\u006fm"}}}"#,
+        r#"{"resource":{"object_type":"doc","object_id":"1"},"permission":"view","subject":{"object":{"object_type":"user","object_id":"tom"}}}"#,
+    ] {
+        let (status, text) = server.post_raw("/v1/permissions/check", body, Some(KEY));
+        assert_eq!(status, 200, "{body}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            answer["permissionship"], "PERMISSIONSHIP_HAS_PERMISSION",
+            "{body}"
+        );
+    }
+    // The same refusals either way.
+    for body in [
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"","subject":{"object":{"objectType":"user","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"vi\u0065w","subject":{"object":{"objectType":"","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"view","subject":{},"extra":1}"#,
+    ] {
+        let (status, text) = server.post_raw("/v1/permissions/check", body, Some(KEY));
+        assert_eq!(status, 400, "{body}: {text}");
+    }
+}
+
+#[test]
 fn check_errors_and_caveats() {
     let server = with_schema();
     server.ok(
