@@ -249,11 +249,9 @@ pub async fn serve(
     // itself would rebuild all of them (some hundred boxed services) for every connection,
     // which made a flood of one-request connections (junk keys, `Connection: close`) cost
     // the server far more than its 401 answers.
-    // Each request runs with its connection's trust at hand, so a credential check that passes
-    // takes the connection out of the unauthenticated budget.
-    let router = router
-        .layer(axum::middleware::from_fn(connections::within_connection))
-        .into_make_service_with_connect_info::<connections::Trust>();
+    // Each request runs with its connection's trust at hand (`requests`), so a credential
+    // check that passes takes the connection out of the unauthenticated budget.
+    let router = router.into_make_service_with_connect_info::<connections::Trust>();
     let max_connections = config.limits.max_http_connections;
     let max_unauthenticated = config.limits.max_unauthenticated_connections;
     let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =

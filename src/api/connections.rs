@@ -19,10 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -50,7 +47,7 @@ impl Trust {
     }
 
     /// Marks the connection proven and gives its unauthenticated place back.
-    fn prove(&self) {
+    pub fn prove(&self) {
         if !self.0.proven.swap(true, Ordering::AcqRel) {
             if let Ok(mut place) = self.0.unproven_place.lock() {
                 place.take();
@@ -70,20 +67,14 @@ impl<L: axum::serve::Listener> Connected<IncomingStream<'_, Budgeted<L>>> for Tr
 }
 
 tokio::task_local! {
-    /// The connection of the request being served (set by [`within_connection`]).
+    /// The connection of the request being served (set by [`scope`]).
     static CONNECTION: Trust;
 }
 
-/// Middleware: runs the request with its connection's [`Trust`] at hand, so the credential
-/// checks deep in the API and the facades can call [`prove_connection`].
-pub async fn within_connection(request: Request, next: Next) -> Response {
-    match request.extensions().get::<ConnectInfo<Trust>>() {
-        Some(ConnectInfo(trust)) => {
-            let trust = trust.clone();
-            CONNECTION.scope(trust, next.run(request)).await
-        }
-        None => next.run(request).await,
-    }
+/// Runs `served` (a request's handling) with its connection's [`Trust`] at hand, so the
+/// credential checks deep in the API and the facades can call [`prove_connection`].
+pub fn scope<F: Future>(trust: Trust, served: F) -> impl Future<Output = F::Output> {
+    CONNECTION.scope(trust, served)
 }
 
 /// Called by a credential check that passed: the request's connection leaves the

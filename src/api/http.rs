@@ -4,12 +4,11 @@
 //! `/readyz` and `/metrics`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -18,13 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
-use super::auth;
-use super::connections;
 use super::error::{ApiError, Code};
 use super::openapi;
+use super::requests::RequestLayer;
 use super::service::{
     BulkItem, Cursor, CursorBinding, LookupResources, LookupSubjects, Paged, Requested, Service,
     WatchEvent,
@@ -78,33 +74,20 @@ pub fn router_with(service: Arc<Service>, options: HttpOptions, extra: Router) -
         service,
         options: Arc::new(options),
     };
+    let requests = RequestLayer::new(Arc::clone(state.service.metrics()));
+    let route = |router: Router<AppState>, (path, handlers)| router.route(path, handlers);
     let api = v1_routes()
         .into_iter()
-        .fold(Router::new(), |router, (path, handlers)| {
-            router.route(path, handlers)
-        })
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    open_routes()
+        .fold(Router::new(), route)
+        .route_layer(requests.keyed(&state.options.preshared_key));
+    let open = open_routes()
         .into_iter()
-        .fold(Router::new().merge(api), |router, (path, handlers)| {
-            router.route(path, handlers)
-        })
+        .fold(Router::new(), route)
         .fallback(not_found)
-        .with_state(state.clone())
-        .merge(extra)
-        .layer(middleware::from_fn_with_state(state, record_metrics))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
-            }),
-        )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(requests.clone());
+    api.merge(open)
+        .with_state(state)
+        .merge(extra.layer(requests))
 }
 
 /// The `/v1/` API's routes (behind the preshared key): each path with its handler, the one
@@ -198,37 +181,6 @@ async fn not_found(request: Request) -> ApiError {
         Code::NotFound,
         format!("no endpoint {} {}", request.method(), request.uri().path()),
     )
-}
-
-async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if header.is_none() {
-        return ApiError::new(
-            Code::Unauthenticated,
-            "missing `Authorization: Bearer <key>` header",
-        )
-        .into_response();
-    }
-    if !auth::authorized(header, &state.options.preshared_key) {
-        return ApiError::new(Code::Unauthenticated, "invalid preshared key").into_response();
-    }
-    connections::prove_connection();
-    next.run(request).await
-}
-
-async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = request.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.service.metrics().request(
-        endpoint.as_ref().map_or("unmatched", MatchedPath::as_str),
-        response.status().as_str(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
 }
 
 async fn healthz() -> Response {
@@ -378,6 +330,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         let message = message_of(&request);
         let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
         parse_lenient(message, &bytes).map(Json)
+    }
+}
+
+/// A JSON body not yet parsed, with the route's protobuf request message: for a handler that
+/// reads it borrowing from the bytes, falling back to [`parse_lenient`].
+struct RawJson {
+    message: Option<&'static str>,
+    bytes: Bytes,
+}
+
+impl FromRequest<AppState> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let message = message_of(&request);
+        let bytes = body_bytes(request, state.service.limits().max_body_bytes).await?;
+        Ok(Self { message, bytes })
     }
 }
 
@@ -799,16 +768,17 @@ async fn export_bulk(
 
 // ---- permissions ----
 
+/// A check request; `S` is `&str` when read borrowing its names and ids from the body.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CheckPermission {
+struct CheckPermission<S = String> {
     consistency: Option<WireConsistency>,
     #[serde(default)]
-    resource: ObjectReference,
+    resource: ObjectReference<S>,
     #[serde(default)]
-    permission: String,
+    permission: S,
     #[serde(default)]
-    subject: SubjectReference,
+    subject: SubjectReference<S>,
     #[serde(default)]
     context: Option<Map<String, Value>>,
     #[serde(default)]
@@ -837,13 +807,29 @@ struct CheckAnswer {
 
 async fn check(
     State(state): State<AppState>,
-    Json(request): Json<CheckPermission>,
+    body: RawJson,
+) -> Result<Json<CheckAnswer>, ApiError> {
+    // The names and ids are borrowed from the body when none holds an escape (the usual
+    // case); any other body (escapes, protojson's forms, an empty body) is read as before,
+    // owned and leniently, with the same errors.
+    match serde_json::from_slice::<CheckPermission<&str>>(&body.bytes) {
+        Ok(request) => check_request(&state, request).await,
+        Err(_) => {
+            let request: CheckPermission = parse_lenient(body.message, &body.bytes)?;
+            check_request(&state, request).await
+        }
+    }
+}
+
+async fn check_request<S: AsRef<str>>(
+    state: &AppState,
+    request: CheckPermission<S>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
     let consistency = state
         .service
         .consistency(&requested(request.consistency.as_ref())?, None)?;
     let resource = request.resource.to_domain("resource")?;
-    let permission = required(&request.permission, "permission")?.to_string();
+    let permission = required(request.permission.as_ref(), "permission")?.to_string();
     let subject = request.subject.to_domain("subject")?;
     let context = request.context.unwrap_or_default();
     let (result, debug_trace) = if request.with_tracing {

@@ -2,8 +2,8 @@
 //! and the store's size and head revision (sampled when `/metrics` is scraped).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::engine::{CacheStats, Permissionship};
@@ -14,7 +14,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    checks: IntCounterVec,
+    /// `zanzi_check_results_total` by answer, resolved once: has, no, conditional.
+    check_answers: [IntCounter; 3],
     written: IntCounter,
     deleted: IntCounter,
     store_bytes: IntGauge,
@@ -99,11 +100,16 @@ impl Metrics {
         registry.register(Box::new(deleted.clone()))?;
         registry.register(Box::new(store_bytes.clone()))?;
         registry.register(Box::new(head_revision.clone()))?;
+        let check_answers = [
+            checks.with_label_values(&["has_permission"]),
+            checks.with_label_values(&["no_permission"]),
+            checks.with_label_values(&["conditional"]),
+        ];
         Ok(Self {
             registry,
             requests,
             latency,
-            checks,
+            check_answers,
             written,
             deleted,
             store_bytes,
@@ -122,14 +128,25 @@ impl Metrics {
         self.latency.with_label_values(&[endpoint]).observe(seconds);
     }
 
+    /// The handles of one endpoint's request metrics, for a caller that records many
+    /// requests to it (the HTTP layer keeps one per route).
+    pub fn endpoint(&self, endpoint: &str) -> EndpointMetrics {
+        EndpointMetrics {
+            endpoint: endpoint.into(),
+            requests: self.requests.clone(),
+            ok: self.requests.with_label_values(&[endpoint, "200"]),
+            latency: self.latency.with_label_values(&[endpoint]),
+        }
+    }
+
     /// Records a check answer.
     pub fn check_outcome(&self, answer: &Permissionship) {
-        let label = match answer {
-            Permissionship::Has => "has_permission",
-            Permissionship::No => "no_permission",
-            Permissionship::Conditional { .. } => "conditional",
+        let index = match answer {
+            Permissionship::Has => 0,
+            Permissionship::No => 1,
+            Permissionship::Conditional { .. } => 2,
         };
-        self.checks.with_label_values(&[label]).inc();
+        self.check_answers[index].inc();
     }
 
     /// Records an engine call refused by the concurrency bound.
@@ -171,5 +188,30 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// One endpoint's request counter (for status 200, the common case) and latency histogram,
+/// resolved once; other statuses go through the labelled family.
+#[derive(Debug, Clone)]
+pub struct EndpointMetrics {
+    endpoint: Box<str>,
+    requests: IntCounterVec,
+    ok: IntCounter,
+    latency: Histogram,
+}
+
+impl EndpointMetrics {
+    /// Records one finished request (`code` and `status`: the HTTP status as a number and as
+    /// its digits), as [`Metrics::request`] would.
+    pub fn record(&self, code: u16, status: &str, seconds: f64) {
+        if code == 200 {
+            self.ok.inc();
+        } else {
+            self.requests
+                .with_label_values(&[&*self.endpoint, status])
+                .inc();
+        }
+        self.latency.observe(seconds);
     }
 }

@@ -14,28 +14,38 @@ use crate::filter::{RelationshipFilter, SubjectFilter};
 use crate::transaction::{Precondition, PreconditionOp, Update, UpdateOp};
 use crate::tuple::{self, ContextualizedCaveat, ObjectRef, Relationship, SubjectRef};
 
-/// `{"objectType": "doc", "objectId": "1"}`.
+/// `{"objectType": "doc", "objectId": "1"}`. The text is `String` by default; a request read
+/// once on a hot path may borrow it from the body instead (`ObjectReference<&str>`).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ObjectReference {
+pub struct ObjectReference<S = String> {
     /// The object type.
     #[serde(default)]
-    pub object_type: String,
+    pub object_type: S,
     /// The object id.
     #[serde(default)]
-    pub object_id: String,
+    pub object_id: S,
 }
 
-/// `{"object": {...}, "optionalRelation": "member"}`.
+/// `{"object": {...}, "optionalRelation": "member"}` (text owned or borrowed, as
+/// [`ObjectReference`]).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SubjectReference {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(serialize = "S: Serialize + AsRef<str>")
+)]
+pub struct SubjectReference<S = String> {
     /// The subject object.
     #[serde(default)]
-    pub object: ObjectReference,
+    pub object: ObjectReference<S>,
     /// The subject relation; empty for none.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub optional_relation: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub optional_relation: S,
+}
+
+fn is_empty<S: AsRef<str>>(text: &S) -> bool {
+    text.as_ref().is_empty()
 }
 
 /// `{"caveatName": "...", "context": {...}}`.
@@ -197,16 +207,18 @@ fn optional(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
-impl ObjectReference {
+impl<S: AsRef<str>> ObjectReference<S> {
     /// The checked object.
     pub fn to_domain(&self, what: &str) -> Result<ObjectRef, ApiError> {
-        if self.object_type.is_empty() {
+        if self.object_type.as_ref().is_empty() {
             return Err(ApiError::invalid(format!("{what}: objectType is required")));
         }
-        ObjectRef::new(&self.object_type, &self.object_id)
+        ObjectRef::new(self.object_type.as_ref(), self.object_id.as_ref())
             .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
     }
+}
 
+impl ObjectReference {
     /// The wire form of `object`.
     pub fn from_domain(object: &ObjectRef) -> Self {
         Self {
@@ -216,22 +228,24 @@ impl ObjectReference {
     }
 }
 
-impl SubjectReference {
+impl<S: AsRef<str>> SubjectReference<S> {
     /// The checked subject.
     pub fn to_domain(&self, what: &str) -> Result<SubjectRef, ApiError> {
-        if self.object.object_type.is_empty() {
+        if self.object.object_type.as_ref().is_empty() {
             return Err(ApiError::invalid(format!(
                 "{what}: object.objectType is required"
             )));
         }
         SubjectRef::new(
-            &self.object.object_type,
-            &self.object.object_id,
-            optional(&self.optional_relation),
+            self.object.object_type.as_ref(),
+            self.object.object_id.as_ref(),
+            optional(self.optional_relation.as_ref()),
         )
         .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
     }
+}
 
+impl SubjectReference {
     /// The wire form of `subject`.
     pub fn from_domain(subject: &SubjectRef) -> Self {
         Self {

@@ -347,6 +347,39 @@ fn bump_token(token: &str, by: u64) -> String {
 }
 
 #[test]
+fn a_check_reads_the_same_with_escapes_proto_names_or_plain_text() {
+    let server = with_schema();
+    server.ok(
+        "/v1/relationships/write",
+        &touch(&["doc:1#viewer@user:tom"]),
+    );
+    // Plain text (read borrowing from the body), escaped text and protojson's field names
+    // (both read owned) answer alike.
+    for body in [
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"view","subject":{"object":{"objectType":"user","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"d\u006fc","objectId":"\u0031"},"permission":"vi\u0065w","subject":{"object":{"objectType":"user","objectId":"t\u006fm"}}}"#,
+        r#"{"resource":{"object_type":"doc","object_id":"1"},"permission":"view","subject":{"object":{"object_type":"user","object_id":"tom"}}}"#,
+    ] {
+        let (status, text) = server.post_raw("/v1/permissions/check", body, Some(KEY));
+        assert_eq!(status, 200, "{body}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            answer["permissionship"], "PERMISSIONSHIP_HAS_PERMISSION",
+            "{body}"
+        );
+    }
+    // The same refusals either way.
+    for body in [
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"","subject":{"object":{"objectType":"user","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"vi\u0065w","subject":{"object":{"objectType":"","objectId":"tom"}}}"#,
+        r#"{"resource":{"objectType":"doc","objectId":"1"},"permission":"view","subject":{},"extra":1}"#,
+    ] {
+        let (status, text) = server.post_raw("/v1/permissions/check", body, Some(KEY));
+        assert_eq!(status, 400, "{body}: {text}");
+    }
+}
+
+#[test]
 fn check_errors_and_caveats() {
     let server = with_schema();
     server.ok(
@@ -784,6 +817,91 @@ fn metrics_count_requests_and_checks() {
     assert!(text.contains("zanzi_store_size_bytes"));
     assert!(text.contains("zanzi_check_cache_hits_total"));
     assert!(text.contains("zanzi_check_cache_misses_total"));
+}
+
+/// The `x-request-id` of an answer to a POST of `body` to `path`, sending `id` if given.
+fn request_id_of(
+    server: &TestServer,
+    path: &str,
+    key: Option<&str>,
+    id: Option<&str>,
+) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(&server.url(path));
+    if let Some(key) = key {
+        request = request.header("Authorization", &format!("Bearer {key}"));
+    }
+    if let Some(id) = id {
+        request = request.header("x-request-id", id);
+    }
+    let response = request.send("{}").unwrap();
+    let header = response
+        .headers()
+        .get("x-request-id")
+        .expect("an x-request-id header");
+    (
+        response.status().as_u16(),
+        header.to_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn every_answer_carries_a_request_id_given_or_new() {
+    let server = with_schema();
+    let mut seen = std::collections::HashSet::new();
+    // Answered, refused without the key, unknown path, open route: each gets a new id, a
+    // version-8 UUID, never the same twice.
+    for (path, key, status) in [
+        ("/v1/schema/read", Some(KEY), 200),
+        ("/v1/schema/read", Some(KEY), 200),
+        ("/v1/schema/read", None, 401),
+        ("/v1/nope", Some(KEY), 404),
+        ("/healthz", None, 405),
+    ] {
+        let (got, id) = request_id_of(&server, path, key, None);
+        assert_eq!(got, status, "{path}");
+        let uuid = uuid::Uuid::parse_str(&id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(uuid.get_version_num(), 8, "{id}");
+        assert!(seen.insert(id.clone()), "{id} given twice");
+    }
+    // A client's own id comes back unchanged, on success and on refusal.
+    let (status, id) = request_id_of(&server, "/v1/schema/read", Some(KEY), Some("client-id-7"));
+    assert_eq!((status, id.as_str()), (200, "client-id-7"));
+    let (status, id) = request_id_of(
+        &server,
+        "/v1/schema/read",
+        Some("wrong"),
+        Some("client-id-8"),
+    );
+    assert_eq!((status, id.as_str()), (401, "client-id-8"));
+}
+
+#[test]
+fn metrics_count_refusals_and_unknown_paths_by_status() {
+    let server = TestServer::start();
+    let (status, _) = server.post_raw("/v1/schema/read", "{}", None);
+    assert_eq!(status, 401);
+    let (status, _) = server.post_raw("/v1/schema/read", "{}", Some(KEY));
+    assert_eq!(status, 404, "no schema yet");
+    let (status, _) = server.post_raw("/v1/nope", "{}", Some(KEY));
+    assert_eq!(status, 404);
+    let text = ureq::get(&server.url("/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for line in [
+        "zanzi_requests_total{endpoint=\"/v1/schema/read\",status=\"401\"} 1",
+        "zanzi_requests_total{endpoint=\"/v1/schema/read\",status=\"404\"} 1",
+        "zanzi_requests_total{endpoint=\"unmatched\",status=\"404\"} 1",
+        "zanzi_request_duration_seconds_count{endpoint=\"/v1/schema/read\"} 2",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
 }
 
 #[test]
