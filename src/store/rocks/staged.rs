@@ -167,32 +167,30 @@ mod tests {
         }
         staged.sort();
         let [forward, reverse] = staged.sides();
-        let forward: Vec<(Vec<u8>, Option<Vec<u8>>)> = forward
-            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-            .collect();
-        let mut expected: Vec<(Vec<u8>, Option<Vec<u8>>)> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let key = ForwardKey::of(&rel(t)).unwrap().into_bytes();
-                (key, (i != 4).then(|| vec![i as u8]))
-            })
-            .collect();
-        expected.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the removal stays after the put
-        assert_eq!(forward, expected);
-        let reverse: Vec<(Vec<u8>, Option<Vec<u8>>)> = reverse
-            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-            .collect();
-        let mut expected: Vec<(Vec<u8>, Option<Vec<u8>>)> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let key = ReverseKey::of(&rel(t)).unwrap().as_bytes().to_vec();
-                (key, (i != 4).then(|| vec![i as u8]))
-            })
-            .collect();
-        expected.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(reverse, expected);
+        type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+        // What each side must hold: every text's key in byte order, a stable sort keeping the
+        // removal after the put of the same key.
+        let expected = |key_of: &dyn Fn(&Relationship) -> Vec<u8>| -> Entries {
+            let mut entries: Entries = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (key_of(&rel(t)), (i != 4).then(|| vec![i as u8])))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries
+        };
+        let owned = |side: &mut dyn Iterator<Item = (&[u8], Option<&[u8]>)>| -> Entries {
+            side.map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect()
+        };
+        assert_eq!(
+            owned(&mut forward.into_iter()),
+            expected(&|r| ForwardKey::of(r).unwrap().into_bytes())
+        );
+        assert_eq!(
+            owned(&mut reverse.into_iter()),
+            expected(&|r| ReverseKey::of(r).unwrap().as_bytes().to_vec())
+        );
     }
 
     #[test]
