@@ -823,7 +823,11 @@ impl Service {
                 &query.subject,
                 &query.context,
             )?;
-            Ok((page(found, |(id, _)| id, after, limit), view.revision()))
+            let page = found
+                .page(after.as_deref(), limit)
+                .map(|(id, held)| (id.to_string(), held.clone()))
+                .collect();
+            Ok((page, view.revision()))
         })
         .await
     }

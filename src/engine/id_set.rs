@@ -29,21 +29,35 @@ impl IdList {
     pub(super) fn into_set(self) -> IdSet {
         let IdList { text, spans } = self;
         let id = |&(start, end): &(usize, usize)| &text[start..end];
-        if spans.windows(2).all(|pair| id(&pair[0]) < id(&pair[1])) {
-            return IdSet {
-                ends: spans.into_iter().map(|(_, end)| end).collect(),
-                text,
-            };
-        }
         let mut keyed: Vec<(u64, (usize, usize))> = spans
             .into_iter()
             .map(|span| (head(id(&span)), span))
             .collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(&a.1).cmp(id(&b.1))));
-        keyed.dedup_by(|a, b| a.0 == b.0 && id(&a.1) == id(&b.1));
+        let order = |a: &(u64, (usize, usize)), b: &(u64, (usize, usize))| {
+            a.0.cmp(&b.0).then_with(|| {
+                let (a, b) = (id(&a.1), id(&b.1));
+                if short(a) && short(b) {
+                    Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            })
+        };
+        let sorted = keyed
+            .windows(2)
+            .all(|pair| order(&pair[0], &pair[1]) == Ordering::Less);
+        if sorted {
+            // Already in order: the buffer is kept as it is.
+            let (heads, ends) = keyed.iter().map(|&(head, (_, end))| (head, end)).unzip();
+            return IdSet { text, ends, heads };
+        }
+        keyed.sort_unstable_by(order);
+        keyed.dedup_by(|a, b| order(a, b) == Ordering::Equal);
         let mut set = IdSet::with_capacity(text.len(), keyed.len());
-        for (_, span) in &keyed {
-            set.push_last(id(span));
+        for (head, span) in &keyed {
+            set.text.push_str(id(span));
+            set.ends.push(set.text.len());
+            set.heads.push(*head);
         }
         set
     }
@@ -51,11 +65,19 @@ impl IdList {
 
 /// The first eight bytes of `id` as a big-endian number, zeros past its end: ids whose heads
 /// differ compare as their heads do (an id's bytes are never zero).
+#[inline]
 fn head(id: &str) -> u64 {
     let mut bytes = [0u8; 8];
     let length = id.len().min(8);
     bytes[..length].copy_from_slice(&id.as_bytes()[..length]);
     u64::from_be_bytes(bytes)
+}
+
+/// Whether two ids with equal [`head`]s are equal without reading the rest: when neither is
+/// longer than eight bytes, equal heads mean equal ids.
+#[inline]
+fn short(id: &str) -> bool {
+    id.len() <= 8
 }
 
 /// Ids sorted ascending without repeats.
@@ -64,6 +86,8 @@ pub(super) struct IdSet {
     text: String,
     /// Where each id ends in `text` (each starts where the one before it ends).
     ends: Vec<usize>,
+    /// Each id's [`head`], so comparing two ids rarely reads their bytes.
+    heads: Vec<u64>,
 }
 
 impl IdSet {
@@ -71,7 +95,31 @@ impl IdSet {
         IdSet {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(ids),
+            heads: Vec::with_capacity(ids),
         }
+    }
+
+    /// How the id at `index` compares with the id at `other_index` of `other`.
+    #[inline]
+    fn order(&self, index: usize, other: &IdSet, other_index: usize) -> Ordering {
+        self.heads[index]
+            .cmp(&other.heads[other_index])
+            .then_with(|| {
+                let (mine, theirs) = (self.get(index), other.get(other_index));
+                if short(mine) && short(theirs) {
+                    Ordering::Equal
+                } else {
+                    mine.cmp(theirs)
+                }
+            })
+    }
+
+    /// Appends the id at `index` of `other`, which must sort after every id of the set.
+    #[inline]
+    fn push_from(&mut self, other: &IdSet, index: usize) {
+        self.text.push_str(other.get(index));
+        self.ends.push(self.text.len());
+        self.heads.push(other.heads[index]);
     }
 
     /// The set of one id.
@@ -82,10 +130,11 @@ impl IdSet {
     }
 
     /// Appends `id`, which must sort after every id of the set.
-    fn push_last(&mut self, id: &str) {
+    pub(super) fn push_last(&mut self, id: &str) {
         debug_assert!(self.iter().next_back().is_none_or(|last| last < id));
         self.text.push_str(id);
         self.ends.push(self.text.len());
+        self.heads.push(head(id));
     }
 
     /// How many ids the set holds.
@@ -99,7 +148,8 @@ impl IdSet {
     }
 
     /// The id at `index` (below [`IdSet::len`]).
-    fn get(&self, index: usize) -> &str {
+    #[inline]
+    pub(super) fn get(&self, index: usize) -> &str {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.text[start..self.ends[index]]
     }
@@ -110,11 +160,20 @@ impl IdSet {
     }
 
     /// Where `id` is (`Ok`) or would be inserted (`Err`).
-    fn search(&self, id: &str) -> Result<usize, usize> {
+    pub(super) fn search(&self, id: &str) -> Result<usize, usize> {
+        let wanted = head(id);
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let middle = low + (high - low) / 2;
-            match self.get(middle).cmp(id) {
+            let order = self.heads[middle].cmp(&wanted).then_with(|| {
+                let here = self.get(middle);
+                if short(here) && short(id) {
+                    Ordering::Equal
+                } else {
+                    here.cmp(id)
+                }
+            });
+            match order {
                 Ordering::Less => low = middle + 1,
                 Ordering::Greater => high = middle,
                 Ordering::Equal => return Ok(middle),
@@ -127,12 +186,12 @@ impl IdSet {
     pub(super) fn with(&self, id: &str) -> Option<IdSet> {
         let at = self.search(id).err()?;
         let mut set = IdSet::with_capacity(self.text.len() + id.len(), self.len() + 1);
-        for before in self.iter().take(at) {
-            set.push_last(before);
+        for before in 0..at {
+            set.push_from(self, before);
         }
         set.push_last(id);
-        for after in self.iter().skip(at) {
-            set.push_last(after);
+        for after in at..self.len() {
+            set.push_from(self, after);
         }
         Some(set)
     }
@@ -141,17 +200,16 @@ impl IdSet {
     /// this set does not (is not a subset of it).
     pub(super) fn minus_subset(&self, other: &IdSet) -> Option<IdSet> {
         let mut rest = IdSet::default();
-        let mut theirs = other.iter().peekable();
-        for id in self.iter() {
-            match theirs.peek() {
-                Some(&next) if next < id => return None,
-                Some(&next) if next == id => {
-                    theirs.next();
-                }
-                _ => rest.push_last(id),
+        let mut theirs = 0;
+        for mine in 0..self.len() {
+            let order = (theirs < other.len()).then(|| other.order(theirs, self, mine));
+            match order {
+                Some(Ordering::Less) => return None,
+                Some(Ordering::Equal) => theirs += 1,
+                _ => rest.push_from(self, mine),
             }
         }
-        theirs.next().is_none().then_some(rest)
+        (theirs == other.len()).then_some(rest)
     }
 
     /// The union of `sets`, merged in one pass over all of them.
@@ -165,28 +223,64 @@ impl IdSet {
         let bytes = sets.iter().map(|set| set.text.len()).sum();
         let ids = sets.iter().map(|set| set.len()).sum();
         let mut union = IdSet::with_capacity(bytes, ids);
+        if let [first, second] = sets.as_slice() {
+            union.merge_two(first, second);
+            return union;
+        }
         let mut next = vec![0; sets.len()];
         loop {
-            let mut smallest: Option<&str> = None;
-            for (set, &at) in sets.iter().zip(&next) {
-                if at < set.len() {
-                    let id = set.get(at);
-                    if smallest.is_none_or(|low| id < low) {
-                        smallest = Some(id);
-                    }
+            // The set holding the smallest id not yet taken.
+            let mut smallest: Option<usize> = None;
+            for (which, (set, &at)) in sets.iter().zip(&next).enumerate() {
+                if at >= set.len() {
+                    continue;
+                }
+                let lower = smallest
+                    .is_none_or(|low| set.order(at, sets[low], next[low]) == Ordering::Less);
+                if lower {
+                    smallest = Some(which);
                 }
             }
-            let Some(smallest) = smallest else {
+            let Some(low) = smallest else {
                 break;
             };
-            union.push_last(smallest);
+            let (low_set, low_at) = (sets[low], next[low]);
+            union.push_from(low_set, low_at);
             for (set, at) in sets.iter().zip(next.iter_mut()) {
-                if *at < set.len() && set.get(*at) == smallest {
+                if *at < set.len() && set.order(*at, low_set, low_at) == Ordering::Equal {
                     *at += 1;
                 }
             }
         }
         union
+    }
+
+    /// Appends the union of `first` and `second` (whose ids all sort after this set's).
+    fn merge_two(&mut self, first: &IdSet, second: &IdSet) {
+        let (mut i, mut j) = (0, 0);
+        while i < first.len() && j < second.len() {
+            match first.order(i, second, j) {
+                Ordering::Less => {
+                    self.push_from(first, i);
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    self.push_from(second, j);
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    self.push_from(first, i);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        for rest in i..first.len() {
+            self.push_from(first, rest);
+        }
+        for rest in j..second.len() {
+            self.push_from(second, rest);
+        }
     }
 }
 
@@ -265,6 +359,49 @@ mod tests {
         assert_eq!(all.minus_subset(&set(&["b", "e"])), None);
         assert_eq!(all.minus_subset(&set(&["0"])), None);
         assert_eq!(set(&["b"]).minus_subset(&set(&["a", "b"])), None);
+    }
+
+    #[test]
+    fn long_ids_sharing_their_first_eight_bytes_merge_search_and_subtract_by_the_rest() {
+        let left = set(&["abcdefgh", "abcdefgh1", "abcdefgh3", "z"]);
+        let right = set(&["abcdefg", "abcdefgh1", "abcdefgh2", "abcdefgh3"]);
+        let two = IdSet::union([&left, &right]);
+        assert_eq!(
+            ids(&two),
+            [
+                "abcdefg",
+                "abcdefgh",
+                "abcdefgh1",
+                "abcdefgh2",
+                "abcdefgh3",
+                "z"
+            ]
+        );
+        let three = IdSet::union([&left, &right, &set(&["abcdefgh0"])]);
+        assert_eq!(
+            ids(&three),
+            [
+                "abcdefg",
+                "abcdefgh",
+                "abcdefgh0",
+                "abcdefgh1",
+                "abcdefgh2",
+                "abcdefgh3",
+                "z"
+            ]
+        );
+        assert_eq!(two.search("abcdefgh2"), Ok(3));
+        assert_eq!(two.search("abcdefgh10"), Err(3));
+        assert_eq!(two.search("abcdefg"), Ok(0));
+        assert_eq!(
+            two.minus_subset(&right).map(|rest| ids(&rest).join(",")),
+            Some("abcdefgh,z".into())
+        );
+        assert_eq!(right.minus_subset(&set(&["abcdefgh0"])), None);
+        assert_eq!(
+            ids(&right.with("abcdefgh15").unwrap_or_default())[2],
+            "abcdefgh15"
+        );
     }
 
     #[test]

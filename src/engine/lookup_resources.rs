@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::id_set::{IdList, IdSet as Ids};
-use super::{EngineError, Permissionship, Query};
+use super::{EngineError, FoundResources, Query};
 use crate::schema::{AllowedKind, ArrowMode, Definition, Member, Rewrite, Schema};
 use crate::tuple::{ObjectRef, SubjectRef, WILDCARD_ID};
 
@@ -55,26 +55,23 @@ impl Query<'_> {
         resource_type: &str,
         member: &str,
         subject: &SubjectRef,
-    ) -> Result<Vec<(String, Permissionship)>, EngineError> {
+    ) -> Result<FoundResources, EngineError> {
         if subject.is_wildcard() {
             return Err(EngineError::WildcardSubject(subject.to_string()));
         }
         let candidates = self.candidate_set(resource_type, member, subject)?;
         if !needs_confirmation(self.schema, resource_type, member) {
-            return Ok(candidates
-                .iter()
-                .map(|id| (id.to_string(), Permissionship::Has))
-                .collect());
+            return Ok(FoundResources::unconditional(Rc::unwrap_or_clone(
+                candidates,
+            )));
         }
-        let mut confirmed = Vec::new();
-        for id in candidates.iter() {
-            let resource = ObjectRef::new_unchecked(resource_type, id);
-            let answer = self.check(&resource, member, subject)?;
-            if !answer.is_no() {
-                confirmed.push((id.to_string(), answer));
-            }
-        }
-        Ok(confirmed)
+        FoundResources::confirmed(&candidates, |id| {
+            self.check(
+                &ObjectRef::new_unchecked(resource_type, id),
+                member,
+                subject,
+            )
+        })
     }
 
     /// Every resource of `resource_type` on which `subject` may hold `member`: exact for

@@ -13,6 +13,7 @@ mod cel_value;
 mod check;
 mod error;
 mod expand;
+mod found_resources;
 mod freshness;
 mod groups;
 mod id_set;
@@ -37,6 +38,7 @@ pub use admission::{Admission, CancelOnDrop};
 pub use cache::CacheStats;
 pub use error::EngineError;
 pub use expand::{ExpandNode, ExpandTree, ExpandedSubject};
+pub use found_resources::FoundResources;
 pub use import::{ImportError, ImportOutcome};
 pub use interrupt::Interrupt;
 pub use lookup_subjects::{FoundSubject, FoundSubjects};
@@ -516,7 +518,7 @@ impl Engine {
         permission: &str,
         subject: &SubjectRef,
         context: &Context,
-    ) -> Result<(Vec<(String, Permissionship)>, Revision), EngineError> {
+    ) -> Result<(FoundResources, Revision), EngineError> {
         let view = self.at(Consistency::FullyConsistent)?;
         let found = view.lookup_resources(resource_type, permission, subject, context)?;
         Ok((found, view.revision()))
@@ -840,7 +842,7 @@ impl ReadView<'_> {
         permission: &str,
         subject: &SubjectRef,
         context: &Context,
-    ) -> Result<Vec<(String, Permissionship)>, EngineError> {
+    ) -> Result<FoundResources, EngineError> {
         caveat::check_request_size(context)?;
         let query = self.query(context);
         query.require_member(resource_type, permission)?;

@@ -127,9 +127,11 @@ self_cell::self_cell!(
 
 type RawSnapshot<'a> = rocksdb::Snapshot<'a>;
 
-/// A retained snapshot of one revision and when it was taken.
+/// A retained snapshot of one revision, when it was taken, and the revision of the schema it
+/// shows (read once here, so opening a reader costs no `meta` read).
 struct Retained {
     revision: Revision,
+    schema_revision: Revision,
     taken: Instant,
     snapshot: Arc<OwnedSnapshot>,
 }
@@ -272,7 +274,13 @@ impl RocksStore {
             options,
             rolled_back,
         };
-        store.retain_snapshot(head);
+        let schema_revision = store
+            .meta_revision(
+                &OwnedSnapshot::new(Arc::clone(&store.db), |db| db.snapshot()),
+                META_SCHEMA_REVISION,
+            )?
+            .unwrap_or(Revision::ZERO);
+        store.retain_snapshot(head, schema_revision);
         Ok(store)
     }
 
@@ -297,12 +305,14 @@ impl RocksStore {
 
     /// Keeps a snapshot of the database as it is now, labelled `revision`, and drops retained
     /// snapshots beyond the window. Called under the write lock (or before the store is shared).
-    fn retain_snapshot(&self, revision: Revision) {
+    /// `schema_revision` is the revision of the schema the database holds now.
+    fn retain_snapshot(&self, revision: Revision, schema_revision: Revision) {
         let snapshot = Arc::new(OwnedSnapshot::new(Arc::clone(&self.db), |db| db.snapshot()));
         let now = Instant::now();
         let mut retained = self.lock_retained();
         retained.push_back(Retained {
             revision,
+            schema_revision,
             taken: now,
             snapshot,
         });
@@ -315,6 +325,13 @@ impl RocksStore {
         {
             retained.pop_front();
         }
+    }
+
+    /// The schema revision of the newest retained snapshot (the head's).
+    fn head_schema_revision(&self) -> Revision {
+        self.lock_retained()
+            .back()
+            .map_or(Revision::ZERO, |r| r.schema_revision)
     }
 
     fn lock_retained(&self) -> MutexGuard<'_, VecDeque<Retained>> {
@@ -342,17 +359,18 @@ impl RocksStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt("head revision is missing".to_string()))?;
         let revision = super::keys::decode_revision(&head)?;
-        self.view(snap, revision)
+        let schema_revision = self
+            .meta_revision(&snap, META_SCHEMA_REVISION)?
+            .unwrap_or(Revision::ZERO);
+        self.view(snap, revision, schema_revision)
     }
 
     fn view(
         &self,
         snap: Arc<OwnedSnapshot>,
         revision: Revision,
+        schema_revision: Revision,
     ) -> Result<RocksSnapshot<'_>, StoreError> {
-        let schema_revision = self
-            .meta_revision(&snap, META_SCHEMA_REVISION)?
-            .unwrap_or(Revision::ZERO);
         Ok(RocksSnapshot {
             meta: self.cf(CF_META)?,
             schema_revision,
@@ -390,8 +408,13 @@ impl RocksStore {
             staged,
             records,
             schema,
+            head,
             ..
         } = txn;
+        let schema_revision = match schema {
+            Some(_) => revision,
+            None => head.schema_revision,
+        };
         // Each memtable receives its keys in order (a later change of a key wins: equal keys
         // keep their staging order).
         let [forward, reverse] = staged.sides();
@@ -429,7 +452,7 @@ impl RocksStore {
         write_options.set_sync(self.options.sync_writes);
         self.db.write_opt(batch, &write_options).map_err(backend)?;
         // Retain before publishing: whoever sees the new head can also read at exactly it.
-        self.retain_snapshot(revision);
+        self.retain_snapshot(revision, schema_revision);
         self.head.store(revision.0, Ordering::Release);
         Ok(revision)
     }
@@ -709,9 +732,11 @@ impl TupleStore for RocksStore {
         let newest = self
             .lock_retained()
             .back()
-            .map(|r| (r.revision, Arc::clone(&r.snapshot)));
+            .map(|r| (r.revision, r.schema_revision, Arc::clone(&r.snapshot)));
         match newest {
-            Some((revision, snapshot)) => Ok(Box::new(self.view(snapshot, revision)?)),
+            Some((revision, schema_revision, snapshot)) => {
+                Ok(Box::new(self.view(snapshot, revision, schema_revision)?))
+            }
             None => Ok(Box::new(self.snapshot_at_head()?)),
         }
     }
@@ -721,7 +746,7 @@ impl TupleStore for RocksStore {
             let retained = self.lock_retained();
             let oldest = retained.front().map_or(Revision::ZERO, |r| r.revision);
             match retained.iter().find(|r| r.revision == revision) {
-                Some(r) => Ok(Arc::clone(&r.snapshot)),
+                Some(r) => Ok((Arc::clone(&r.snapshot), r.schema_revision)),
                 None => Err(StoreError::RevisionUnavailable {
                     requested: revision,
                     oldest: oldest.max(self.oldest_revision()),
@@ -729,7 +754,8 @@ impl TupleStore for RocksStore {
                 }),
             }
         };
-        Ok(Box::new(self.view(found?, revision)?))
+        let (snapshot, schema_revision) = found?;
+        Ok(Box::new(self.view(snapshot, revision, schema_revision)?))
     }
 
     fn write(&self, body: &mut WriteBody<'_>) -> Result<WriteOutcome, StoreError> {

@@ -583,7 +583,7 @@ proptest! {
                     let (found, _) = engine.lookup_resources("doc", "view", &subject, &ctx).unwrap();
                     transcript.push(format!("{found:?}"));
                     let looked_up: BTreeMap<String, Tri> =
-                        found.iter().map(|(id, p)| (id.clone(), Tri::of(p))).collect();
+                        found.iter().map(|(id, p)| (id.to_string(), Tri::of(p))).collect();
                     let mut wanted = BTreeMap::new();
                     for doc in DOC_IDS {
                         let expected = reference.view(&view, doc, user);

@@ -209,7 +209,7 @@ fn membership_cycles_terminate() {
     let (found, _) = engine
         .lookup_resources("group", "member", &subject, &Context::new())
         .unwrap();
-    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec!["a", "b"]);
 }
 
@@ -260,7 +260,7 @@ definition doc {
         let (found, _) = engine
             .lookup_resources("doc", permission, &ann, &Context::new())
             .unwrap();
-        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id).collect();
         assert_eq!(ids, expected, "doc#{permission}");
     }
 }

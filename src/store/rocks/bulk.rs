@@ -565,8 +565,9 @@ impl RocksStore {
             batch.put_cf(exp, key, []);
         }
         clear_pending(&mut batch, meta);
+        let schema_revision = self.head_schema_revision();
         self.db.write_opt(batch, &synced()).map_err(backend)?;
-        self.retain_snapshot(revision);
+        self.retain_snapshot(revision, schema_revision);
         self.head
             .store(revision.0, std::sync::atomic::Ordering::Release);
         Ok(())
