@@ -123,14 +123,10 @@ impl<'a> IntoIterator for &'a FoundResources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::id_set::IdList;
+    use crate::engine::id_set::tests::list;
 
-    fn ids(list: &[&str]) -> IdSet {
-        let mut ids = IdList::default();
-        for id in list {
-            ids.push(id);
-        }
-        ids.into_set()
+    fn ids(of: &[&str]) -> IdSet {
+        list(of).into_set()
     }
 
     fn conditional(name: &str) -> Permissionship {

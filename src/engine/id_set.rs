@@ -34,14 +34,7 @@ impl IdList {
             .map(|span| (head(id(&span)), span))
             .collect();
         let order = |a: &(u64, (usize, usize)), b: &(u64, (usize, usize))| {
-            a.0.cmp(&b.0).then_with(|| {
-                let (a, b) = (id(&a.1), id(&b.1));
-                if short(a) && short(b) {
-                    Ordering::Equal
-                } else {
-                    a.cmp(b)
-                }
-            })
+            compare(a.0, id(&a.1), b.0, id(&b.1))
         };
         let sorted = keyed
             .windows(2)
@@ -54,10 +47,8 @@ impl IdList {
         keyed.sort_unstable_by(order);
         keyed.dedup_by(|a, b| order(a, b) == Ordering::Equal);
         let mut set = IdSet::with_capacity(text.len(), keyed.len());
-        for (head, span) in &keyed {
-            set.text.push_str(id(span));
-            set.ends.push(set.text.len());
-            set.heads.push(*head);
+        for &(head, span) in &keyed {
+            set.push_known(id(&span), head);
         }
         set
     }
@@ -73,11 +64,18 @@ fn head(id: &str) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-/// Whether two ids with equal [`head`]s are equal without reading the rest: when neither is
-/// longer than eight bytes, equal heads mean equal ids.
+/// How id `a` (whose [`head`] is `a_head`) compares with id `b`: by their heads, and only when
+/// those are equal and one of the ids is longer than eight bytes, by their bytes (equal heads of
+/// two ids no longer than that mean equal ids).
 #[inline]
-fn short(id: &str) -> bool {
-    id.len() <= 8
+fn compare(a_head: u64, a: &str, b_head: u64, b: &str) -> Ordering {
+    a_head.cmp(&b_head).then_with(|| {
+        if a.len() <= 8 && b.len() <= 8 {
+            Ordering::Equal
+        } else {
+            a.cmp(b)
+        }
+    })
 }
 
 /// Ids sorted ascending without repeats.
@@ -102,24 +100,27 @@ impl IdSet {
     /// How the id at `index` compares with the id at `other_index` of `other`.
     #[inline]
     fn order(&self, index: usize, other: &IdSet, other_index: usize) -> Ordering {
-        self.heads[index]
-            .cmp(&other.heads[other_index])
-            .then_with(|| {
-                let (mine, theirs) = (self.get(index), other.get(other_index));
-                if short(mine) && short(theirs) {
-                    Ordering::Equal
-                } else {
-                    mine.cmp(theirs)
-                }
-            })
+        compare(
+            self.heads[index],
+            self.get(index),
+            other.heads[other_index],
+            other.get(other_index),
+        )
+    }
+
+    /// Appends `id`, whose [`head`] is `head` and which must sort after every id of the set.
+    #[inline]
+    fn push_known(&mut self, id: &str, head: u64) {
+        debug_assert!(self.iter().next_back().is_none_or(|last| last < id));
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+        self.heads.push(head);
     }
 
     /// Appends the id at `index` of `other`, which must sort after every id of the set.
     #[inline]
     fn push_from(&mut self, other: &IdSet, index: usize) {
-        self.text.push_str(other.get(index));
-        self.ends.push(self.text.len());
-        self.heads.push(other.heads[index]);
+        self.push_known(other.get(index), other.heads[index]);
     }
 
     /// The set of one id.
@@ -131,10 +132,7 @@ impl IdSet {
 
     /// Appends `id`, which must sort after every id of the set.
     pub(super) fn push_last(&mut self, id: &str) {
-        debug_assert!(self.iter().next_back().is_none_or(|last| last < id));
-        self.text.push_str(id);
-        self.ends.push(self.text.len());
-        self.heads.push(head(id));
+        self.push_known(id, head(id));
     }
 
     /// How many ids the set holds.
@@ -165,15 +163,7 @@ impl IdSet {
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let middle = low + (high - low) / 2;
-            let order = self.heads[middle].cmp(&wanted).then_with(|| {
-                let here = self.get(middle);
-                if short(here) && short(id) {
-                    Ordering::Equal
-                } else {
-                    here.cmp(id)
-                }
-            });
-            match order {
+            match compare(self.heads[middle], self.get(middle), wanted, id) {
                 Ordering::Less => low = middle + 1,
                 Ordering::Greater => high = middle,
                 Ordering::Equal => return Ok(middle),
@@ -285,10 +275,10 @@ impl IdSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn list(ids: &[&str]) -> IdList {
+    pub(in crate::engine) fn list(ids: &[&str]) -> IdList {
         let mut list = IdList::default();
         for id in ids {
             list.push(id);
