@@ -275,11 +275,9 @@ impl RocksStore {
             rolled_back,
         };
         let schema_revision = store
-            .meta_revision(
-                &OwnedSnapshot::new(Arc::clone(&store.db), |db| db.snapshot()),
-                META_SCHEMA_REVISION,
-            )?
-            .unwrap_or(Revision::ZERO);
+            .schema_revision_at(&OwnedSnapshot::new(Arc::clone(&store.db), |db| {
+                db.snapshot()
+            }))?;
         store.retain_snapshot(head, schema_revision);
         Ok(store)
     }
@@ -359,9 +357,7 @@ impl RocksStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt("head revision is missing".to_string()))?;
         let revision = super::keys::decode_revision(&head)?;
-        let schema_revision = self
-            .meta_revision(&snap, META_SCHEMA_REVISION)?
-            .unwrap_or(Revision::ZERO);
+        let schema_revision = self.schema_revision_at(&snap)?;
         self.view(snap, revision, schema_revision)
     }
 
@@ -455,6 +451,13 @@ impl RocksStore {
         self.retain_snapshot(revision, schema_revision);
         self.head.store(revision.0, Ordering::Release);
         Ok(revision)
+    }
+
+    /// The revision of the schema `snap` shows (zero before any schema was written).
+    fn schema_revision_at(&self, snap: &OwnedSnapshot) -> Result<Revision, StoreError> {
+        Ok(self
+            .meta_revision(snap, META_SCHEMA_REVISION)?
+            .unwrap_or(Revision::ZERO))
     }
 
     /// Reads a `u64` revision stored under `key` in `meta` at `snap` (`None` when absent).
