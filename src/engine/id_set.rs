@@ -213,10 +213,6 @@ impl IdSet {
         let bytes = sets.iter().map(|set| set.text.len()).sum();
         let ids = sets.iter().map(|set| set.len()).sum();
         let mut union = IdSet::with_capacity(bytes, ids);
-        if let [first, second] = sets.as_slice() {
-            union.merge_two(first, second);
-            return union;
-        }
         let mut next = vec![0; sets.len()];
         loop {
             // The set holding the smallest id not yet taken.
@@ -243,34 +239,6 @@ impl IdSet {
             }
         }
         union
-    }
-
-    /// Appends the union of `first` and `second` (whose ids all sort after this set's).
-    fn merge_two(&mut self, first: &IdSet, second: &IdSet) {
-        let (mut i, mut j) = (0, 0);
-        while i < first.len() && j < second.len() {
-            match first.order(i, second, j) {
-                Ordering::Less => {
-                    self.push_from(first, i);
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    self.push_from(second, j);
-                    j += 1;
-                }
-                Ordering::Equal => {
-                    self.push_from(first, i);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        for rest in i..first.len() {
-            self.push_from(first, rest);
-        }
-        for rest in j..second.len() {
-            self.push_from(second, rest);
-        }
     }
 }
 
