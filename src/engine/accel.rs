@@ -1,13 +1,13 @@
-//! The engine's accelerators and what keeps them exact: the check cache, the nested-group
-//! index, and the log follower that feeds every committed write (the engine's own, direct store
-//! writes, expiry sweeps) into the write tracker and the index.
+//! The engine's accelerators and what keeps them exact: the check cache, the nested-group and
+//! arrow indexes, and the log follower that feeds every committed write (the engine's own,
+//! direct store writes, expiry sweeps) into the write tracker and the indexes.
 //!
 //! Nothing here has to be updated before a write becomes visible. Instead, every use checks
 //! that the follower has read the log up to the revision in question: a cached answer from
 //! revision E is used for a request at revision R only when the tracker has applied every log
 //! entry up to `max(E, R)` and none of the answer's dependencies was written in
-//! `(min(E, R), max(E, R)]`; the group index answers a request at R only when it has applied
-//! the log up to R and its relation has not changed after R. Because the log entry of a revision
+//! `(min(E, R), max(E, R)]`; an index answers a request at R only when it has applied the log
+//! up to R and its relation has not changed after R. Because the log entry of a revision
 //! is written in the same atomic batch as its relationships, "the follower has applied R" means
 //! it has seen every change a snapshot at R shows. A reader that finds the follower behind
 //! simply walks (and may bring the follower up to date first).
@@ -15,6 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use super::arrows::{ArrowIndex, TuplesetIndex};
 use super::cache::{CacheStats, CheckCache};
 use super::freshness::Tracker;
 use super::groups::{GroupIndex, RelationIndex};
@@ -35,7 +36,7 @@ pub(crate) struct Accel {
     cache: Option<CheckCache>,
     index_enabled: bool,
     tracker: RwLock<Tracker>,
-    groups: RwLock<Option<GroupIndex>>,
+    indexes: RwLock<Option<Indexes>>,
     /// The schema the index is built for, kept to rebuild the index from a snapshot when the
     /// log it follows has been pruned past its position.
     schema: RwLock<Option<(Arc<Schema>, Arc<Plan>)>>,
@@ -55,17 +56,15 @@ impl Accel {
         schema: Option<(Arc<Schema>, Arc<Plan>)>,
     ) -> Result<Self, EngineError> {
         let revision = snapshot.revision();
-        let groups = match &schema {
-            Some((schema, plan)) if index_enabled => {
-                Some(GroupIndex::build(schema, plan, snapshot)?)
-            }
+        let indexes = match &schema {
+            Some((schema, plan)) if index_enabled => Some(Indexes::build(schema, plan, snapshot)?),
             _ => None,
         };
         Ok(Self {
             cache: (cache_bytes > 0).then(|| CheckCache::new(cache_bytes)),
             index_enabled,
             tracker: RwLock::new(Tracker::new(revision)),
-            groups: RwLock::new(groups),
+            indexes: RwLock::new(indexes),
             schema: RwLock::new(schema),
             following: Mutex::new(()),
             position: AtomicU64::new(revision.0),
@@ -174,7 +173,7 @@ impl Accel {
     /// answer from before is used again; they are dropped), and the index is built from it.
     /// Called with `following` held.
     fn rebuild(&self, store: &dyn TupleStore) -> Result<(), EngineError> {
-        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = None;
         if let Some(cache) = &self.cache {
             cache.clear();
         }
@@ -187,13 +186,13 @@ impl Accel {
             .clone();
         let index = match schema {
             Some((schema, plan)) if self.index_enabled => {
-                Some(GroupIndex::build(&schema, &plan, snapshot.as_ref())?)
+                Some(Indexes::build(&schema, &plan, snapshot.as_ref())?)
             }
             _ => None,
         };
         drop(snapshot);
         *self.tracker.write().unwrap_or_else(PoisonError::into_inner) = Tracker::new(revision);
-        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = index;
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = index;
         self.position.store(revision.0, Ordering::Release);
         Ok(())
     }
@@ -209,8 +208,8 @@ impl Accel {
             return Ok(());
         };
         let wanted: Vec<&BulkRelation> = {
-            let groups = self.groups.read().unwrap_or_else(PoisonError::into_inner);
-            match groups.as_ref() {
+            let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
+            match indexes.as_ref() {
                 Some(index) => summary
                     .relations
                     .iter()
@@ -245,8 +244,8 @@ impl Accel {
             .map(|c| (entry.revision, c.op == UpdateOp::Delete, &c.relationship))
             .collect();
         {
-            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(index) = groups.as_mut() {
+            let mut indexes = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = indexes.as_mut() {
                 index.apply(&changes, entry.revision);
             }
         }
@@ -273,8 +272,8 @@ impl Accel {
         through: Revision,
     ) {
         {
-            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(index) = groups.as_mut() {
+            let mut indexes = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = indexes.as_mut() {
                 index.apply(changes, through);
             }
         }
@@ -314,8 +313,8 @@ impl Accel {
             .map(|u| (revision, u.op == UpdateOp::Delete, &u.relationship))
             .collect();
         {
-            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(index) = groups.as_mut() {
+            let mut indexes = self.indexes.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = indexes.as_mut() {
                 index.apply(&changes, revision);
             }
         }
@@ -326,20 +325,20 @@ impl Accel {
         self.position.store(revision.0, Ordering::Release);
     }
 
-    /// The revision both the tracker and the index have applied.
+    /// The revision both the tracker and the indexes have applied.
     fn read_position(&self) -> Revision {
         let tracker = self
             .tracker
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .applied();
-        let groups = self
-            .groups
+        let indexes = self
+            .indexes
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(tracker, GroupIndex::applied);
-        tracker.min(groups)
+            .map_or(tracker, Indexes::applied);
+        tracker.min(indexes)
     }
 
     /// A new schema is in force: drops every cached answer and rebuilds the index for it.
@@ -361,11 +360,11 @@ impl Accel {
             .unwrap_or_else(PoisonError::into_inner);
         *self.schema.write().unwrap_or_else(PoisonError::into_inner) =
             Some((Arc::clone(schema), Arc::clone(plan)));
-        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = None;
         let snapshot = store.snapshot()?;
-        let index = GroupIndex::build(schema, plan, snapshot.as_ref())?;
+        let index = Indexes::build(schema, plan, snapshot.as_ref())?;
         drop(snapshot);
-        *self.groups.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
+        *self.indexes.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
         // The tracker may be behind the snapshot the index was built from: catch both up.
         self.follow_locked(store);
         Ok(())
@@ -397,13 +396,77 @@ impl Accel {
         if !self.index_enabled {
             return None;
         }
-        let groups = self.groups.try_read().ok()?;
-        let index = groups.as_ref()?;
+        let indexes = self.indexes.try_read().ok()?;
+        let index = &indexes.as_ref()?.groups;
         if index.generation() != generation {
             return None;
         }
         index
             .relation(generation, object_type, relation, revision)
             .map(f)
+    }
+
+    /// Runs `f` on the arrow index of `object_type#relation` if it is exact for `revision`
+    /// under schema `generation` and not being updated right now; `None` otherwise (then read
+    /// the store).
+    pub(crate) fn with_arrow_index<R>(
+        &self,
+        generation: u64,
+        revision: Revision,
+        object_type: &str,
+        relation: &str,
+        f: impl FnOnce(&TuplesetIndex) -> R,
+    ) -> Option<R> {
+        if !self.index_enabled {
+            return None;
+        }
+        let indexes = self.indexes.try_read().ok()?;
+        let indexes = indexes.as_ref()?;
+        if indexes.groups.generation() != generation || revision > indexes.groups.applied() {
+            return None;
+        }
+        indexes
+            .arrows
+            .relation(object_type, relation, revision)
+            .map(f)
+    }
+}
+
+/// The indexes that follow the write log together, built from one snapshot for one schema
+/// generation: the nested-group index and the arrow index.
+#[derive(Debug)]
+struct Indexes {
+    groups: GroupIndex,
+    arrows: ArrowIndex,
+}
+
+impl Indexes {
+    /// Both indexes of `plan`, built from `snapshot`.
+    fn build(schema: &Schema, plan: &Plan, snapshot: &dyn Snapshot) -> Result<Self, StoreError> {
+        Ok(Self {
+            groups: GroupIndex::build(schema, plan, snapshot)?,
+            arrows: ArrowIndex::build(plan, snapshot)?,
+        })
+    }
+
+    /// The last log revision applied.
+    fn applied(&self) -> Revision {
+        self.groups.applied()
+    }
+
+    /// Whether either index covers `object_type#relation`.
+    fn covers(&self, object_type: &str, relation: &str) -> bool {
+        self.groups.covers(object_type, relation) || self.arrows.covers(object_type, relation)
+    }
+
+    /// Applies changes in revision order, up to and including revision `through`; those at or
+    /// before the revision already applied are skipped.
+    fn apply(&mut self, changes: &[(Revision, bool, &Relationship)], through: Revision) {
+        let applied = self.groups.applied();
+        let first_new = changes.partition_point(|(revision, _, _)| *revision <= applied);
+        if let Some(new) = changes.get(first_new..) {
+            self.arrows.apply(new);
+        }
+        self.groups.apply(changes, through);
     }
 }

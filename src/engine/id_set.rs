@@ -23,6 +23,17 @@ impl IdList {
         self.spans.push((start, self.text.len()));
     }
 
+    /// Appends every id of `set`, in its order.
+    pub(super) fn push_set(&mut self, set: &IdSet) {
+        let base = self.text.len();
+        self.text.push_str(&set.text);
+        let mut start = base;
+        for &end in &set.ends {
+            self.spans.push((start, base + end));
+            start = base + end;
+        }
+    }
+
     /// The ids, sorted, without repeats. Ids that arrived sorted are not moved at all; others
     /// are sorted by their first eight bytes read as one number, the bytes after them
     /// compared only between ids that share those (short ids never are).
@@ -34,7 +45,7 @@ impl IdList {
             .map(|span| (head(id(&span)), span))
             .collect();
         let order = |a: &(u64, (usize, usize)), b: &(u64, (usize, usize))| {
-            compare(a.0, id(&a.1), b.0, id(&b.1))
+            compare(a.0, b.0, || (id(&a.1), id(&b.1)))
         };
         let sorted = keyed
             .windows(2)
@@ -66,10 +77,11 @@ fn head(id: &str) -> u64 {
 
 /// How id `a` (whose [`head`] is `a_head`) compares with id `b`: by their heads, and only when
 /// those are equal and one of the ids is longer than eight bytes, by their bytes (equal heads of
-/// two ids no longer than that mean equal ids).
+/// two ids no longer than that mean equal ids). `ids` gives `(a, b)`, asked for only on a tie.
 #[inline]
-fn compare(a_head: u64, a: &str, b_head: u64, b: &str) -> Ordering {
+fn compare<'s>(a_head: u64, b_head: u64, ids: impl FnOnce() -> (&'s str, &'s str)) -> Ordering {
     a_head.cmp(&b_head).then_with(|| {
+        let (a, b) = ids();
         if a.len() <= 8 && b.len() <= 8 {
             Ordering::Equal
         } else {
@@ -100,12 +112,9 @@ impl IdSet {
     /// How the id at `index` compares with the id at `other_index` of `other`.
     #[inline]
     fn order(&self, index: usize, other: &IdSet, other_index: usize) -> Ordering {
-        compare(
-            self.heads[index],
-            self.get(index),
-            other.heads[other_index],
-            other.get(other_index),
-        )
+        compare(self.heads[index], other.heads[other_index], || {
+            (self.get(index), other.get(other_index))
+        })
     }
 
     /// Appends `id`, whose [`head`] is `head` and which must sort after every id of the set.
@@ -163,13 +172,43 @@ impl IdSet {
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let middle = low + (high - low) / 2;
-            match compare(self.heads[middle], self.get(middle), wanted, id) {
+            match compare(self.heads[middle], wanted, || (self.get(middle), id)) {
                 Ordering::Less => low = middle + 1,
                 Ordering::Greater => high = middle,
                 Ordering::Equal => return Ok(middle),
             }
         }
         Err(low)
+    }
+
+    /// Adds `id` in its place; `false` when the set already holds it.
+    pub(super) fn insert(&mut self, id: &str) -> bool {
+        let Err(at) = self.search(id) else {
+            return false;
+        };
+        let start = at.checked_sub(1).map_or(0, |before| self.ends[before]);
+        self.text.insert_str(start, id);
+        for end in &mut self.ends[at..] {
+            *end += id.len();
+        }
+        self.ends.insert(at, start + id.len());
+        self.heads.insert(at, head(id));
+        true
+    }
+
+    /// Takes `id` out; `false` when the set does not hold it.
+    pub(super) fn remove(&mut self, id: &str) -> bool {
+        let Ok(at) = self.search(id) else {
+            return false;
+        };
+        let start = at.checked_sub(1).map_or(0, |before| self.ends[before]);
+        self.text.replace_range(start..start + id.len(), "");
+        self.ends.remove(at);
+        self.heads.remove(at);
+        for end in &mut self.ends[at..] {
+            *end -= id.len();
+        }
+        true
     }
 
     /// This set with `id` added, or `None` when it already holds it.
@@ -359,6 +398,36 @@ pub(super) mod tests {
         assert_eq!(
             ids(&right.with("abcdefgh15").unwrap_or_default())[2],
             "abcdefgh15"
+        );
+    }
+
+    #[test]
+    fn ids_are_inserted_and_removed_in_place() {
+        let mut set = set(&["b", "longer-than-eight-bytes-2"]);
+        assert!(set.insert("a"));
+        assert!(set.insert("longer-than-eight-bytes-1"));
+        assert!(set.insert("z"));
+        assert!(!set.insert("b"));
+        assert_eq!(
+            ids(&set),
+            [
+                "a",
+                "b",
+                "longer-than-eight-bytes-1",
+                "longer-than-eight-bytes-2",
+                "z"
+            ]
+        );
+        assert!(set.remove("longer-than-eight-bytes-1"));
+        assert!(!set.remove("c"));
+        assert!(set.remove("a"));
+        assert_eq!(ids(&set), ["b", "longer-than-eight-bytes-2", "z"]);
+        assert_eq!(set.search("z"), Ok(2));
+        let mut list = list(&["y"]);
+        list.push_set(&set);
+        assert_eq!(
+            ids(&list.into_set()),
+            ["b", "longer-than-eight-bytes-2", "y", "z"]
         );
     }
 

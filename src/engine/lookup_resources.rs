@@ -363,14 +363,7 @@ impl Query<'_> {
             None => (None, &**subjects),
         };
         let mut list = IdList::default();
-        self.snapshot.resource_ids_with_subject_ids(
-            &key.subject_type,
-            &mut to_read.iter(),
-            key.subject_relation.as_deref(),
-            &key.resource_type,
-            &key.relation,
-            &mut |id| list.push(id),
-        )?;
+        self.read_resources(&key, to_read, &mut list)?;
         let read = list.into_set();
         let found = match earlier {
             Some(earlier) => Rc::new(Ids::union([&**earlier, &read])),
@@ -381,6 +374,46 @@ impl Query<'_> {
             found: Rc::clone(&found),
         });
         Ok(found)
+    }
+
+    /// Appends the resources of `key.resource_type` whose `key.relation` names one of
+    /// `subjects`: from the arrow index where it covers the relation at this request's
+    /// revision (then only subjects named by an expiring edge are read from the store), from
+    /// the store's reverse index otherwise.
+    fn read_resources(
+        &self,
+        key: &ReadKey,
+        subjects: &Ids,
+        into: &mut IdList,
+    ) -> Result<(), EngineError> {
+        let indexed = match (&self.accel, &key.subject_relation) {
+            (Some(accel), None) => accel.accel.with_arrow_index(
+                accel.plan.generation,
+                self.snapshot.revision(),
+                &key.resource_type,
+                &key.relation,
+                |index| index.resources_naming(&key.subject_type, subjects.iter(), into),
+            ),
+            _ => None,
+        };
+        let mut all;
+        let from_store: &mut dyn Iterator<Item = &str> = match &indexed {
+            Some(rest) if rest.is_empty() => return Ok(()),
+            Some(rest) => {
+                all = rest.iter().copied();
+                &mut all
+            }
+            None => &mut subjects.iter(),
+        };
+        self.snapshot.resource_ids_with_subject_ids(
+            &key.subject_type,
+            from_store,
+            key.subject_relation.as_deref(),
+            &key.resource_type,
+            &key.relation,
+            &mut |id| into.push(id),
+        )?;
+        Ok(())
     }
 
     fn resources_for_rewrite(

@@ -7,6 +7,7 @@
 
 mod accel;
 mod admission;
+mod arrows;
 mod cache;
 mod caveat;
 mod cel_value;

@@ -1,6 +1,6 @@
 //! What the engine derives once per installed schema for the check cache and the nested-group
-//! index: each member's stored dependencies, which members lie on a static cycle, and which
-//! relations are self-recursive subject sets.
+//! and arrow indexes: each member's stored dependencies, which members lie on a static cycle,
+//! which relations are self-recursive subject sets, and which relations arrows follow.
 //!
 //! Every installed schema gets a new generation number; cache entries and the group index are
 //! tagged with it, so nothing computed under one schema ever answers under another.
@@ -33,6 +33,9 @@ pub(crate) struct Plan {
     /// Relations `T#r` that allow the subject set `T#r` itself (`member: user | group#member`):
     /// the relations the nested-group index covers.
     pub(crate) self_recursive: Vec<MemberKey>,
+    /// Relations `T#r` that an arrow of `T` follows (`r->...`): the relations the arrow index
+    /// covers.
+    pub(crate) arrow_tuplesets: Vec<MemberKey>,
     /// Members whose check may follow an arrow, itself or through the members it evaluates:
     /// a check of any other member never reads an arrow's targets.
     follows_arrows: HashSet<MemberKey>,
@@ -102,6 +105,7 @@ impl Plan {
             cyclic,
             has_caveats: !schema.caveats.is_empty(),
             self_recursive,
+            arrow_tuplesets: arrow_tuplesets(schema),
             follows_arrows,
         }
     }
@@ -192,6 +196,41 @@ fn rewrite_successors(
 }
 
 /// Whether `rewrite` follows an arrow anywhere in it.
+/// The relations `T#r` that some arrow of `T` follows (`r->...` in a permission of `T`), sorted
+/// and without repeats.
+fn arrow_tuplesets(schema: &Schema) -> Vec<MemberKey> {
+    fn collect(rewrite: &Rewrite, found: &mut Vec<String>) {
+        match rewrite {
+            Rewrite::Union(children) | Rewrite::Intersection(children) => {
+                for child in children {
+                    collect(child, found);
+                }
+            }
+            Rewrite::Exclusion(base, subtracted) => {
+                collect(base, found);
+                collect(subtracted, found);
+            }
+            Rewrite::Arrow { tupleset, .. } => found.push(tupleset.clone()),
+            Rewrite::Computed(_) | Rewrite::Nil | Rewrite::SelfRef => {}
+        }
+    }
+    let mut keys = Vec::new();
+    for def in schema.definitions.values() {
+        let mut tuplesets = Vec::new();
+        for permission in def.permissions.values() {
+            collect(&permission.rewrite, &mut tuplesets);
+        }
+        for tupleset in tuplesets {
+            if def.relations.contains_key(&tupleset) {
+                keys.push((def.name.clone(), tupleset));
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 fn has_arrow(rewrite: &Rewrite) -> bool {
     match rewrite {
         Rewrite::Union(children) | Rewrite::Intersection(children) => {
@@ -309,5 +348,26 @@ mod tests {
         }
         assert_eq!(plan.read_ahead("folder", "view"), ReadAhead::Objects);
         assert_eq!(plan.read_ahead("doc", "unknown"), ReadAhead::Objects);
+    }
+
+    #[test]
+    fn finds_the_relations_arrows_follow() {
+        let schema = crate::schema::compile(
+            "definition folder { relation viewer: folder }
+             definition doc {
+                 relation folder: folder
+                 relation parent: folder
+                 relation owner: folder
+                 permission view = owner + (folder->viewer & parent.all(viewer)) - folder->viewer
+             }",
+        )
+        .unwrap();
+        assert_eq!(
+            super::arrow_tuplesets(&schema),
+            [
+                ("doc".to_string(), "folder".to_string()),
+                ("doc".to_string(), "parent".to_string())
+            ]
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Imports through the store's bulk path: one revision, all or nothing, CREATE exact and TOUCH
-//! overwriting, the bulk log followed by the cache, the group index and watch, and a crash at
+//! overwriting, the bulk log followed by the cache, the group and arrow indexes and watch, and a crash at
 //! any point of a large import (SIGKILL of `zanzi import`) leaving all of it or none.
 
 use std::path::Path;
@@ -263,6 +263,93 @@ fn the_cache_and_the_group_index_follow_an_import() {
         .lookup_subjects(&doc, "view", "user", None, &Context::new())
         .unwrap();
     assert_eq!(members.len(), 1);
+}
+
+const FOLDERS_SCHEMA: &str = "definition user {}
+definition folder {
+    relation viewer: user
+}
+definition doc {
+    relation folder: folder
+    permission view = folder->viewer
+}";
+
+/// The documents `user:ann` can view, sorted.
+fn viewable(engine: &Engine) -> Vec<String> {
+    let ann = SubjectRef::parse("user:ann").unwrap();
+    let (found, _) = engine
+        .lookup_resources("doc", "view", &ann, &Context::new())
+        .unwrap();
+    let mut ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn lookups_across_arrows_follow_imports_writes_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, engine) = open(dir.path(), EngineConfig::default());
+    engine.write_schema(FOLDERS_SCHEMA).unwrap();
+    let plain = Engine::new(Arc::clone(&store), EngineConfig::plain()).unwrap();
+    let write = |op: UpdateOp, text: &str| {
+        engine
+            .write_relationships(
+                &[zanzi::transaction::Update {
+                    op,
+                    relationship: rel(text),
+                }],
+                &[],
+            )
+            .unwrap();
+    };
+    write(UpdateOp::Create, "folder:f0#viewer@user:ann");
+    write(UpdateOp::Create, "doc:early#folder@folder:f0");
+    assert_eq!(viewable(&engine), ["early"]);
+    // 6,000 documents over 30 folders in one import; ann views folders f0 and f1.
+    let mut texts: Vec<String> = (0..6_000)
+        .map(|i| format!("doc:d{i}#folder@folder:f{}", i % 30))
+        .collect();
+    texts.push("folder:f1#viewer@user:ann".to_string());
+    import(&engine, &texts, ImportMode::Create).unwrap();
+    let mut expected: Vec<String> = (0..6_000)
+        .filter(|i| i % 30 < 2)
+        .map(|i| format!("d{i}"))
+        .chain(["early".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(viewable(&engine), expected);
+    assert_eq!(viewable(&plain), expected);
+    // A document leaves its folder, another joins a second folder, a folder loses its viewer.
+    write(UpdateOp::Delete, "doc:d0#folder@folder:f0");
+    write(UpdateOp::Touch, "doc:d2#folder@folder:f0");
+    write(UpdateOp::Delete, "folder:f1#viewer@user:ann");
+    let mut expected: Vec<String> = (0..6_000)
+        .filter(|i| i % 30 == 0 && *i != 0)
+        .map(|i| format!("d{i}"))
+        .chain(["early".to_string(), "d2".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(viewable(&engine), expected);
+    assert_eq!(viewable(&plain), expected);
+    // A TOUCH import that moves every tenth document of f0 to f5 as well, and gives ann f5.
+    let mut moved: Vec<String> = (0..6_000)
+        .step_by(300)
+        .map(|i| format!("doc:d{i}#folder@folder:f5"))
+        .collect();
+    moved.push("folder:f5#viewer@user:ann".to_string());
+    moved.push("doc:early#folder@folder:f0".to_string());
+    import(&engine, &moved, ImportMode::Touch).unwrap();
+    let mut expected: Vec<String> = (0..6_000)
+        .filter(|i| i % 30 == 0 || i % 30 == 5)
+        .map(|i| format!("d{i}"))
+        .chain(["early".to_string(), "d2".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(viewable(&engine), expected);
+    assert_eq!(viewable(&plain), expected);
+    // A new engine builds its index from the store as it is now.
+    let reopened = Engine::new(Arc::clone(&store), EngineConfig::default()).unwrap();
+    assert_eq!(viewable(&reopened), expected);
 }
 
 // ---- crash safety ----
