@@ -4,11 +4,12 @@
 //! ```sh
 //! cargo run --example lr_probe --config 'profile.dev.package.zanzi.opt-level=3' \
 //!     --config 'profile.dev.package.zanzi.debug-assertions=false' \
-//!     --config 'profile.dev.package.zanzi.overflow-checks=false' -- [fan|full|both] [rounds]
+//!     --config 'profile.dev.package.zanzi.overflow-checks=false' -- [fan|full|both] [rounds] [queries]
 //! ```
 //!
-//! Prints the p50 (and p90) of each workload's lookup-resources queries over `rounds` passes
-//! and the answer sizes, so a change that alters an answer shows up at once.
+//! Prints the p50 (and p90) of each workload's first `queries` lookup-resources queries (100
+//! unless given; the quick `vs_spicedb` run times the first 20) over `rounds` passes and the
+//! answer sizes, so a change that alters an answer shows up at once.
 
 use std::time::{Duration, Instant};
 
@@ -81,7 +82,7 @@ fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("both", String::as_str);
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
-    let queries = 100;
+    let queries: usize = args.get(3).and_then(|q| q.parse().ok()).unwrap_or(100);
     if which == "fan" || which == "both" {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let small = workload::frontier(FrontierSize::SMALL, queries);

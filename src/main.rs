@@ -81,7 +81,7 @@ enum Command {
         /// Skip the check / lookup agreement pass.
         #[arg(long)]
         skip_consistency: bool,
-        /// Answer by the plain walk, without the check cache and the nested-group index
+        /// Answer by the plain walk, without the check cache and the group and arrow indexes
         /// (for comparing answers).
         #[arg(long, hide = true)]
         plain: bool,

@@ -1,6 +1,6 @@
 //! The arrow index: for each relation an arrow follows (`project` in `project->view`), which
 //! resources name each subject, kept in memory so that lookup-resources crosses an arrow with
-//! hash lookups and one bitmap union instead of one reverse-index seek per subject.
+//! one hash lookup and one copy per subject instead of one reverse-index seek per subject.
 //!
 //! Walking `resource#view = ... + project->view` backwards from a user first finds the projects
 //! the user can view (often hundreds), then every resource whose `project` names one of them.
@@ -26,10 +26,9 @@ use crate::revision::Revision;
 use crate::store::{Snapshot, StoreError};
 use crate::tuple::{ObjectRef, Relationship};
 
-/// The most edges one relation may have and stay indexed: an edge costs its resource id's
+/// The most edges one relation may have and stay indexed. An edge costs its resource id's
 /// bytes and 16 more, a subject about 150, so an indexed relation costs at most a few hundred
-/// MiB. A larger relation is read from the
-/// store, one seek per subject, as it was before the index.
+/// MiB. A larger relation is read from the store, one seek per subject, as without the index.
 pub(crate) const MAX_EDGES: usize = 2_000_000;
 
 /// The arrow index of every arrow-followed relation of one schema generation.

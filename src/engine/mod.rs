@@ -3,7 +3,8 @@
 //!
 //! Invariants: every request reads exactly one [`Snapshot`]; an error is never turned into
 //! "allowed"; recursion carries a depth budget and running out is an error, not a "no"; the
-//! check cache and the nested-group index never change an answer (see `accel`).
+//! check cache, the nested-group index and the arrow index never change an answer (see
+//! `accel`).
 
 mod accel;
 mod admission;
@@ -77,7 +78,9 @@ pub struct EngineConfig {
     /// [`DEFAULT_CACHE_BYTES`].
     pub cache_bytes: u64,
     /// Keep the nested-group index of self-recursive relations (`member: user | group#member`)
-    /// so membership through any nesting is a bitmap probe. Default on.
+    /// so membership through any nesting is a bitmap probe, and the arrow index of the
+    /// relations arrows follow so lookup-resources crosses an arrow without a seek per subject.
+    /// Default on.
     pub group_index: bool,
     /// Answer an arrow over many relationships (`org->project_get` where the organization has
     /// a role binding per member) from the subject's side: the targets the subject can reach
@@ -162,8 +165,8 @@ pub struct TracedCheck {
 impl Engine {
     /// An engine over `store`, loading the schema stored there (if any).
     ///
-    /// With the group index on, this builds it from the store (a scan of every self-recursive
-    /// relation).
+    /// With the group index on, this builds it and the arrow index from the store (a scan of
+    /// every self-recursive relation and every relation an arrow follows).
     pub fn new(store: Arc<dyn TupleStore>, config: EngineConfig) -> Result<Self, EngineError> {
         let snapshot = store.snapshot()?;
         let installed = match snapshot.schema_text()? {
