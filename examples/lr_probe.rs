@@ -7,7 +7,7 @@
 //!     --config 'profile.dev.package.zanzi.overflow-checks=false' -- [fan|full|both] [rounds] [queries]
 //! ```
 //!
-//! Prints the p50 (and p90) of each workload's first `queries` lookup-resources queries (100
+//! Prints how long the import took, then the p50 (and p90) of each workload's first `queries` lookup-resources queries (100
 //! unless given; the quick `vs_spicedb` run times the first 20) over `rounds` passes and the
 //! answer sizes, so a change that alters an answer shows up at once.
 
@@ -35,9 +35,15 @@ fn engine_with(dir: &std::path::Path, workloads: &[&Workload]) -> Result<Engine,
             rels.push(Relationship::parse(text).map_err(|e| e.to_string())?);
         }
     }
+    let count = rels.len();
+    let start = Instant::now();
     engine
         .import(rels.into_iter().map(Ok), ImportMode::Create)
         .map_err(|e| e.to_string())?;
+    println!(
+        "imported {count} relationships in {:.0} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     Ok(engine)
 }
 
