@@ -35,6 +35,15 @@ pub struct RelationshipFilter {
 }
 
 impl RelationshipFilter {
+    /// Every relationship of `resource_type#relation`.
+    pub fn of_relation(resource_type: &str, relation: &str) -> Self {
+        RelationshipFilter {
+            resource_type: Some(resource_type.to_string()),
+            relation: Some(relation.to_string()),
+            ..RelationshipFilter::default()
+        }
+    }
+
     /// Whether `rel` satisfies every constraint of the filter.
     pub fn matches(&self, rel: &Relationship) -> bool {
         let resource_ok = self

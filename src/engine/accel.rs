@@ -383,8 +383,22 @@ impl Accel {
             .unchanged_between(dependencies, a, b)
     }
 
-    /// Runs `f` on the index of `object_type#relation` if it is exact for `revision` under
-    /// schema `generation` and not being updated right now; `None` otherwise (then walk).
+    /// Runs `f` on the indexes if they are on, built for schema `generation` and not being
+    /// updated right now; `None` otherwise.
+    fn with_indexes<R>(&self, generation: u64, f: impl FnOnce(&Indexes) -> Option<R>) -> Option<R> {
+        if !self.index_enabled {
+            return None;
+        }
+        let indexes = self.indexes.try_read().ok()?;
+        let indexes = indexes.as_ref()?;
+        if indexes.groups.generation() != generation {
+            return None;
+        }
+        f(indexes)
+    }
+
+    /// Runs `f` on the group index of `object_type#relation` if it is exact for `revision`
+    /// under schema `generation` and not being updated right now; `None` otherwise (then walk).
     pub(crate) fn with_group_index<R>(
         &self,
         generation: u64,
@@ -393,17 +407,12 @@ impl Accel {
         relation: &str,
         f: impl FnOnce(&RelationIndex) -> R,
     ) -> Option<R> {
-        if !self.index_enabled {
-            return None;
-        }
-        let indexes = self.indexes.try_read().ok()?;
-        let index = &indexes.as_ref()?.groups;
-        if index.generation() != generation {
-            return None;
-        }
-        index
-            .relation(generation, object_type, relation, revision)
-            .map(f)
+        self.with_indexes(generation, |indexes| {
+            indexes
+                .groups
+                .relation(generation, object_type, relation, revision)
+                .map(f)
+        })
     }
 
     /// Runs `f` on the arrow index of `object_type#relation` if it is exact for `revision`
@@ -417,18 +426,15 @@ impl Accel {
         relation: &str,
         f: impl FnOnce(&TuplesetIndex) -> R,
     ) -> Option<R> {
-        if !self.index_enabled {
-            return None;
-        }
-        let indexes = self.indexes.try_read().ok()?;
-        let indexes = indexes.as_ref()?;
-        if indexes.groups.generation() != generation || revision > indexes.groups.applied() {
-            return None;
-        }
-        indexes
-            .arrows
-            .relation(object_type, relation, revision)
-            .map(f)
+        self.with_indexes(generation, |indexes| {
+            if revision > indexes.applied() {
+                return None;
+            }
+            indexes
+                .arrows
+                .relation(object_type, relation, revision)
+                .map(f)
+        })
     }
 }
 

@@ -46,11 +46,7 @@ impl ArrowIndex {
         let mut relations = Vec::new();
         for (object_type, relation) in &plan.arrow_tuplesets {
             let mut index = TuplesetIndex::new(object_type, relation, revision);
-            let filter = RelationshipFilter {
-                resource_type: Some(object_type.clone()),
-                relation: Some(relation.clone()),
-                ..RelationshipFilter::default()
-            };
+            let filter = RelationshipFilter::of_relation(object_type, relation);
             for found in snapshot.read(&filter, None) {
                 let found = found?;
                 index.add_edge(&found);

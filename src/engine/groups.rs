@@ -64,11 +64,7 @@ impl GroupIndex {
         let mut relations = Vec::new();
         for (object_type, relation) in &plan.self_recursive {
             let mut index = RelationIndex::new(schema, object_type, relation, revision);
-            let filter = RelationshipFilter {
-                resource_type: Some(object_type.clone()),
-                relation: Some(relation.clone()),
-                ..RelationshipFilter::default()
-            };
+            let filter = RelationshipFilter::of_relation(object_type, relation);
             for found in snapshot.read(&filter, None) {
                 let found = found?;
                 let group = index.intern(&found.resource.object_id);

@@ -195,34 +195,18 @@ fn rewrite_successors(
     }
 }
 
-/// Whether `rewrite` follows an arrow anywhere in it.
 /// The relations `T#r` that some arrow of `T` follows (`r->...` in a permission of `T`), sorted
 /// and without repeats.
 fn arrow_tuplesets(schema: &Schema) -> Vec<MemberKey> {
-    fn collect(rewrite: &Rewrite, found: &mut Vec<String>) {
-        match rewrite {
-            Rewrite::Union(children) | Rewrite::Intersection(children) => {
-                for child in children {
-                    collect(child, found);
-                }
-            }
-            Rewrite::Exclusion(base, subtracted) => {
-                collect(base, found);
-                collect(subtracted, found);
-            }
-            Rewrite::Arrow { tupleset, .. } => found.push(tupleset.clone()),
-            Rewrite::Computed(_) | Rewrite::Nil | Rewrite::SelfRef => {}
-        }
-    }
     let mut keys = Vec::new();
     for def in schema.definitions.values() {
         let mut tuplesets = Vec::new();
         for permission in def.permissions.values() {
-            collect(&permission.rewrite, &mut tuplesets);
+            tuplesets_of(&permission.rewrite, &mut tuplesets);
         }
         for tupleset in tuplesets {
-            if def.relations.contains_key(&tupleset) {
-                keys.push((def.name.clone(), tupleset));
+            if def.relations.contains_key(tupleset) {
+                keys.push((def.name.clone(), tupleset.to_string()));
             }
         }
     }
@@ -231,15 +215,28 @@ fn arrow_tuplesets(schema: &Schema) -> Vec<MemberKey> {
     keys
 }
 
-fn has_arrow(rewrite: &Rewrite) -> bool {
+/// Appends the tupleset of every arrow in `rewrite` (`r` of `r->x`).
+fn tuplesets_of<'r>(rewrite: &'r Rewrite, found: &mut Vec<&'r str>) {
     match rewrite {
         Rewrite::Union(children) | Rewrite::Intersection(children) => {
-            children.iter().any(has_arrow)
+            for child in children {
+                tuplesets_of(child, found);
+            }
         }
-        Rewrite::Exclusion(base, subtracted) => has_arrow(base) || has_arrow(subtracted),
-        Rewrite::Arrow { .. } => true,
-        Rewrite::Computed(_) | Rewrite::Nil | Rewrite::SelfRef => false,
+        Rewrite::Exclusion(base, subtracted) => {
+            tuplesets_of(base, found);
+            tuplesets_of(subtracted, found);
+        }
+        Rewrite::Arrow { tupleset, .. } => found.push(tupleset),
+        Rewrite::Computed(_) | Rewrite::Nil | Rewrite::SelfRef => {}
     }
+}
+
+/// Whether `rewrite` follows an arrow anywhere in it.
+fn has_arrow(rewrite: &Rewrite) -> bool {
+    let mut tuplesets = Vec::new();
+    tuplesets_of(rewrite, &mut tuplesets);
+    !tuplesets.is_empty()
 }
 
 /// Whether `start`, or a member it reaches in `edges`, is one of `targets`.

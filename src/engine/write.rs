@@ -183,11 +183,7 @@ pub(super) fn check_no_orphans(
             if unchanged {
                 continue;
             }
-            let filter = RelationshipFilter {
-                resource_type: Some(type_name.clone()),
-                relation: Some(relation_name.clone()),
-                ..RelationshipFilter::default()
-            };
+            let filter = RelationshipFilter::of_relation(type_name, relation_name);
             for rel in snapshot.read(&filter, None) {
                 if let Err(err) = validate_relationship(new, &rel?) {
                     problems.insert(orphan_message(err));

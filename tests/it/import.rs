@@ -285,6 +285,17 @@ fn viewable(engine: &Engine) -> Vec<String> {
     ids
 }
 
+/// The ids `d{i}` of the 6,000 imported documents whose `i` passes `keep`, and `extra`, sorted.
+fn docs_where(keep: impl Fn(usize) -> bool, extra: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = (0..6_000)
+        .filter(|&i| keep(i))
+        .map(|i| format!("d{i}"))
+        .chain(extra.iter().map(|id| id.to_string()))
+        .collect();
+    ids.sort();
+    ids
+}
+
 #[test]
 fn lookups_across_arrows_follow_imports_writes_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,24 +322,14 @@ fn lookups_across_arrows_follow_imports_writes_and_deletes() {
         .collect();
     texts.push("folder:f1#viewer@user:ann".to_string());
     import(&engine, &texts, ImportMode::Create).unwrap();
-    let mut expected: Vec<String> = (0..6_000)
-        .filter(|i| i % 30 < 2)
-        .map(|i| format!("d{i}"))
-        .chain(["early".to_string()])
-        .collect();
-    expected.sort();
+    let expected = docs_where(|i| i % 30 < 2, &["early"]);
     assert_eq!(viewable(&engine), expected);
     assert_eq!(viewable(&plain), expected);
     // A document leaves its folder, another joins a second folder, a folder loses its viewer.
     write(UpdateOp::Delete, "doc:d0#folder@folder:f0");
     write(UpdateOp::Touch, "doc:d2#folder@folder:f0");
     write(UpdateOp::Delete, "folder:f1#viewer@user:ann");
-    let mut expected: Vec<String> = (0..6_000)
-        .filter(|i| i % 30 == 0 && *i != 0)
-        .map(|i| format!("d{i}"))
-        .chain(["early".to_string(), "d2".to_string()])
-        .collect();
-    expected.sort();
+    let expected = docs_where(|i| i % 30 == 0 && i != 0, &["early", "d2"]);
     assert_eq!(viewable(&engine), expected);
     assert_eq!(viewable(&plain), expected);
     // A TOUCH import that moves every tenth document of f0 to f5 as well, and gives ann f5.
@@ -339,12 +340,7 @@ fn lookups_across_arrows_follow_imports_writes_and_deletes() {
     moved.push("folder:f5#viewer@user:ann".to_string());
     moved.push("doc:early#folder@folder:f0".to_string());
     import(&engine, &moved, ImportMode::Touch).unwrap();
-    let mut expected: Vec<String> = (0..6_000)
-        .filter(|i| i % 30 == 0 || i % 30 == 5)
-        .map(|i| format!("d{i}"))
-        .chain(["early".to_string(), "d2".to_string()])
-        .collect();
-    expected.sort();
+    let expected = docs_where(|i| i % 30 == 0 || i % 30 == 5, &["early", "d2"]);
     assert_eq!(viewable(&engine), expected);
     assert_eq!(viewable(&plain), expected);
     // A new engine builds its index from the store as it is now.
