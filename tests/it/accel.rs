@@ -17,7 +17,7 @@ use zanzi::store::{RocksStore, StoreOptions, TupleStore, Writes};
 use zanzi::transaction::{Update, UpdateOp};
 use zanzi::tuple::{ObjectRef, Relationship, SubjectRef};
 
-use crate::support::configs;
+use crate::support::{configs, resource_ids};
 
 const SCHEMA: &str = "
 use expiration
@@ -618,18 +618,10 @@ fn lookups_across_arrows_follow_expiry_deletes_and_writes_beside_the_engine() {
             permission browse = viewer + parent->browse
         }",
     );
-    let browsable = |engine: &Engine| -> Vec<String> {
-        let subject = SubjectRef::parse("user:u0").unwrap();
-        let (found, _) = engine
-            .lookup_resources("doc", "browse", &subject, &Context::new())
-            .unwrap();
-        let mut ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
-        ids.sort();
-        ids
-    };
     let expect = |want: &[&str], step: &str| {
         for (name, engine) in &world.engines {
-            assert_eq!(browsable(engine), want, "{name} after {step}");
+            let browsable = resource_ids(engine, "doc", "browse", "user:u0");
+            assert_eq!(browsable, want, "{name} after {step}");
         }
     };
     let soon = (start() + Duration::seconds(10)).to_rfc3339();

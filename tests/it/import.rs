@@ -276,13 +276,7 @@ definition doc {
 
 /// The documents `user:ann` can view, sorted.
 fn viewable(engine: &Engine) -> Vec<String> {
-    let ann = SubjectRef::parse("user:ann").unwrap();
-    let (found, _) = engine
-        .lookup_resources("doc", "view", &ann, &Context::new())
-        .unwrap();
-    let mut ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
-    ids.sort();
-    ids
+    crate::support::resource_ids(engine, "doc", "view", "user:ann")
 }
 
 /// The ids `d{i}` of the 6,000 imported documents whose `i` passes `keep`, and `extra`, sorted.

@@ -8,7 +8,7 @@ use tempfile::TempDir;
 use zanzi::engine::{Context, Engine, EngineConfig, Permissionship};
 use zanzi::store::{RocksStore, StoreOptions};
 use zanzi::transaction::{Update, UpdateOp};
-use zanzi::tuple::Relationship;
+use zanzi::tuple::{Relationship, SubjectRef};
 
 /// The shared conformance folder (`../shared/conformance` beside the repository).
 pub fn conformance_dir() -> PathBuf {
@@ -93,6 +93,23 @@ pub fn check(engine: &Engine, text: &str) -> Permissionship {
         .check(&rel.resource, &rel.relation, &rel.subject, &Context::new())
         .unwrap()
         .permissionship
+}
+
+/// The ids of the `resource_type` resources on which `subject` (text such as `user:ann`) has
+/// `permission`, sorted.
+pub fn resource_ids(
+    engine: &Engine,
+    resource_type: &str,
+    permission: &str,
+    subject: &str,
+) -> Vec<String> {
+    let subject = SubjectRef::parse(subject).unwrap();
+    let (found, _) = engine
+        .lookup_resources(resource_type, permission, &subject, &Context::new())
+        .unwrap();
+    let mut ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids
 }
 
 /// A random permission expression over named leaves (relations, or `parent->view`).
